@@ -1,0 +1,17 @@
+//! Lifeboat's domain types, shared by every other crate.
+//!
+//! Nothing here does I/O. The plan crate produces these types, the sources and the repository
+//! consume them, and the engine moves them between the two.
+
+pub mod asset;
+pub mod location;
+pub mod manifest;
+pub mod secret;
+
+pub use asset::{AssetKind, Priority};
+pub use location::{RepoLocation, S3Location};
+pub use manifest::{ArtifactRecord, FileFacts, Manifest, ManifestSummary};
+pub use secret::{Redacted, Secret, redact_url};
+
+/// Lifeboat's version, written into every manifest.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
