@@ -6,11 +6,15 @@
 pub mod asset;
 pub mod location;
 pub mod manifest;
+pub mod payload;
 pub mod secret;
 
 pub use asset::{AssetKind, Priority};
 pub use location::{RepoLocation, S3Location};
-pub use manifest::{ArtifactRecord, FileFacts, Manifest, ManifestSummary};
+pub use manifest::{
+    ArtifactRecord, FileFacts, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, ManifestSummary,
+};
+pub use payload::{BackupInput, Payload, SourceFacts, StreamArtifact, TreeSpec};
 pub use secret::{Redacted, Secret, redact_url};
 
 /// Lifeboat's version, written into every manifest.

@@ -97,44 +97,33 @@ impl Manifest {
         self.artifacts.iter().find(|a| a.name == name)
     }
 
+    /// The parts of the summary known before the backup starts.
     #[must_use]
     pub fn summary(&self) -> ManifestSummary {
         ManifestSummary {
+            plan: self.plan.clone(),
             asset: self.asset.clone(),
             kind: self.kind,
-            bytes: self.payload_bytes(),
-            artifacts: self.artifacts.iter().map(|a| a.name.clone()).collect(),
-            files: self.files.as_ref().map(|f| f.files),
-            started_at: self.started_at,
-            finished_at: self.finished_at,
+            source: self.source.clone(),
             reason: self.reason.clone(),
-            warnings: self.warnings.len(),
         }
     }
 }
 
 /// The compact part of a manifest kept in the snapshot description.
+///
+/// The description is written when the backup starts (restic stores it in the snapshot file,
+/// which is saved last), so it holds what is known then; sizes and times come from the
+/// snapshot's own summary, and the full manifest from the snapshot's tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ManifestSummary {
+    pub plan: String,
     pub asset: String,
     pub kind: AssetKind,
-    pub bytes: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub artifacts: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub files: Option<u64>,
-    pub started_at: Timestamp,
-    pub finished_at: Timestamp,
+    pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub warnings: usize,
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)]
-const fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 impl ManifestSummary {
@@ -193,7 +182,7 @@ mod tests {
     fn summary_round_trips_through_description() {
         let s = sample().summary();
         let d = s.to_description();
-        assert!(d.starts_with("Lifeboat backup of asset vault"));
+        assert!(d.starts_with("Lifeboat backup of asset vault"), "{d}");
         assert_eq!(ManifestSummary::from_description(&d), Some(s));
         assert_eq!(ManifestSummary::from_description("made by restic"), None);
     }

@@ -1,1 +1,39 @@
+//! Lifeboat's repository: restic-format snapshots written and read through `rustic_core`.
+//!
+//! Every call into `rustic_core` and `rustic_backend` stays in this crate, so an upgrade or a
+//! replacement touches one place. A snapshot holds one asset: its streamed artifacts or walked
+//! files, and its manifest (see [`source`] for the layout and docs/repository-format.md).
 
+mod config;
+mod error;
+mod progress;
+mod repository;
+pub mod retention;
+mod snapshot;
+pub mod source;
+
+pub use config::RepoConfig;
+pub use error::{RepoError, RepoResult};
+pub use progress::ProgressMode;
+pub use repository::{
+    BackupOutcome, CheckReport, PruneSummary, Repo, RestoreSummary, original_paths,
+};
+pub use retention::{Decision, KeepRules, decide};
+pub use snapshot::{LIFEBOAT_TAG, SAFETY_TAG, SnapshotInfo};
+
+/// Runs a repository operation from async code.
+///
+/// rustic's S3 backend drives its own tokio runtime and panics when entered from an async task,
+/// so every repository call made by the daemon goes through here.
+///
+/// # Panics
+/// When the operation itself panics.
+pub async fn blocking<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+}

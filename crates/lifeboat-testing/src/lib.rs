@@ -1,0 +1,58 @@
+//! Dev-only helpers for Lifeboat's integration tests.
+//!
+//! Tests here run against real servers, never mocks. This crate offers:
+//!
+//! - [`MotoServer`]: a throwaway S3-compatible server (`moto_server`) on a free
+//!   loopback port, with a tiny raw-HTTP client for arranging and inspecting
+//!   buckets (`create_bucket`, `put_object`, `get_object`, `list_keys`, ...).
+//! - [`write_fixture_tree`] and [`write_large_file`]: source trees that exercise
+//!   the awkward cases of a file backup (unicode names, symlinks, modes, mtimes,
+//!   empty files, incompressible data).
+//! - [`tree_digest`] and [`compare_trees`]: prove that a restored tree equals the
+//!   original byte for byte, with a readable list of differences when it does not.
+//! - [`free_port`]: a loopback port nobody listens on (yet).
+//!
+//! Helpers that only arrange a test (fixtures, digests) panic with the path in
+//! the message instead of returning errors: a failing arrangement is a failing test.
+
+mod fixture;
+mod http;
+mod moto;
+mod tree;
+
+pub use fixture::{FIXTURE_OLD_MTIME, write_fixture_tree, write_large_file};
+pub use moto::{MOTO_PROGRAM_ENV, MotoServer};
+pub use tree::{CompareOpts, EntryDigest, EntryKind, compare_trees, tree_digest};
+
+use std::net::{Ipv4Addr, TcpListener};
+
+/// Returns a TCP port on 127.0.0.1 that was free a moment ago.
+///
+/// The port is found by binding port 0 and dropping the listener, so another
+/// process may take it before the caller binds it; callers that start a server
+/// on it should be ready to retry (as [`MotoServer::start`] does).
+///
+/// # Panics
+///
+/// When the loopback interface cannot be bound at all.
+#[must_use]
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0 to find a free port: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("read the address of a bound listener: {e}"))
+        .port()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_port_is_bindable() {
+        let port = free_port();
+        assert_ne!(port, 0);
+        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("port from free_port can be bound");
+    }
+}

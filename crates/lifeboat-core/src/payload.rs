@@ -1,0 +1,72 @@
+//! What a source hands to the repository for one backup.
+//!
+//! Sources depend on this crate only, so they describe their data here and the repository crate
+//! turns it into a snapshot: streams are read once, through a checksum; trees are walked.
+
+use std::{collections::BTreeMap, fmt, io::Read, path::PathBuf};
+
+/// Opens one stream. Called once, on a repository worker thread.
+pub type OpenStream = Box<dyn FnOnce() -> std::io::Result<Box<dyn Read + Send>> + Send>;
+
+/// Rewrites a small file's content before it is stored (e.g. `.env` values redacted).
+pub type ContentFilter = fn(&[u8]) -> Vec<u8>;
+
+/// One streamed artifact, e.g. a database dump or a command's stdout.
+///
+/// The reader must report a failed producer as an `io::Error` at end of stream (not a clean
+/// EOF): the repository then discards the snapshot.
+pub struct StreamArtifact {
+    /// File name inside the snapshot: a plain name, no `/`.
+    pub name: String,
+    pub open: OpenStream,
+}
+
+impl fmt::Debug for StreamArtifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamArtifact")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Directories and files to walk, with their filters.
+#[derive(Debug, Clone)]
+pub struct TreeSpec {
+    /// Absolute, sorted, none nested in another.
+    pub paths: Vec<PathBuf>,
+    /// Glob patterns (gitignore syntax) of entries to skip.
+    pub exclude: Vec<String>,
+    pub one_file_system: bool,
+    /// Applied to every regular file when set.
+    pub filter: Option<ContentFilter>,
+}
+
+#[derive(Debug)]
+pub enum Payload {
+    Streams(Vec<StreamArtifact>),
+    Tree(TreeSpec),
+}
+
+/// Facts a source knows before its data is read, copied into the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFacts {
+    pub server_version: Option<String>,
+    pub consistency: BTreeMap<String, String>,
+    pub tables: BTreeMap<String, u64>,
+    pub keys: BTreeMap<String, u64>,
+    pub integrity: Option<String>,
+}
+
+/// Everything the repository needs to write one asset's snapshot.
+#[derive(Debug)]
+pub struct BackupInput {
+    pub plan: String,
+    pub asset: String,
+    pub kind: crate::AssetKind,
+    /// Where the data comes from, already redacted.
+    pub source: String,
+    /// `None` for a regular backup; `Some("safety")` before a restore overwrites the target.
+    pub reason: Option<String>,
+    pub payload: Payload,
+    pub facts: SourceFacts,
+}

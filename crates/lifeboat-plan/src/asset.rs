@@ -1,0 +1,344 @@
+//! `[assets.NAME]`: what to back up, how often, and how long to keep it.
+
+use std::{path::PathBuf, time::Duration};
+
+use lifeboat_core::{AssetKind, Priority, Redacted, redact_url};
+
+use crate::{
+    config::{AssetConfig, RedactConfig, RetentionConfig},
+    document::At,
+    error::PlanError,
+    key_path::KeyPath,
+    resolve::Resolver,
+    retention::Retention,
+    schedule::Schedule,
+    secret_source::SecretSource,
+};
+
+/// An asset with every default applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedAsset {
+    pub name: String,
+    pub spec: AssetSpec,
+    /// Recovery order; `P2` unless given.
+    pub priority: Priority,
+    /// When the daemon backs it up; `None` means only on demand.
+    pub schedule: Option<Schedule>,
+    /// Recovery point objective: the oldest a usable snapshot may be. From `[plan]` unless given.
+    pub rpo: Duration,
+    /// Recovery time objective: how long a restore may take. From `[plan]` unless given.
+    pub rto: Duration,
+    pub retention: Retention,
+    /// Queries run against a sandbox restore (SQL for databases, shell for others).
+    pub checks: Vec<String>,
+}
+
+impl ResolvedAsset {
+    /// The asset's type, as written in `type = "..."`.
+    #[must_use]
+    pub const fn kind(&self) -> AssetKind {
+        match self.spec {
+            AssetSpec::Postgres(_) => AssetKind::Postgres,
+            AssetSpec::Sqlite(_) => AssetKind::Sqlite,
+            AssetSpec::Redis(_) => AssetKind::Redis,
+            AssetSpec::Mysql(_) => AssetKind::Mysql,
+            AssetSpec::Files(_) => AssetKind::Files,
+            AssetSpec::Command(_) => AssetKind::Command,
+        }
+    }
+}
+
+/// The type-specific part of an asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetSpec {
+    Postgres(PostgresSpec),
+    Sqlite(SqliteSpec),
+    Redis(RedisSpec),
+    Mysql(MysqlSpec),
+    Files(FilesSpec),
+    Command(CommandSpec),
+}
+
+/// A PostgreSQL database, dumped with `pg_dump`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSpec {
+    /// `postgres://user@host:port/db`; never with a password.
+    pub url: Redacted,
+    /// Otherwise libpq's own `PGPASSWORD`/`.pgpass` apply.
+    pub password: Option<SecretSource>,
+    /// Parallel dump/restore jobs; 1 unless given.
+    pub jobs: u32,
+    /// Also dump roles and tablespaces (`pg_dumpall --globals-only`).
+    pub globals: bool,
+}
+
+/// An SQLite database file, copied with the online backup API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSpec {
+    /// Absolute path to the database file.
+    pub path: PathBuf,
+}
+
+/// A Redis server, snapshotted over the replication protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSpec {
+    /// `redis://host:port/db` or `rediss://`; never with a password.
+    pub url: Redacted,
+    pub password: Option<SecretSource>,
+    /// ACL user name, when not the default user.
+    pub username: Option<String>,
+    /// The server's data directory, when local: allows restore by file replacement.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A MySQL or MariaDB database, dumped with `mariadb-dump`/`mysqldump`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlSpec {
+    /// `mysql://user@host:port/db`; never with a password.
+    pub url: Redacted,
+    pub password: Option<SecretSource>,
+}
+
+/// Files and directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesSpec {
+    /// Absolute, lexically normal, sorted and deduplicated; none inside another.
+    pub paths: Vec<PathBuf>,
+    /// Glob patterns (globset syntax), already checked to compile.
+    pub exclude: Vec<String>,
+    /// Do not cross into other mounted file systems.
+    pub one_file_system: bool,
+    pub redact: Redact,
+}
+
+/// How much of each file to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Redact {
+    /// The whole file.
+    #[default]
+    None,
+    /// `KEY=value` lines keep the key and drop the value: the structure of an env file,
+    /// without its secrets.
+    Values,
+}
+
+/// Any command whose stdout is the backup and whose stdin takes it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Shell command writing the backup to stdout; run by the shell, variables and all.
+    pub backup: String,
+    /// Shell command reading the backup from stdin.
+    pub restore: Option<String>,
+    /// Name of the artifact in the snapshot; `<asset>.out` unless given.
+    pub filename: String,
+    /// Where both commands run: the plan file's directory.
+    pub workdir: PathBuf,
+}
+
+/// Plan-wide defaults an asset inherits.
+pub(crate) struct AssetDefaults {
+    pub rpo: Duration,
+    pub rto: Duration,
+}
+
+pub(crate) fn resolve(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    name: &str,
+    config: &AssetConfig,
+    defaults: &AssetDefaults,
+) -> Result<ResolvedAsset, PlanError> {
+    r.name(base, At::Key, name)?;
+    let schedule = config
+        .schedule
+        .as_ref()
+        .map(|expr| {
+            Schedule::parse(expr).map_err(|e| {
+                r.error(&base.key("schedule"), format!("invalid cron expression {expr:?}: {e}"))
+                    .with_hint("use 5 fields, minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\"")
+            })
+        })
+        .transpose()?;
+    let checks = config
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| r.non_empty(&base.key("checks").index(i), c).map(str::to_owned))
+        .collect::<Result<_, _>>()?;
+    Ok(ResolvedAsset {
+        name: name.to_owned(),
+        spec: spec(r, base, name, config)?,
+        priority: config.priority.unwrap_or_default(),
+        schedule,
+        rpo: r.opt_duration(&base.key("rpo"), config.rpo.as_ref())?.unwrap_or(defaults.rpo),
+        rto: r.opt_duration(&base.key("rto"), config.rto.as_ref())?.unwrap_or(defaults.rto),
+        retention: retention(r, &base.key("retention"), config.retention.as_ref())?,
+        checks,
+    })
+}
+
+fn spec(r: &Resolver<'_, '_>, base: &KeyPath, name: &str, c: &AssetConfig) -> Result<AssetSpec, PlanError> {
+    let password = || {
+        r.secret_source(
+            base,
+            "password",
+            c.password_env.as_ref(),
+            c.password_file.as_ref(),
+            c.password_command.as_ref(),
+        )
+    };
+    Ok(match c.kind {
+        AssetKind::Postgres => AssetSpec::Postgres(PostgresSpec {
+            url: db_url(r, base, c.url.as_deref(), &["postgres", "postgresql"], "postgres://user@localhost:5432/db")?,
+            password: password()?,
+            jobs: match c.jobs {
+                Some(0) => return Err(r.error(&base.key("jobs"), "must be at least 1")),
+                Some(n) => n,
+                None => 1,
+            },
+            globals: c.globals.unwrap_or(false),
+        }),
+        AssetKind::Sqlite => AssetSpec::Sqlite(SqliteSpec {
+            path: match &c.path {
+                Some(p) => r.path(r.non_empty(&base.key("path"), p)?),
+                None => {
+                    return Err(r
+                        .error(&base.key("path"), "missing key")
+                        .with_hint("path = \"/var/lib/app/app.db\""));
+                }
+            },
+        }),
+        AssetKind::Redis => AssetSpec::Redis(RedisSpec {
+            url: db_url(r, base, c.url.as_deref(), &["redis", "rediss"], "redis://localhost:6379")?,
+            password: password()?,
+            username: c.username.clone(),
+            data_dir: c.data_dir.as_deref().map(|d| r.path(d)),
+        }),
+        AssetKind::Mysql => AssetSpec::Mysql(MysqlSpec {
+            url: db_url(r, base, c.url.as_deref(), &["mysql", "mariadb"], "mysql://user@localhost:3306/db")?,
+            password: password()?,
+        }),
+        AssetKind::Files => AssetSpec::Files(files(r, base, c)?),
+        AssetKind::Command => AssetSpec::Command(CommandSpec {
+            backup: match &c.backup {
+                Some(b) => r.non_empty(&base.key("backup"), b)?.to_owned(),
+                None => {
+                    return Err(r
+                        .error(&base.key("backup"), "missing key")
+                        .with_hint("backup = \"a command writing the backup to stdout\""));
+                }
+            },
+            restore: c
+                .restore
+                .as_deref()
+                .map(|x| r.non_empty(&base.key("restore"), x).map(str::to_owned))
+                .transpose()?,
+            filename: match &c.filename {
+                Some(f) => plain_file_name(r, &base.key("filename"), f)?,
+                None => format!("{name}.out"),
+            },
+            workdir: r.base_dir.clone(),
+        }),
+    })
+}
+
+/// A database URL with one of `schemes`. Shown redacted if ever quoted: it may come from ${VAR}.
+fn db_url(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    url: Option<&str>,
+    schemes: &[&str],
+    example: &str,
+) -> Result<Redacted, PlanError> {
+    let path = base.key("url");
+    let Some(url) = url else {
+        return Err(r.error(&path, "missing key").with_hint(format!("url = \"{example}\"")));
+    };
+    let parsed = url::Url::parse(url)
+        .map_err(|e| r.error(&path, format!("invalid URL {:?}: {e}", redact_url(url))).with_hint(format!("e.g. {example}")))?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(r
+            .error(&path, format!("unsupported URL scheme {:?}", parsed.scheme()))
+            .with_hint(format!("use {}://, e.g. {example}", schemes.join(":// or "))));
+    }
+    Ok(Redacted::new(url))
+}
+
+fn files(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<FilesSpec, PlanError> {
+    let paths_key = base.key("paths");
+    let Some(raw) = &c.paths else {
+        return Err(r.error(&paths_key, "missing key").with_hint("paths = [\"/srv/data\"]"));
+    };
+    if raw.is_empty() {
+        return Err(r.error(&paths_key, "needs at least one path").with_hint("paths = [\"/srv/data\"]"));
+    }
+    let mut paths: Vec<(PathBuf, usize)> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.iter().enumerate() {
+        let p = r.non_empty(&paths_key.index(i), p)?;
+        paths.push((r.path(p), i));
+    }
+    paths.sort();
+    paths.dedup_by(|b, a| a.0 == b.0);
+    // Sorted, a path's ancestors come right before it, so comparing neighbours is not enough
+    // (`/a`, `/a-b`, `/a/c`); check against every earlier path.
+    for (j, (inner, index)) in paths.iter().enumerate() {
+        if let Some((outer, _)) = paths[..j].iter().find(|(outer, _)| inner.starts_with(outer)) {
+            return Err(r
+                .error(
+                    &paths_key.index(*index),
+                    format!("{} is inside {}, which is also listed", inner.display(), outer.display()),
+                )
+                .with_hint(format!("list only {}; use exclude to leave parts of it out", outer.display())));
+        }
+    }
+    for (i, pattern) in c.exclude.iter().enumerate() {
+        globset::Glob::new(pattern).map_err(|e| {
+            r.error(&base.key("exclude").index(i), format!("invalid glob {pattern:?}: {}", e.kind()))
+                .with_hint("e.g. \"*.tmp\", \"**/cache/**\"")
+        })?;
+    }
+    Ok(FilesSpec {
+        paths: paths.into_iter().map(|(p, _)| p).collect(),
+        exclude: c.exclude.clone(),
+        one_file_system: c.one_file_system.unwrap_or(false),
+        redact: match c.redact {
+            Some(RedactConfig::Values) => Redact::Values,
+            None => Redact::None,
+        },
+    })
+}
+
+/// The artifact's name inside the snapshot: one path component.
+fn plain_file_name(r: &Resolver<'_, '_>, path: &KeyPath, name: &str) -> Result<String, PlanError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        return Err(r
+            .error(path, format!("{name:?} is not a plain file name"))
+            .with_hint("write a name without '/', e.g. \"vault.snap\""));
+    }
+    Ok(name.to_owned())
+}
+
+fn retention(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    config: Option<&RetentionConfig>,
+) -> Result<Retention, PlanError> {
+    let Some(c) = config else {
+        return Ok(Retention::default());
+    };
+    let count = |key: &str, v: Option<u32>| match v {
+        Some(0) => Err(r
+            .error(&base.key(key), "must be at least 1")
+            .with_hint(format!("leave {key} out to keep nothing by that rule"))),
+        other => Ok(other),
+    };
+    Ok(Retention {
+        last: count("last", c.last)?,
+        hourly: count("hourly", c.hourly)?,
+        daily: count("daily", c.daily)?,
+        weekly: count("weekly", c.weekly)?,
+        monthly: count("monthly", c.monthly)?,
+        yearly: count("yearly", c.yearly)?,
+        within: r.opt_duration(&base.key("within"), c.within.as_ref())?,
+    })
+}

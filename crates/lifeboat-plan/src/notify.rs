@@ -1,0 +1,160 @@
+//! `[notify.NAME]`: who hears about failures and breaches.
+
+use serde::Deserialize;
+
+use crate::{
+    config::NotifyConfig, document::At, error::PlanError, key_path::KeyPath, resolve::Resolver,
+    secret_source::SecretSource,
+};
+
+/// A notifier with its defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedNotify {
+    pub name: String,
+    pub kind: NotifyKind,
+    /// Where the URL comes from (`url-env`, `url-file`, `url-command`). Required for Slack
+    /// and Healthchecks, optional for PagerDuty (its events endpoint), and for webhooks one
+    /// of this or `plain_url`.
+    pub url: Option<SecretSource>,
+    /// A webhook's URL written in the plan: only webhooks may, the others' URLs are credentials.
+    pub plain_url: Option<String>,
+    /// PagerDuty's integration key.
+    pub routing_key: Option<SecretSource>,
+    /// The events sent; `[failure, rpo-breach]` unless given. Deduplicated, in file order.
+    pub on: Vec<NotifyEvent>,
+}
+
+/// The service a notifier posts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyKind {
+    Slack,
+    Pagerduty,
+    Webhook,
+    Healthchecks,
+}
+
+impl NotifyKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [Self; 4] = [Self::Slack, Self::Pagerduty, Self::Webhook, Self::Healthchecks];
+
+    /// The name used in `type = "..."`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Pagerduty => "pagerduty",
+            Self::Webhook => "webhook",
+            Self::Healthchecks => "healthchecks",
+        }
+    }
+}
+
+/// Something worth telling a human about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    /// A backup, copy or verify job failed.
+    Failure,
+    /// A job succeeded (for dead man's switches such as Healthchecks).
+    Success,
+    /// An asset's newest snapshot became older than its RPO.
+    RpoBreach,
+    /// A breached asset has a fresh snapshot again.
+    RpoRecovered,
+    /// A backup is much smaller or larger than the ones before it.
+    SizeAnomaly,
+    /// A restore drill failed or missed its RTO.
+    DrillFailed,
+}
+
+impl NotifyEvent {
+    /// The name used in `on = [...]`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Failure => "failure",
+            Self::Success => "success",
+            Self::RpoBreach => "rpo-breach",
+            Self::RpoRecovered => "rpo-recovered",
+            Self::SizeAnomaly => "size-anomaly",
+            Self::DrillFailed => "drill-failed",
+        }
+    }
+}
+
+pub(crate) fn resolve(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    name: &str,
+    c: &NotifyConfig,
+) -> Result<ResolvedNotify, PlanError> {
+    r.name(base, At::Key, name)?;
+    let url = r.secret_source(base, "url", c.url_env.as_ref(), c.url_file.as_ref(), c.url_command.as_ref())?;
+    let routing_key = r.secret_source(
+        base,
+        "routing-key",
+        c.routing_key_env.as_ref(),
+        c.routing_key_file.as_ref(),
+        c.routing_key_command.as_ref(),
+    )?;
+    let plain_url = c.url.clone();
+    if url.is_some() && plain_url.is_some() {
+        return Err(r
+            .doc
+            .key_error(&base.key("url"), "url and url-env/url-file/url-command both given")
+            .with_hint("keep one"));
+    }
+    if let Some(u) = &plain_url {
+        let ok = url::Url::parse(u).is_ok_and(|x| matches!(x.scheme(), "http" | "https"));
+        if !ok {
+            return Err(r
+                .error(&base.key("url"), "webhook url must be an http:// or https:// URL")
+                .with_hint("e.g. url = \"https://hooks.example.com/lifeboat\""));
+        }
+    }
+    match c.kind {
+        NotifyKind::Slack | NotifyKind::Healthchecks if url.is_none() => {
+            let env = if c.kind == NotifyKind::Slack { "SLACK_WEBHOOK_URL" } else { "HEALTHCHECKS_URL" };
+            return Err(r
+                .error(&base.key("url-env"), "missing key")
+                .with_hint(format!("add url-env = \"{env}\", url-file or url-command")));
+        }
+        NotifyKind::Webhook if url.is_none() && plain_url.is_none() => {
+            return Err(r
+                .error(&base.key("url"), "missing key")
+                .with_hint("add url = \"https://...\", or url-env, url-file or url-command"));
+        }
+        NotifyKind::Pagerduty if routing_key.is_none() => {
+            return Err(r
+                .error(&base.key("routing-key-env"), "missing key")
+                .with_hint("add routing-key-env = \"PAGERDUTY_ROUTING_KEY\", routing-key-file or routing-key-command"));
+        }
+        _ => {}
+    }
+    let on = match &c.on {
+        None => vec![NotifyEvent::Failure, NotifyEvent::RpoBreach],
+        Some(events) if events.is_empty() => {
+            return Err(r
+                .error(&base.key("on"), "lists no event")
+                .with_hint("leave on out for [\"failure\", \"rpo-breach\"], or remove the notifier"));
+        }
+        Some(events) => {
+            let mut on = Vec::with_capacity(events.len());
+            for e in events {
+                if !on.contains(e) {
+                    on.push(*e);
+                }
+            }
+            on
+        }
+    };
+    Ok(ResolvedNotify {
+        name: name.to_owned(),
+        kind: c.kind,
+        url,
+        plain_url,
+        routing_key,
+        on,
+    })
+}

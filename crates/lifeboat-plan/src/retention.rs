@@ -1,0 +1,52 @@
+//! Which snapshots of an asset to keep.
+
+use std::time::Duration;
+
+/// Keep rules, as restic's `forget` reads them: a snapshot is kept if any rule keeps it.
+/// Every count is at least 1; a rule left out keeps nothing by itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// The last N snapshots.
+    pub last: Option<u32>,
+    /// The last snapshot of each of the last N hours that have one.
+    pub hourly: Option<u32>,
+    /// ... of each of the last N days.
+    pub daily: Option<u32>,
+    /// ... of each of the last N weeks.
+    pub weekly: Option<u32>,
+    /// ... of each of the last N months.
+    pub monthly: Option<u32>,
+    /// ... of each of the last N years.
+    pub yearly: Option<u32>,
+    /// Every snapshot younger than this.
+    pub within: Option<Duration>,
+}
+
+impl Retention {
+    /// No rule at all: the asset's snapshots are never forgotten.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.last.is_none()
+            && self.hourly.is_none()
+            && self.daily.is_none()
+            && self.weekly.is_none()
+            && self.monthly.is_none()
+            && self.yearly.is_none()
+            && self.within.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_only_without_rules() {
+        assert!(Retention::default().is_empty());
+        let r = Retention {
+            within: Some(Duration::from_secs(60)),
+            ..Retention::default()
+        };
+        assert!(!r.is_empty());
+    }
+}

@@ -1,0 +1,177 @@
+//! `[[scenarios]]`: runbooks that `lifeboat recover NAME` walks through.
+
+use std::time::Duration;
+
+use crate::{
+    config::{ScenarioConfig, StepConfig, unknown},
+    document::At,
+    error::PlanError,
+    key_path::KeyPath,
+    resolve::Resolver,
+};
+
+/// A runbook: named steps, run in order, stopping at the first failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedScenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// How long the whole recovery may take; reported against, not enforced.
+    pub rto: Option<Duration>,
+    pub steps: Vec<Step>,
+}
+
+/// One step of a scenario, decided by its verb key (`{ run = "..." }`, `{ check = "db" }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A shell command; fails on a non-zero exit or after `timeout`.
+    Run { run: String, timeout: Option<Duration> },
+    /// Restore an asset of the plan, from its latest snapshot unless `snapshot` is given,
+    /// to its own target unless `to` names another; `tables` narrows a database restore.
+    Restore {
+        asset: String,
+        snapshot: Option<String>,
+        to: Option<String>,
+        tables: Vec<String>,
+    },
+    /// Verify an asset against its manifest and run its checks.
+    Check { asset: String },
+    /// GET `url` until it answers `expect` (200 unless given), trying `retries` more times,
+    /// `interval` apart; `body`, when given, must appear in the response.
+    Http {
+        url: String,
+        expect: u16,
+        body: Option<String>,
+        retries: u32,
+        interval: Duration,
+    },
+    /// Re-run the shell condition `until` every `interval` until it succeeds or `timeout`.
+    Wait {
+        until: String,
+        timeout: Duration,
+        interval: Duration,
+    },
+    /// Stop until a human confirms (skipped with `--yes`).
+    Confirm { prompt: String },
+    /// Send `message` to notifier `target`, or to every notifier.
+    Notify { message: String, target: Option<String> },
+}
+
+/// Defaults for steps that poll. Two seconds is short enough for a service coming up, long
+/// enough not to hammer it; five minutes covers a database replaying its WAL.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What steps may refer to.
+pub(crate) struct Names<'n> {
+    pub assets: &'n [&'n str],
+    pub notifiers: &'n [&'n str],
+}
+
+pub(crate) fn resolve(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    c: &ScenarioConfig,
+    names: &Names<'_>,
+) -> Result<ResolvedScenario, PlanError> {
+    let Some(name) = &c.name else {
+        return Err(r
+            .error(&base.key("name"), "missing key")
+            .with_hint("name = \"database-corruption\"; run it with `lifeboat recover NAME`"));
+    };
+    r.name(&base.key("name"), At::Value, name)?;
+    let steps_key = base.key("steps");
+    let steps = match &c.steps {
+        None => return Err(r.error(&steps_key, "missing key").with_hint("steps = [{ run = \"...\" }]")),
+        Some(s) if s.is_empty() => {
+            return Err(r.error(&steps_key, "a scenario needs at least one step").with_hint("steps = [{ run = \"...\" }]"));
+        }
+        Some(s) => s,
+    };
+    Ok(ResolvedScenario {
+        name: name.clone(),
+        description: c.description.clone(),
+        rto: r.opt_duration(&base.key("rto"), c.rto.as_ref())?,
+        steps: steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| step(r, &steps_key.index(i), s, names))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn step(r: &Resolver<'_, '_>, base: &KeyPath, s: &StepConfig, names: &Names<'_>) -> Result<Step, PlanError> {
+    let text = |key: &str, v: &str| r.non_empty(&base.key(key), v).map(str::to_owned);
+    let interval = || Ok::<_, PlanError>(r.opt_duration(&base.key("interval"), s.interval.as_ref())?.unwrap_or(DEFAULT_INTERVAL));
+    // `shape` has already checked that exactly one verb is present and no foreign key.
+    if let Some(run) = &s.run {
+        return Ok(Step::Run {
+            run: text("run", run)?,
+            timeout: r.opt_duration(&base.key("timeout"), s.timeout.as_ref())?,
+        });
+    }
+    if let Some(asset) = &s.restore {
+        return Ok(Step::Restore {
+            asset: reference(r, &base.key("restore"), asset, names.assets, "asset")?,
+            snapshot: s.snapshot.as_deref().map(|x| text("snapshot", x)).transpose()?,
+            to: s.to.as_deref().map(|x| text("to", x)).transpose()?,
+            tables: s.tables.clone(),
+        });
+    }
+    if let Some(asset) = &s.check {
+        return Ok(Step::Check {
+            asset: reference(r, &base.key("check"), asset, names.assets, "asset")?,
+        });
+    }
+    if let Some(url) = &s.http {
+        let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            return Err(r
+                .error(&base.key("http"), "must be an http:// or https:// URL")
+                .with_hint("e.g. { http = \"http://localhost:8080/health\", expect = 200 }"));
+        }
+        let expect = s.expect.unwrap_or(200);
+        if !(100..=599).contains(&expect) {
+            return Err(r.error(&base.key("expect"), format!("{expect} is not an HTTP status code (100-599)")));
+        }
+        return Ok(Step::Http {
+            url: url.clone(),
+            expect,
+            body: s.body.clone(),
+            retries: s.retries.unwrap_or(0),
+            interval: interval()?,
+        });
+    }
+    if let Some(until) = &s.wait {
+        return Ok(Step::Wait {
+            until: text("wait", until)?,
+            timeout: r.opt_duration(&base.key("timeout"), s.timeout.as_ref())?.unwrap_or(DEFAULT_WAIT_TIMEOUT),
+            interval: interval()?,
+        });
+    }
+    if let Some(prompt) = &s.confirm {
+        return Ok(Step::Confirm {
+            prompt: text("confirm", prompt)?,
+        });
+    }
+    if let Some(message) = &s.notify {
+        return Ok(Step::Notify {
+            message: text("notify", message)?,
+            target: s
+                .target
+                .as_deref()
+                .map(|t| reference(r, &base.key("target"), t, names.notifiers, "notifier"))
+                .transpose()?,
+        });
+    }
+    Err(r.error(base, "a step needs a verb"))
+}
+
+/// A name that must refer to an existing asset or notifier.
+fn reference(r: &Resolver<'_, '_>, path: &KeyPath, name: &str, known: &[&str], what: &str) -> Result<String, PlanError> {
+    if known.contains(&name) {
+        return Ok(name.to_owned());
+    }
+    let (message, hint) = unknown(&format!("no {what} named {name:?}"), name, known);
+    let hint = hint.or_else(|| (known.is_empty()).then(|| format!("the plan defines no {what}")));
+    Err(r.error(path, message).or_hint(hint))
+}

@@ -1,0 +1,65 @@
+//! How to reach a repository: location and password, turned into rustic backends.
+
+use std::collections::BTreeMap;
+
+use lifeboat_core::{RepoLocation, Secret};
+use rustic_backend::BackendOptions;
+use rustic_core::RepositoryBackends;
+
+use crate::error::{RepoError, RepoResult};
+
+/// A repository as the plan names it, with its password already read.
+#[derive(Debug, Clone)]
+pub struct RepoConfig {
+    /// The plan's name for it (`[repositories.<name>]`), used in every message.
+    pub name: String,
+    pub location: RepoLocation,
+    pub password: Secret,
+    /// S3 access key id and secret, when the plan names them; otherwise the standard AWS
+    /// environment variables and profile files are used.
+    pub s3_credentials: Option<(Secret, Secret)>,
+}
+
+impl RepoConfig {
+    pub(crate) fn backends(&self) -> RepoResult<RepositoryBackends> {
+        let (repository, options) = match &self.location {
+            RepoLocation::Local { path } => (path.display().to_string(), BTreeMap::new()),
+            RepoLocation::S3(s3) => {
+                let mut o = BTreeMap::new();
+                o.insert("bucket".to_owned(), s3.bucket.clone());
+                o.insert("root".to_owned(), format!("/{}", s3.prefix));
+                if let Some(endpoint) = &s3.endpoint {
+                    o.insert("endpoint".to_owned(), endpoint.clone());
+                }
+                o.insert(
+                    "region".to_owned(),
+                    s3.region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
+                );
+                o.insert(
+                    "enable_virtual_host_style".to_owned(),
+                    (!s3.path_style).to_string(),
+                );
+                if let Some(class) = &s3.storage_class {
+                    o.insert("default_storage_class".to_owned(), class.clone());
+                }
+                if let Some((id, secret)) = &self.s3_credentials {
+                    o.insert("access_key_id".to_owned(), id.expose().to_owned());
+                    o.insert("secret_access_key".to_owned(), secret.expose().to_owned());
+                }
+                // Bounded concurrency and retries with backoff on transient errors.
+                o.insert("connections".to_owned(), "8".to_owned());
+                o.insert("retry".to_owned(), "5".to_owned());
+                ("opendal:s3".to_owned(), o)
+            }
+        };
+        BackendOptions::default()
+            .repository(repository)
+            .options(options)
+            .to_backends()
+            .map_err(|err| RepoError::backend("connect", &self.name, &err))
+    }
+
+    pub(crate) fn location_text(&self) -> String {
+        self.location.to_string()
+    }
+}
