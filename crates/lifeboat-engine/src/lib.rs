@@ -1,0 +1,15 @@
+//! Lifeboat's jobs. The CLI (and later the daemon) call these functions; each takes the
+//! resolved plan and returns a report that the caller renders as text or JSON.
+//!
+//! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
+
+mod error;
+mod jobs;
+mod secrets;
+mod sources;
+
+pub use error::EngineError;
+pub use jobs::{
+    AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport, RestoreAction,
+    RestoreReport, RestoreRequest, VerifyReport,
+};

@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use lifeboat_core::{AssetKind, Priority, Redacted, redact_url};
+use lifeboat_core::{AssetKind, Priority, Redacted};
 
 use crate::{
     config::{AssetConfig, RedactConfig, RetentionConfig},
@@ -18,7 +18,9 @@ use crate::{
 /// An asset with every default applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedAsset {
+    /// The key of `[assets.NAME]`; tags its snapshots (`asset=NAME`).
     pub name: String,
+    /// What the asset is and how to reach it.
     pub spec: AssetSpec,
     /// Recovery order; `P2` unless given.
     pub priority: Priority,
@@ -28,6 +30,7 @@ pub struct ResolvedAsset {
     pub rpo: Duration,
     /// Recovery time objective: how long a restore may take. From `[plan]` unless given.
     pub rto: Duration,
+    /// Which snapshots `forget` keeps; empty keeps all.
     pub retention: Retention,
     /// Queries run against a sandbox restore (SQL for databases, shell for others).
     pub checks: Vec<String>,
@@ -51,11 +54,17 @@ impl ResolvedAsset {
 /// The type-specific part of an asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssetSpec {
+    /// `type = "postgres"`
     Postgres(PostgresSpec),
+    /// `type = "sqlite"`
     Sqlite(SqliteSpec),
+    /// `type = "redis"`
     Redis(RedisSpec),
+    /// `type = "mysql"`
     Mysql(MysqlSpec),
+    /// `type = "files"`
     Files(FilesSpec),
+    /// `type = "command"`
     Command(CommandSpec),
 }
 
@@ -84,6 +93,7 @@ pub struct SqliteSpec {
 pub struct RedisSpec {
     /// `redis://host:port/db` or `rediss://`; never with a password.
     pub url: Redacted,
+    /// `password-env`/`-file`/`-command`, when the server requires one.
     pub password: Option<SecretSource>,
     /// ACL user name, when not the default user.
     pub username: Option<String>,
@@ -96,6 +106,7 @@ pub struct RedisSpec {
 pub struct MysqlSpec {
     /// `mysql://user@host:port/db`; never with a password.
     pub url: Redacted,
+    /// `password-env`/`-file`/`-command`, when the server requires one.
     pub password: Option<SecretSource>,
 }
 
@@ -108,6 +119,7 @@ pub struct FilesSpec {
     pub exclude: Vec<String>,
     /// Do not cross into other mounted file systems.
     pub one_file_system: bool,
+    /// `redact = "values"` keeps only the structure of env files.
     pub redact: Redact,
 }
 
@@ -163,21 +175,33 @@ pub(crate) fn resolve(
         .checks
         .iter()
         .enumerate()
-        .map(|(i, c)| r.non_empty(&base.key("checks").index(i), c).map(str::to_owned))
+        .map(|(i, c)| {
+            r.non_empty(&base.key("checks").index(i), c)
+                .map(str::to_owned)
+        })
         .collect::<Result<_, _>>()?;
     Ok(ResolvedAsset {
         name: name.to_owned(),
         spec: spec(r, base, name, config)?,
         priority: config.priority.unwrap_or_default(),
         schedule,
-        rpo: r.opt_duration(&base.key("rpo"), config.rpo.as_ref())?.unwrap_or(defaults.rpo),
-        rto: r.opt_duration(&base.key("rto"), config.rto.as_ref())?.unwrap_or(defaults.rto),
+        rpo: r
+            .opt_duration(&base.key("rpo"), config.rpo.as_ref())?
+            .unwrap_or(defaults.rpo),
+        rto: r
+            .opt_duration(&base.key("rto"), config.rto.as_ref())?
+            .unwrap_or(defaults.rto),
         retention: retention(r, &base.key("retention"), config.retention.as_ref())?,
         checks,
     })
 }
 
-fn spec(r: &Resolver<'_, '_>, base: &KeyPath, name: &str, c: &AssetConfig) -> Result<AssetSpec, PlanError> {
+fn spec(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    name: &str,
+    c: &AssetConfig,
+) -> Result<AssetSpec, PlanError> {
     let password = || {
         r.secret_source(
             base,
@@ -189,7 +213,13 @@ fn spec(r: &Resolver<'_, '_>, base: &KeyPath, name: &str, c: &AssetConfig) -> Re
     };
     Ok(match c.kind {
         AssetKind::Postgres => AssetSpec::Postgres(PostgresSpec {
-            url: db_url(r, base, c.url.as_deref(), &["postgres", "postgresql"], "postgres://user@localhost:5432/db")?,
+            url: db_url(
+                r,
+                base,
+                c.url.as_deref(),
+                &["postgres", "postgresql"],
+                "postgres://user@localhost:5432/db",
+            )?,
             password: password()?,
             jobs: match c.jobs {
                 Some(0) => return Err(r.error(&base.key("jobs"), "must be at least 1")),
@@ -209,13 +239,25 @@ fn spec(r: &Resolver<'_, '_>, base: &KeyPath, name: &str, c: &AssetConfig) -> Re
             },
         }),
         AssetKind::Redis => AssetSpec::Redis(RedisSpec {
-            url: db_url(r, base, c.url.as_deref(), &["redis", "rediss"], "redis://localhost:6379")?,
+            url: db_url(
+                r,
+                base,
+                c.url.as_deref(),
+                &["redis", "rediss"],
+                "redis://localhost:6379",
+            )?,
             password: password()?,
             username: c.username.clone(),
             data_dir: c.data_dir.as_deref().map(|d| r.path(d)),
         }),
         AssetKind::Mysql => AssetSpec::Mysql(MysqlSpec {
-            url: db_url(r, base, c.url.as_deref(), &["mysql", "mariadb"], "mysql://user@localhost:3306/db")?,
+            url: db_url(
+                r,
+                base,
+                c.url.as_deref(),
+                &["mysql", "mariadb"],
+                "mysql://user@localhost:3306/db",
+            )?,
             password: password()?,
         }),
         AssetKind::Files => AssetSpec::Files(files(r, base, c)?),
@@ -252,14 +294,26 @@ fn db_url(
 ) -> Result<Redacted, PlanError> {
     let path = base.key("url");
     let Some(url) = url else {
-        return Err(r.error(&path, "missing key").with_hint(format!("url = \"{example}\"")));
+        return Err(r
+            .error(&path, "missing key")
+            .with_hint(format!("url = \"{example}\"")));
     };
     let parsed = url::Url::parse(url)
-        .map_err(|e| r.error(&path, format!("invalid URL {:?}: {e}", redact_url(url))).with_hint(format!("e.g. {example}")))?;
+        // Not quoted: a URL that does not parse cannot be redacted reliably.
+        .map_err(|e| {
+            r.error(&path, format!("invalid URL: {e}"))
+                .with_hint(format!("e.g. {example}"))
+        })?;
     if !schemes.contains(&parsed.scheme()) {
         return Err(r
-            .error(&path, format!("unsupported URL scheme {:?}", parsed.scheme()))
-            .with_hint(format!("use {}://, e.g. {example}", schemes.join(":// or "))));
+            .error(
+                &path,
+                format!("unsupported URL scheme {:?}", parsed.scheme()),
+            )
+            .with_hint(format!(
+                "use {}://, e.g. {example}",
+                schemes.join(":// or ")
+            )));
     }
     Ok(Redacted::new(url))
 }
@@ -267,10 +321,14 @@ fn db_url(
 fn files(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<FilesSpec, PlanError> {
     let paths_key = base.key("paths");
     let Some(raw) = &c.paths else {
-        return Err(r.error(&paths_key, "missing key").with_hint("paths = [\"/srv/data\"]"));
+        return Err(r
+            .error(&paths_key, "missing key")
+            .with_hint("paths = [\"/srv/data\"]"));
     };
     if raw.is_empty() {
-        return Err(r.error(&paths_key, "needs at least one path").with_hint("paths = [\"/srv/data\"]"));
+        return Err(r
+            .error(&paths_key, "needs at least one path")
+            .with_hint("paths = [\"/srv/data\"]"));
     }
     let mut paths: Vec<(PathBuf, usize)> = Vec::with_capacity(raw.len());
     for (i, p) in raw.iter().enumerate() {
@@ -282,19 +340,32 @@ fn files(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<FilesS
     // Sorted, a path's ancestors come right before it, so comparing neighbours is not enough
     // (`/a`, `/a-b`, `/a/c`); check against every earlier path.
     for (j, (inner, index)) in paths.iter().enumerate() {
-        if let Some((outer, _)) = paths[..j].iter().find(|(outer, _)| inner.starts_with(outer)) {
+        if let Some((outer, _)) = paths[..j]
+            .iter()
+            .find(|(outer, _)| inner.starts_with(outer))
+        {
             return Err(r
                 .error(
                     &paths_key.index(*index),
-                    format!("{} is inside {}, which is also listed", inner.display(), outer.display()),
+                    format!(
+                        "{} is inside {}, which is also listed",
+                        inner.display(),
+                        outer.display()
+                    ),
                 )
-                .with_hint(format!("list only {}; use exclude to leave parts of it out", outer.display())));
+                .with_hint(format!(
+                    "list only {}; use exclude to leave parts of it out",
+                    outer.display()
+                )));
         }
     }
     for (i, pattern) in c.exclude.iter().enumerate() {
         globset::Glob::new(pattern).map_err(|e| {
-            r.error(&base.key("exclude").index(i), format!("invalid glob {pattern:?}: {}", e.kind()))
-                .with_hint("e.g. \"*.tmp\", \"**/cache/**\"")
+            r.error(
+                &base.key("exclude").index(i),
+                format!("invalid glob {pattern:?}: {}", e.kind()),
+            )
+            .with_hint("e.g. \"*.tmp\", \"**/cache/**\"")
         })?;
     }
     Ok(FilesSpec {

@@ -223,7 +223,9 @@ pub(crate) struct StepConfig {
 
 impl StepConfig {
     /// The keys that decide a step's kind; a step has exactly one.
-    pub(crate) const VERBS: &[&str] = &["run", "restore", "check", "http", "wait", "confirm", "notify"];
+    pub(crate) const VERBS: &[&str] = &[
+        "run", "restore", "check", "http", "wait", "confirm", "notify",
+    ];
 
     /// Keys a step with `verb` accepts, the verb included.
     pub(crate) fn verb_keys(verb: &str) -> &'static [&'static str] {
@@ -296,7 +298,10 @@ fn translate(
         let found = if found.starts_with("string") {
             "a string".to_owned()
         } else {
-            found.replace('`', "")
+            let found = found.replace('`', "");
+            found
+                .strip_prefix("integer ")
+                .map_or(found.clone(), str::to_owned)
         };
         format!("expected {}, found {found}", describe(expected))
     } else {
@@ -312,7 +317,10 @@ pub(crate) fn unknown(what: &str, unknown: &str, expected: &[&str]) -> (String, 
         None if expected.is_empty() => (what.to_owned(), None),
         None => (
             what.to_owned(),
-            Some(format!("expected one of: {}", suggest::list(expected.iter().copied()))),
+            Some(format!(
+                "expected one of: {}",
+                suggest::list(expected.iter().copied())
+            )),
         ),
     }
 }
@@ -334,8 +342,7 @@ fn describe(what: &str) -> String {
         "map" | "a map" => "a table",
         "u8" => "an integer from 0 to 255",
         "u16" => "an integer from 0 to 65535",
-        "u32" => "an integer from 0 to 4294967295",
-        "u64" | "usize" => "a non-negative integer",
+        "u32" | "u64" | "usize" => "a non-negative integer",
         _ if what.starts_with("struct ") => "a table",
         _ if what.starts_with("enum ") || what.starts_with("unit variant") => "a string",
         other => return other.to_owned(),
@@ -382,7 +389,10 @@ mod tests {
         // serde then rejects with the union list, or refuse a valid one.
         let asset = fields_of::<AssetConfig>();
         for kind in AssetKind::ALL {
-            for key in AssetConfig::COMMON_KEYS.iter().chain(AssetConfig::kind_keys(kind)) {
+            for key in AssetConfig::COMMON_KEYS
+                .iter()
+                .chain(AssetConfig::kind_keys(kind))
+            {
                 assert!(asset.contains(key), "{kind}: {key}");
             }
         }
@@ -393,7 +403,10 @@ mod tests {
             .copied()
             .collect();
         for field in asset {
-            assert!(covered.contains(field), "asset key {field} belongs to no type");
+            assert!(
+                covered.contains(field),
+                "asset key {field} belongs to no type"
+            );
         }
 
         let notify = fields_of::<NotifyConfig>();
@@ -413,13 +426,19 @@ mod tests {
             }
         }
         for field in step {
-            assert!(covered.contains(field), "step key {field} belongs to no verb");
+            assert!(
+                covered.contains(field),
+                "step key {field} belongs to no verb"
+            );
         }
     }
 
     #[test]
     fn reads_serde_expected_lists() {
-        assert_eq!(backticked(", expected one of `a`, `b`, `c`"), ["a", "b", "c"]);
+        assert_eq!(
+            backticked(", expected one of `a`, `b`, `c`"),
+            ["a", "b", "c"]
+        );
         assert_eq!(backticked(", expected `a` or `b`"), ["a", "b"]);
         assert!(backticked(", there are no fields").is_empty());
     }

@@ -117,10 +117,14 @@ impl<'a> Document<'a> {
         let mut value: Option<&DeValue<'a>> = None;
         for segment in path.segments() {
             let next = match segment {
-                Segment::Key(k) => table.and_then(|t| t.get_key_value(k.as_str())).map(|(key, v)| {
-                    found.key = Some(key.span());
-                    v
-                }),
+                Segment::Key(k) => {
+                    table
+                        .and_then(|t| t.get_key_value(k.as_str()))
+                        .map(|(key, v)| {
+                            found.key = Some(key.span());
+                            v
+                        })
+                }
                 Segment::Index(i) => match value {
                     Some(DeValue::Array(a)) => a.get(*i).inspect(|v| found.key = Some(v.span())),
                     _ => None,

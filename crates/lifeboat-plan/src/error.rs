@@ -105,7 +105,10 @@ mod tests {
         let e = PlanError::new("plan.toml", "missing key")
             .with_hint("add version = 1")
             .or_hint(Some("ignored".into()));
-        assert_eq!(e.to_string(), "plan.toml: missing key\n  hint: add version = 1");
+        assert_eq!(
+            e.to_string(),
+            "plan.toml: missing key\n  hint: add version = 1"
+        );
     }
 
     #[test]

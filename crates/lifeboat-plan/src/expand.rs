@@ -103,8 +103,14 @@ mod tests {
     #[test]
     fn expands_references_and_keeps_other_dollars() {
         let e: Env<'_> = &env;
-        assert_eq!(expand_str("${HOME}/x", e).ok().as_deref(), Some("/home/ops/x"));
-        assert_eq!(expand_str("a$b $${HOME} $", e).ok().as_deref(), Some("a$b ${HOME} $"));
+        assert_eq!(
+            expand_str("${HOME}/x", e).ok().as_deref(),
+            Some("/home/ops/x")
+        );
+        assert_eq!(
+            expand_str("a$b $${HOME} $", e).ok().as_deref(),
+            Some("a$b ${HOME} $")
+        );
         assert!(matches!(expand_str("${NOPE}", e), Err(Fault::Unset(v)) if v == "NOPE"));
         assert!(matches!(expand_str("${HOME", e), Err(Fault::Unterminated)));
     }

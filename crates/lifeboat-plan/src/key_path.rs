@@ -106,7 +106,10 @@ mod tests {
             .index(2)
             .key("expect");
         assert_eq!(p.to_string(), "scenarios[0].steps[2].expect");
-        assert_eq!(KeyPath::root().key("assets").key("my db").to_string(), "assets.\"my db\"");
+        assert_eq!(
+            KeyPath::root().key("assets").key("my db").to_string(),
+            "assets.\"my db\""
+        );
         assert_eq!(KeyPath::root().to_string(), "");
         assert_eq!(p.last_key(), Some("expect"));
     }

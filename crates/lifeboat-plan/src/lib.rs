@@ -10,6 +10,13 @@
 //! Every error is a [`PlanError`] naming the file, line, column and full key path. Nothing
 //! here does I/O beyond reading the plan file; paths are resolved without touching the disk.
 
+// PlanError is ~130 bytes of public fields. It is built at most once per load, on the way out
+// to the user; boxing it everywhere would cost clarity for no measurable gain.
+#![allow(
+    clippy::result_large_err,
+    reason = "PlanError is cold and its fields are the API"
+)]
+
 mod asset;
 mod config;
 mod document;
@@ -77,4 +84,52 @@ pub(crate) fn parse_with_env(
     shape::check(&doc)?;
     let config = config::deserialize(&doc)?;
     plan::resolve(&doc, &config, plan::base_dir(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "DB_HOST" => Some("db.internal".to_owned()),
+            "PGPW" => Some("hunter2".to_owned()),
+            _ => None,
+        }
+    }
+
+    const PLAN: &str = "version = 1\n[plan]\nname = \"t\"\n[assets.db]\ntype = \"postgres\"\n";
+
+    #[test]
+    fn expands_variables_from_the_given_environment() {
+        let text = format!("{PLAN}url = \"postgres://app@${{DB_HOST}}:5432/app\"\n");
+        let plan = parse_with_env(&text, Path::new("/p/lifeboat.toml"), &env).unwrap();
+        let AssetSpec::Postgres(pg) = &plan.assets[0].spec else {
+            panic!("{:?}", plan.assets[0].spec)
+        };
+        assert_eq!(pg.url.expose(), "postgres://app@db.internal:5432/app");
+
+        let text = format!("{PLAN}url = \"postgres://app@${{NOPE}}/app\"\n");
+        let e = parse_with_env(&text, Path::new("/p/lifeboat.toml"), &env).unwrap_err();
+        assert_eq!(e.key_path, "assets.db.url");
+        assert_eq!(e.message, "environment variable NOPE is not set");
+    }
+
+    #[test]
+    fn a_password_from_a_variable_is_never_printed() {
+        // Not in the file, so allowed; but the resolved URL holds it, and must not show it.
+        let text = format!("{PLAN}url = \"postgres://app:${{PGPW}}@db/app\"\n");
+        let plan = parse_with_env(&text, Path::new("/p/lifeboat.toml"), &env).unwrap();
+        let AssetSpec::Postgres(pg) = &plan.assets[0].spec else {
+            panic!()
+        };
+        assert_eq!(pg.url.expose(), "postgres://app:hunter2@db/app");
+        assert!(!format!("{plan:?}").contains("hunter2"));
+        assert_eq!(pg.url.to_string(), "postgres://app:***@db/app");
+
+        // A URL that then fails to parse is not quoted either.
+        let text = format!("{PLAN}url = \"postgres://app:${{PGPW}}@db:port/app\"\n");
+        let e = parse_with_env(&text, Path::new("/p/lifeboat.toml"), &env).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
 }

@@ -23,11 +23,17 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     let problem = if name.is_empty() {
         Some("a name may not be empty".to_owned())
     } else if name.chars().count() > MAX_LEN {
-        Some(format!("invalid name {name:?}: longer than {MAX_LEN} characters"))
+        Some(format!(
+            "invalid name {name:?}: longer than {MAX_LEN} characters"
+        ))
     } else if let Some(c) = name.chars().find(|c| !is_name_char(*c)) {
-        Some(format!("invalid name {name:?}: {c:?} is not allowed; {rule}"))
+        Some(format!(
+            "invalid name {name:?}: {c:?} is not allowed; {rule}"
+        ))
     } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        Some(format!("invalid name {name:?}: must start with a letter or digit"))
+        Some(format!(
+            "invalid name {name:?}: must start with a letter or digit"
+        ))
     } else {
         None
     };
@@ -56,7 +62,11 @@ fn suggestion(name: &str) -> Option<String> {
         .chars()
         .map(|c| if is_name_char(c) { c } else { '-' })
         .collect();
-    s = s.trim_start_matches(['-', '_']).chars().take(MAX_LEN).collect();
+    s = s
+        .trim_start_matches(['-', '_'])
+        .chars()
+        .take(MAX_LEN)
+        .collect();
     let s = s.trim_end_matches('-').to_owned();
     validate_name_plain(&s).then_some(s)
 }
@@ -93,8 +103,19 @@ mod tests {
             validate_name("-db").unwrap_err().message,
             "invalid name \"-db\": must start with a letter or digit"
         );
-        assert_eq!(validate_name("").unwrap_err().message, "a name may not be empty");
-        assert!(validate_name(&"x".repeat(64)).unwrap_err().message.contains("longer than 63"));
-        assert_eq!(validate_name("***").unwrap_err().hint, "names become snapshot tags; use lowercase letters, digits, '-' and '_', starting with a letter or digit");
+        assert_eq!(
+            validate_name("").unwrap_err().message,
+            "a name may not be empty"
+        );
+        assert!(
+            validate_name(&"x".repeat(64))
+                .unwrap_err()
+                .message
+                .contains("longer than 63")
+        );
+        assert_eq!(
+            validate_name("***").unwrap_err().hint,
+            "names become snapshot tags; use lowercase letters, digits, '-' and '_', starting with a letter or digit"
+        );
     }
 }

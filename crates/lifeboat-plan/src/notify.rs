@@ -10,7 +10,9 @@ use crate::{
 /// A notifier with its defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedNotify {
+    /// The key of `[notify.NAME]`; what a scenario's `target` names.
     pub name: String,
+    /// `type = "..."`
     pub kind: NotifyKind,
     /// Where the URL comes from (`url-env`, `url-file`, `url-command`). Required for Slack
     /// and Healthchecks, optional for PagerDuty (its events endpoint), and for webhooks one
@@ -28,15 +30,24 @@ pub struct ResolvedNotify {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NotifyKind {
+    /// A Slack incoming webhook.
     Slack,
+    /// PagerDuty Events API v2.
     Pagerduty,
+    /// A generic JSON POST.
     Webhook,
+    /// A Healthchecks.io (or compatible) ping URL.
     Healthchecks,
 }
 
 impl NotifyKind {
     /// Every kind, in documentation order.
-    pub const ALL: [Self; 4] = [Self::Slack, Self::Pagerduty, Self::Webhook, Self::Healthchecks];
+    pub const ALL: [Self; 4] = [
+        Self::Slack,
+        Self::Pagerduty,
+        Self::Webhook,
+        Self::Healthchecks,
+    ];
 
     /// The name used in `type = "..."`.
     #[must_use]
@@ -90,7 +101,13 @@ pub(crate) fn resolve(
     c: &NotifyConfig,
 ) -> Result<ResolvedNotify, PlanError> {
     r.name(base, At::Key, name)?;
-    let url = r.secret_source(base, "url", c.url_env.as_ref(), c.url_file.as_ref(), c.url_command.as_ref())?;
+    let url = r.secret_source(
+        base,
+        "url",
+        c.url_env.as_ref(),
+        c.url_file.as_ref(),
+        c.url_command.as_ref(),
+    )?;
     let routing_key = r.secret_source(
         base,
         "routing-key",
@@ -102,20 +119,30 @@ pub(crate) fn resolve(
     if url.is_some() && plain_url.is_some() {
         return Err(r
             .doc
-            .key_error(&base.key("url"), "url and url-env/url-file/url-command both given")
+            .key_error(
+                &base.key("url"),
+                "url and url-env/url-file/url-command both given",
+            )
             .with_hint("keep one"));
     }
     if let Some(u) = &plain_url {
         let ok = url::Url::parse(u).is_ok_and(|x| matches!(x.scheme(), "http" | "https"));
         if !ok {
             return Err(r
-                .error(&base.key("url"), "webhook url must be an http:// or https:// URL")
+                .error(
+                    &base.key("url"),
+                    "webhook url must be an http:// or https:// URL",
+                )
                 .with_hint("e.g. url = \"https://hooks.example.com/lifeboat\""));
         }
     }
     match c.kind {
         NotifyKind::Slack | NotifyKind::Healthchecks if url.is_none() => {
-            let env = if c.kind == NotifyKind::Slack { "SLACK_WEBHOOK_URL" } else { "HEALTHCHECKS_URL" };
+            let env = if c.kind == NotifyKind::Slack {
+                "SLACK_WEBHOOK_URL"
+            } else {
+                "HEALTHCHECKS_URL"
+            };
             return Err(r
                 .error(&base.key("url-env"), "missing key")
                 .with_hint(format!("add url-env = \"{env}\", url-file or url-command")));
@@ -135,9 +162,9 @@ pub(crate) fn resolve(
     let on = match &c.on {
         None => vec![NotifyEvent::Failure, NotifyEvent::RpoBreach],
         Some(events) if events.is_empty() => {
-            return Err(r
-                .error(&base.key("on"), "lists no event")
-                .with_hint("leave on out for [\"failure\", \"rpo-breach\"], or remove the notifier"));
+            return Err(r.error(&base.key("on"), "lists no event").with_hint(
+                "leave on out for [\"failure\", \"rpo-breach\"], or remove the notifier",
+            ));
         }
         Some(events) => {
             let mut on = Vec::with_capacity(events.len());

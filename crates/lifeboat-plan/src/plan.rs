@@ -43,7 +43,9 @@ pub struct ResolvedPlan {
     pub repositories: Vec<ResolvedRepository>,
     /// In file order. Never empty.
     pub assets: Vec<ResolvedAsset>,
+    /// `[notify.*]`, in file order.
     pub notify: Vec<ResolvedNotify>,
+    /// `[[scenarios]]`, in file order; names are unique.
     pub scenarios: Vec<ResolvedScenario>,
 }
 
@@ -119,8 +121,12 @@ pub(crate) fn resolve(
             .with_hint("name = \"my-services\"; it tags every snapshot"));
     };
     r.name(&plan_path.key("name"), At::Value, name)?;
-    let rpo = r.opt_duration(&plan_path.key("rpo"), plan.rpo.as_ref())?.unwrap_or(DEFAULT_RPO);
-    let rto = r.opt_duration(&plan_path.key("rto"), plan.rto.as_ref())?.unwrap_or(DEFAULT_RTO);
+    let rpo = r
+        .opt_duration(&plan_path.key("rpo"), plan.rpo.as_ref())?
+        .unwrap_or(DEFAULT_RPO);
+    let rto = r
+        .opt_duration(&plan_path.key("rto"), plan.rto.as_ref())?
+        .unwrap_or(DEFAULT_RTO);
 
     let repositories = repository::resolve_all(&r, config.repositories.as_ref())?;
 
@@ -159,7 +165,10 @@ pub(crate) fn resolve(
         let s = scenario::resolve(&r, &base, c, &names)?;
         if let Some(j) = scenarios.iter().position(|x| x.name == s.name) {
             return Err(r
-                .error(&base.key("name"), format!("scenario {:?} is already defined at scenarios[{j}]", s.name))
+                .error(
+                    &base.key("name"),
+                    format!("scenario {:?} is already defined at scenarios[{j}]", s.name),
+                )
                 .with_hint("scenario names must be unique: `lifeboat recover NAME` picks one"));
         }
         scenarios.push(s);

@@ -19,7 +19,9 @@ use crate::{
 /// copied to the repositories that name it in `copy-from`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedRepository {
+    /// The key of `[repositories.NAME]`, or `default`.
     pub name: String,
+    /// From `url`: a local directory (absolute) or an S3 bucket and prefix.
     pub location: RepoLocation,
     /// Unlocks the repository (restic's repository password).
     pub password: PasswordSource,
@@ -35,7 +37,9 @@ pub struct ResolvedRepository {
 /// Environment variable names (not values) for an S3 repository's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3CredentialVars {
+    /// From `access-key-id-env`.
     pub access_key_id_env: String,
+    /// From `secret-access-key-env`.
     pub secret_access_key_env: String,
 }
 
@@ -137,7 +141,9 @@ fn resolve_one(
         }
         (Some(id), Some(secret)) => Some(S3CredentialVars {
             access_key_id_env: r.non_empty(&base.key("access-key-id-env"), id)?.to_owned(),
-            secret_access_key_env: r.non_empty(&base.key("secret-access-key-env"), secret)?.to_owned(),
+            secret_access_key_env: r
+                .non_empty(&base.key("secret-access-key-env"), secret)?
+                .to_owned(),
         }),
         (Some(_), None) => {
             return Err(r
@@ -185,7 +191,10 @@ fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err((
             "an S3 URL may not contain credentials".to_owned(),
-            Some("use access-key-id-env and secret-access-key-env, or the standard AWS environment".to_owned()),
+            Some(
+                "use access-key-id-env and secret-access-key-env, or the standard AWS environment"
+                    .to_owned(),
+            ),
         ));
     }
     let bucket = url.host_str().unwrap_or_default().to_owned();
@@ -222,8 +231,9 @@ fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
         let value = value.into_owned();
         match name.as_ref() {
             "endpoint" => {
-                let ok = url::Url::parse(&value)
-                    .is_ok_and(|e| matches!(e.scheme(), "http" | "https") && e.host_str().is_some());
+                let ok = url::Url::parse(&value).is_ok_and(|e| {
+                    matches!(e.scheme(), "http" | "https") && e.host_str().is_some()
+                });
                 if !ok {
                     return Err((
                         "S3 endpoint must be an http:// or https:// URL".to_owned(),
@@ -247,13 +257,16 @@ fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
                 });
             }
             other => {
-                let (message, hint) = unknown(
+                let (message, _) = unknown(
                     &format!("unknown query parameter {other:?} in S3 URL"),
                     other,
                     S3_PARAMS,
                 );
-                let hint = hint.or_else(|| Some(format!("known parameters: {}", suggest::list(S3_PARAMS.iter().copied()))));
-                return Err((message, hint));
+                let hint = format!(
+                    "known parameters: {}",
+                    suggest::list(S3_PARAMS.iter().copied())
+                );
+                return Err((message, Some(hint)));
             }
         }
     }
@@ -289,7 +302,10 @@ fn check_copy_from(
             if chain.contains(&name) {
                 chain.push(name);
                 return Err(r
-                    .error(&path, format!("copy-from forms a cycle: {}", chain.join(" <- ")))
+                    .error(
+                        &path,
+                        format!("copy-from forms a cycle: {}", chain.join(" <- ")),
+                    )
                     .with_hint("copies flow one way, from the primary outwards"));
             }
             chain.push(name);
@@ -333,16 +349,31 @@ mod tests {
         let msg = |u: &str| parse_s3(u).unwrap_err();
         assert_eq!(
             msg("s3://b/p?regoin=x"),
-            ("unknown query parameter \"regoin\" in S3 URL, did you mean region?".into(), None)
+            (
+                "unknown query parameter \"regoin\" in S3 URL, did you mean region?".into(),
+                Some("known parameters: endpoint, region, path-style, storage-class".into())
+            )
         );
         assert_eq!(
             msg("s3://b/p?colour=x").1.as_deref(),
             Some("known parameters: endpoint, region, path-style, storage-class")
         );
         assert_eq!(msg("s3:///p").0, "S3 URL has no bucket");
-        assert_eq!(msg("s3://b?endpoint=ftp://x").0, "S3 endpoint must be an http:// or https:// URL");
-        assert_eq!(msg("s3://b?path-style=yes").0, "S3 URL path-style must be true or false, found \"yes\"");
-        assert_eq!(msg("s3://b?region=a&region=b").0, "S3 URL query parameter \"region\" given twice");
-        assert_eq!(msg("s3://AKIA@b/p").0, "an S3 URL may not contain credentials");
+        assert_eq!(
+            msg("s3://b?endpoint=ftp://x").0,
+            "S3 endpoint must be an http:// or https:// URL"
+        );
+        assert_eq!(
+            msg("s3://b?path-style=yes").0,
+            "S3 URL path-style must be true or false, found \"yes\""
+        );
+        assert_eq!(
+            msg("s3://b?region=a&region=b").0,
+            "S3 URL query parameter \"region\" given twice"
+        );
+        assert_eq!(
+            msg("s3://AKIA@b/p").0,
+            "an S3 URL may not contain credentials"
+        );
     }
 }

@@ -28,7 +28,9 @@ impl Resolver<'_, '_> {
     pub(crate) fn duration(&self, path: &KeyPath, value: &str) -> Result<Duration, PlanError> {
         let hint = "write durations like \"30m\", \"4h\" or \"1d 2h\"";
         match humantime::parse_duration(value) {
-            Ok(d) if d.is_zero() => Err(self.error(path, "duration must be longer than zero").with_hint(hint)),
+            Ok(d) if d.is_zero() => Err(self
+                .error(path, "duration must be longer than zero")
+                .with_hint(hint)),
             Ok(d) => Ok(d),
             Err(e) => Err(self
                 .error(path, format!("invalid duration {value:?}: {e}"))
@@ -56,7 +58,11 @@ impl Resolver<'_, '_> {
     }
 
     /// A string that must not be empty (an empty command or variable name is always a slip).
-    pub(crate) fn non_empty<'v>(&self, path: &KeyPath, value: &'v str) -> Result<&'v str, PlanError> {
+    pub(crate) fn non_empty<'v>(
+        &self,
+        path: &KeyPath,
+        value: &'v str,
+    ) -> Result<&'v str, PlanError> {
         if value.trim().is_empty() {
             Err(self.error(path, "may not be empty"))
         } else {
@@ -92,9 +98,11 @@ impl Resolver<'_, '_> {
                 .doc
                 .key_error(
                     &base.key(&format!("{prefix}-{second}")),
-                    format!("{prefix}-{first} and {prefix}-{second} both given; only one {prefix} source may be"),
+                    format!("{prefix}-{first} and {prefix}-{second} are both given"),
                 )
-                .with_hint(format!("keep one of {prefix}-env, {prefix}-file and {prefix}-command"))),
+                .with_hint(format!(
+                    "keep only one of {prefix}-env, {prefix}-file and {prefix}-command"
+                ))),
         }
     }
 }

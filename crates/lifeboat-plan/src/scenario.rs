@@ -13,47 +13,76 @@ use crate::{
 /// A runbook: named steps, run in order, stopping at the first failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedScenario {
+    /// What `lifeboat recover NAME` is called with.
     pub name: String,
+    /// Shown before the steps run.
     pub description: Option<String>,
     /// How long the whole recovery may take; reported against, not enforced.
     pub rto: Option<Duration>,
+    /// Never empty.
     pub steps: Vec<Step>,
 }
 
 /// One step of a scenario, decided by its verb key (`{ run = "..." }`, `{ check = "db" }`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// A shell command; fails on a non-zero exit or after `timeout`.
-    Run { run: String, timeout: Option<Duration> },
-    /// Restore an asset of the plan, from its latest snapshot unless `snapshot` is given,
-    /// to its own target unless `to` names another; `tables` narrows a database restore.
+    /// `{ run = "cmd", timeout = "5m" }`: fails on a non-zero exit.
+    Run {
+        /// A shell command; `${VAR}` in it is left to the shell.
+        run: String,
+        /// Killed and failed after this long; no limit unless given.
+        timeout: Option<Duration>,
+    },
+    /// `{ restore = "db", snapshot = "...", to = "...", tables = [...] }`
     Restore {
+        /// An asset of the plan.
         asset: String,
+        /// A snapshot id; the latest unless given.
         snapshot: Option<String>,
+        /// Another target (a database URL, a directory); the asset's own unless given.
         to: Option<String>,
+        /// Narrows a database restore to these tables; all when empty.
         tables: Vec<String>,
     },
-    /// Verify an asset against its manifest and run its checks.
-    Check { asset: String },
-    /// GET `url` until it answers `expect` (200 unless given), trying `retries` more times,
-    /// `interval` apart; `body`, when given, must appear in the response.
+    /// `{ check = "db" }`: verify an asset against its manifest and run its checks.
+    Check {
+        /// An asset of the plan.
+        asset: String,
+    },
+    /// `{ http = "url", expect = 200 }`: GET until the answer is right.
     Http {
+        /// An http:// or https:// URL.
         url: String,
+        /// The status wanted; 200 unless given.
         expect: u16,
+        /// Text the response body must contain, when given.
         body: Option<String>,
+        /// Further tries after the first; 0 unless given.
         retries: u32,
+        /// Time between tries; 2s unless given.
         interval: Duration,
     },
-    /// Re-run the shell condition `until` every `interval` until it succeeds or `timeout`.
+    /// `{ wait = "cond", timeout = "2m" }`: re-run a shell condition until it succeeds.
     Wait {
+        /// A shell command; success ends the wait.
         until: String,
+        /// Fails after this long; 5m unless given.
         timeout: Duration,
+        /// Time between tries; 2s unless given.
         interval: Duration,
     },
-    /// Stop until a human confirms (skipped with `--yes`).
-    Confirm { prompt: String },
-    /// Send `message` to notifier `target`, or to every notifier.
-    Notify { message: String, target: Option<String> },
+    /// `{ confirm = "Point DNS at the new host" }`: stop until a human confirms (`--yes` skips).
+    Confirm {
+        /// What the human must have done.
+        prompt: String,
+    },
+    /// `{ notify = "message", target = "ops" }`
+    Notify {
+        /// The text sent.
+        message: String,
+        /// A notifier of the plan; every notifier unless given.
+        target: Option<String>,
+    },
 }
 
 /// Defaults for steps that poll. Two seconds is short enough for a service coming up, long
@@ -81,9 +110,15 @@ pub(crate) fn resolve(
     r.name(&base.key("name"), At::Value, name)?;
     let steps_key = base.key("steps");
     let steps = match &c.steps {
-        None => return Err(r.error(&steps_key, "missing key").with_hint("steps = [{ run = \"...\" }]")),
+        None => {
+            return Err(r
+                .error(&steps_key, "missing key")
+                .with_hint("steps = [{ run = \"...\" }]"));
+        }
         Some(s) if s.is_empty() => {
-            return Err(r.error(&steps_key, "a scenario needs at least one step").with_hint("steps = [{ run = \"...\" }]"));
+            return Err(r
+                .error(&steps_key, "a scenario needs at least one step")
+                .with_hint("steps = [{ run = \"...\" }]"));
         }
         Some(s) => s,
     };
@@ -99,9 +134,19 @@ pub(crate) fn resolve(
     })
 }
 
-fn step(r: &Resolver<'_, '_>, base: &KeyPath, s: &StepConfig, names: &Names<'_>) -> Result<Step, PlanError> {
+fn step(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    s: &StepConfig,
+    names: &Names<'_>,
+) -> Result<Step, PlanError> {
     let text = |key: &str, v: &str| r.non_empty(&base.key(key), v).map(str::to_owned);
-    let interval = || Ok::<_, PlanError>(r.opt_duration(&base.key("interval"), s.interval.as_ref())?.unwrap_or(DEFAULT_INTERVAL));
+    let interval = || {
+        Ok::<_, PlanError>(
+            r.opt_duration(&base.key("interval"), s.interval.as_ref())?
+                .unwrap_or(DEFAULT_INTERVAL),
+        )
+    };
     // `shape` has already checked that exactly one verb is present and no foreign key.
     if let Some(run) = &s.run {
         return Ok(Step::Run {
@@ -112,7 +157,11 @@ fn step(r: &Resolver<'_, '_>, base: &KeyPath, s: &StepConfig, names: &Names<'_>)
     if let Some(asset) = &s.restore {
         return Ok(Step::Restore {
             asset: reference(r, &base.key("restore"), asset, names.assets, "asset")?,
-            snapshot: s.snapshot.as_deref().map(|x| text("snapshot", x)).transpose()?,
+            snapshot: s
+                .snapshot
+                .as_deref()
+                .map(|x| text("snapshot", x))
+                .transpose()?,
             to: s.to.as_deref().map(|x| text("to", x)).transpose()?,
             tables: s.tables.clone(),
         });
@@ -131,7 +180,10 @@ fn step(r: &Resolver<'_, '_>, base: &KeyPath, s: &StepConfig, names: &Names<'_>)
         }
         let expect = s.expect.unwrap_or(200);
         if !(100..=599).contains(&expect) {
-            return Err(r.error(&base.key("expect"), format!("{expect} is not an HTTP status code (100-599)")));
+            return Err(r.error(
+                &base.key("expect"),
+                format!("{expect} is not an HTTP status code (100-599)"),
+            ));
         }
         return Ok(Step::Http {
             url: url.clone(),
@@ -144,7 +196,9 @@ fn step(r: &Resolver<'_, '_>, base: &KeyPath, s: &StepConfig, names: &Names<'_>)
     if let Some(until) = &s.wait {
         return Ok(Step::Wait {
             until: text("wait", until)?,
-            timeout: r.opt_duration(&base.key("timeout"), s.timeout.as_ref())?.unwrap_or(DEFAULT_WAIT_TIMEOUT),
+            timeout: r
+                .opt_duration(&base.key("timeout"), s.timeout.as_ref())?
+                .unwrap_or(DEFAULT_WAIT_TIMEOUT),
             interval: interval()?,
         });
     }
@@ -167,7 +221,13 @@ fn step(r: &Resolver<'_, '_>, base: &KeyPath, s: &StepConfig, names: &Names<'_>)
 }
 
 /// A name that must refer to an existing asset or notifier.
-fn reference(r: &Resolver<'_, '_>, path: &KeyPath, name: &str, known: &[&str], what: &str) -> Result<String, PlanError> {
+fn reference(
+    r: &Resolver<'_, '_>,
+    path: &KeyPath,
+    name: &str,
+    known: &[&str],
+    what: &str,
+) -> Result<String, PlanError> {
     if known.contains(&name) {
         return Ok(name.to_owned());
     }

@@ -81,19 +81,38 @@ mod tests {
     #[test]
     fn next_after_follows_crontab_meaning() {
         let every6h = Schedule::parse("0 */6 * * *").unwrap();
-        assert_eq!(every6h.next_after(&at("2025-03-01T05:59:00Z")), Some(at("2025-03-01T06:00:00Z")));
+        assert_eq!(
+            every6h.next_after(&at("2025-03-01T05:59:00Z")),
+            Some(at("2025-03-01T06:00:00Z"))
+        );
         // Strictly after: a run exactly on the hour schedules the next one.
-        assert_eq!(every6h.next_after(&at("2025-03-01T06:00:00Z")), Some(at("2025-03-01T12:00:00Z")));
+        assert_eq!(
+            every6h.next_after(&at("2025-03-01T06:00:00Z")),
+            Some(at("2025-03-01T12:00:00Z"))
+        );
         let nightly = Schedule::parse("0 2 * * *").unwrap();
-        assert_eq!(nightly.next_after(&at("2025-03-01T03:00:00Z")), Some(at("2025-03-02T02:00:00Z")));
+        assert_eq!(
+            nightly.next_after(&at("2025-03-01T03:00:00Z")),
+            Some(at("2025-03-02T02:00:00Z"))
+        );
         // 2025-03-02 is a Sunday.
         let sunday = Schedule::parse("0 3 * * 0").unwrap();
-        assert_eq!(sunday.next_after(&at("2025-02-27T00:00:00Z")), Some(at("2025-03-02T03:00:00Z")));
+        assert_eq!(
+            sunday.next_after(&at("2025-02-27T00:00:00Z")),
+            Some(at("2025-03-02T03:00:00Z"))
+        );
     }
 
     #[test]
     fn refuses_other_field_counts_and_garbage() {
-        for bad in ["61 * * * *", "* * * *", "0 0 * * * *", "0 0 * * * * *", "every day", ""] {
+        for bad in [
+            "61 * * * *",
+            "* * * *",
+            "0 0 * * * *",
+            "0 0 * * * * *",
+            "every day",
+            "",
+        ] {
             assert!(Schedule::parse(bad).is_err(), "{bad}");
         }
     }

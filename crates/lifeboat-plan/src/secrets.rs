@@ -78,7 +78,10 @@ fn check_notify_urls(doc: &Document<'_>) -> Result<(), PlanError> {
                 _ => "HEALTHCHECKS_URL",
             };
             return Err(doc
-                .key_error(&path, format!("{what} is a credential and may not be written in the plan file"))
+                .key_error(
+                    &path,
+                    format!("{what} is a credential and may not be written in the plan file"),
+                )
                 .with_hint(format!("use url-env = \"{env}\", url-file or url-command")));
         }
     }
@@ -91,7 +94,11 @@ fn walk_table(doc: &Document<'_>, table: &DeTable<'_>, path: &KeyPath) -> Result
         let here = path.key(key);
         if let Some((_, what, hint)) = SECRET_KEYS.iter().find(|(k, _, _)| *k == key) {
             return Err(doc
-                .error_at(&here, At::Key, format!("{what} may not be written in the plan file"))
+                .error_at(
+                    &here,
+                    At::Key,
+                    format!("{what} may not be written in the plan file"),
+                )
                 .with_hint(*hint));
         }
         walk_value(doc, value.get_ref(), &here)?;
@@ -118,7 +125,9 @@ fn check_string(doc: &Document<'_>, s: &str, path: &KeyPath) -> Result<(), PlanE
     if url_password(s).is_some() {
         return Err(doc
             .error(path, "a URL may not contain a password")
-            .with_hint("remove it from the URL and use password-env, password-file or password-command"));
+            .with_hint(
+                "remove it from the URL and use password-env, password-file or password-command",
+            ));
     }
     if let Some(param) = secret_query_param(s) {
         return Err(doc
@@ -190,7 +199,10 @@ mod tests {
     fn finds_passwords_in_urls() {
         assert_eq!(url_password("postgres://u:pw@h/db"), Some("pw"));
         assert_eq!(url_password("redis://:pw@h:6379"), Some("pw"));
-        assert_eq!(url_password("pg_dump postgres://u:pw@h/db | gzip"), Some("pw"));
+        assert_eq!(
+            url_password("pg_dump postgres://u:pw@h/db | gzip"),
+            Some("pw")
+        );
         assert_eq!(url_password("postgres://u@h/db"), None);
         assert_eq!(url_password("postgres://u:${PGPASS}@h/db"), None);
         assert_eq!(url_password("/var/backups"), None);
@@ -199,10 +211,19 @@ mod tests {
 
     #[test]
     fn finds_secret_query_parameters() {
-        assert_eq!(secret_query_param("postgres://h/db?sslmode=require&password=x"), Some("password"));
-        assert_eq!(secret_query_param("https://hook/x?api_token=abc"), Some("api_token"));
+        assert_eq!(
+            secret_query_param("postgres://h/db?sslmode=require&password=x"),
+            Some("password")
+        );
+        assert_eq!(
+            secret_query_param("https://hook/x?api_token=abc"),
+            Some("api_token")
+        );
         assert_eq!(secret_query_param("https://hook/x?token=${TOKEN}"), None);
-        assert_eq!(secret_query_param("s3://b/p?region=x&storage-class=STANDARD"), None);
+        assert_eq!(
+            secret_query_param("s3://b/p?region=x&storage-class=STANDARD"),
+            None
+        );
         assert_eq!(secret_query_param("a?password=x"), None);
     }
 }

@@ -2,7 +2,10 @@
 //! before serde, so that a wrong key is reported against the keys of *this* kind of table.
 
 use lifeboat_core::AssetKind;
-use toml::de::{DeTable, DeValue};
+use toml::{
+    Spanned,
+    de::{DeTable, DeValue},
+};
 
 use crate::{
     config::{AssetConfig, NotifyConfig, StepConfig, unknown},
@@ -24,10 +27,13 @@ fn tables<'d, 'a>(
     doc: &'d Document<'a>,
     path: &[&str],
 ) -> impl Iterator<Item = (&'d str, &'d DeTable<'a>)> {
-    doc.table(path).into_iter().flatten().filter_map(|(k, v)| match v.get_ref() {
-        DeValue::Table(t) => Some((k.get_ref().as_ref(), t)),
-        _ => None,
-    })
+    doc.table(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| match v.get_ref() {
+            DeValue::Table(t) => Some((k.get_ref().as_ref(), t)),
+            _ => None,
+        })
 }
 
 fn check_assets(doc: &Document<'_>) -> Result<(), PlanError> {
@@ -52,7 +58,14 @@ fn check_assets(doc: &Document<'_>) -> Result<(), PlanError> {
                 .map(AssetKind::as_str)
                 .collect::<Vec<_>>()
         };
-        check_keys(doc, table, &base, &allowed, &format!("an asset of type {kind}"), &others)?;
+        check_keys(
+            doc,
+            table,
+            &base,
+            &allowed,
+            &format!("an asset of type {kind}"),
+            &others,
+        )?;
     }
     Ok(())
 }
@@ -75,25 +88,37 @@ fn check_notifiers(doc: &Document<'_>) -> Result<(), PlanError> {
                 .collect::<Vec<_>>()
         };
         let what = format!("a notifier of type {}", kind.as_str());
-        check_keys(doc, table, &base, NotifyConfig::kind_keys(kind), &what, &others)?;
+        check_keys(
+            doc,
+            table,
+            &base,
+            NotifyConfig::kind_keys(kind),
+            &what,
+            &others,
+        )?;
     }
     Ok(())
 }
 
 fn check_steps(doc: &Document<'_>) -> Result<(), PlanError> {
-    let Some(DeValue::Array(scenarios)) = doc.root.get_ref().get("scenarios").map(|v| v.get_ref())
+    let Some(DeValue::Array(scenarios)) = doc.root.get_ref().get("scenarios").map(Spanned::get_ref)
     else {
         return Ok(());
     };
     for (i, scenario) in scenarios.iter().enumerate() {
-        let Some(DeValue::Array(steps)) = scenario.get_ref().get("steps").map(|v| v.get_ref()) else {
+        let Some(DeValue::Array(steps)) = scenario.get_ref().get("steps").map(Spanned::get_ref)
+        else {
             continue;
         };
         for (j, step) in steps.iter().enumerate() {
             let DeValue::Table(table) = step.get_ref() else {
                 continue;
             };
-            let base = KeyPath::root().key("scenarios").index(i).key("steps").index(j);
+            let base = KeyPath::root()
+                .key("scenarios")
+                .index(i)
+                .key("steps")
+                .index(j);
             check_step(doc, table, &base)?;
         }
     }
@@ -113,12 +138,14 @@ fn check_step(doc: &Document<'_>, table: &DeTable<'_>, base: &KeyPath) -> Result
             for (key, _) in table {
                 let key = key.get_ref().as_ref();
                 if let Some(verb) = suggest::closest(key, StepConfig::VERBS.iter().copied()) {
-                    return Err(doc.key_error(&base.key(key), format!("unknown key, did you mean {verb}?")));
+                    return Err(
+                        doc.key_error(&base.key(key), format!("unknown key, did you mean {verb}?"))
+                    );
                 }
             }
-            Err(doc
-                .error(base, "a step needs a verb")
-                .with_hint(format!("write the step as {{ run = \"...\" }}; verbs: {verbs_list}")))
+            Err(doc.error(base, "a step needs a verb").with_hint(format!(
+                "write the step as {{ run = \"...\" }}; verbs: {verbs_list}"
+            )))
         }
         [verb] => {
             let allowed = StepConfig::verb_keys(verb);
@@ -129,10 +156,21 @@ fn check_step(doc: &Document<'_>, table: &DeTable<'_>, base: &KeyPath) -> Result
                     .filter(|v| StepConfig::verb_keys(v).contains(&key))
                     .collect::<Vec<_>>()
             };
-            check_keys(doc, table, base, allowed, &format!("a {verb} step"), &others)
+            let article = if *verb == "http" { "an" } else { "a" };
+            check_keys(
+                doc,
+                table,
+                base,
+                allowed,
+                &format!("{article} {verb} step"),
+                &others,
+            )
         }
         [first, second, ..] => Err(doc
-            .key_error(&base.key(second), format!("a step has one verb, found both {first} and {second}"))
+            .key_error(
+                &base.key(second),
+                format!("a step has one verb, found both {first} and {second}"),
+            )
             .with_hint("split it into two steps")),
     }
 }
@@ -148,9 +186,10 @@ fn tag<'t>(
 ) -> Result<Option<&'t str>, PlanError> {
     let path = base.key("type");
     if !table.contains_key("type") {
-        return Err(doc
-            .error(&path, "missing key")
-            .with_hint(format!("add type = one of: {}", suggest::list(names.iter().copied()))));
+        return Err(doc.error(&path, "missing key").with_hint(format!(
+            "add type = one of: {}",
+            suggest::list(names.iter().copied())
+        )));
     }
     let Some(kind) = str_value(table, "type") else {
         return Ok(None);

@@ -500,6 +500,68 @@ impl Repo {
         Ok(summary)
     }
 
+    /// Restores one original path of a `files` snapshot to `dest`: a directory's content into
+    /// `dest` (created), a file as `dest`. Mode and modification time of `dest` itself are set
+    /// from the snapshot too.
+    pub fn restore_path(
+        &self,
+        snap: &SnapshotInfo,
+        original: &Path,
+        dest: &Path,
+    ) -> RepoResult<RestoreSummary> {
+        let asset = Self::asset_of(snap);
+        let relative = original.strip_prefix("/").unwrap_or(original);
+        let sub = format!("/{asset}/{FILES_DIR}/{}", relative.display());
+        let repo = self.indexed()?;
+        let node = repo
+            .node_from_snapshot_and_path(&snap.file, &sub)
+            .map_err(|e| RepoError::BadSnapshot {
+                asset: asset.to_owned(),
+                snapshot: snap.short_id.clone(),
+                detail: format!("find {sub}: {}", crate::error::short(&e)),
+            })?;
+        let summary = if node.is_dir() {
+            let ls = repo
+                .ls(&node, &LsOptions::default().recursive(true))
+                .map_err(|e| self.err("list snapshot", &e))?;
+            let dest_text = format!("{}/", dest.display());
+            let destination = LocalDestination::new(&dest_text, true, false)
+                .map_err(|e| self.err(&format!("prepare {}", dest.display()), &e))?;
+            let opts = RestoreOptions::default();
+            let plan = repo
+                .prepare_restore(&opts, ls.clone(), &destination, false)
+                .map_err(|e| self.err("plan restore", &e))?;
+            let summary = RestoreSummary {
+                files: plan.stats.files.restore,
+                dirs: plan.stats.dirs.restore,
+                bytes: plan.restore_size,
+            };
+            repo.restore(plan, &opts, ls, &destination)
+                .map_err(|e| self.err(&format!("restore into {}", dest.display()), &e))?;
+            summary
+        } else if node.is_file() {
+            let mut file =
+                std::fs::File::create(dest).map_err(|e| RepoError::io("create", dest, e))?;
+            repo.dump(&node, &mut file)
+                .map_err(|e| self.err(&format!("restore {}", dest.display()), &e))?;
+            file.sync_all()
+                .map_err(|e| RepoError::io("write", dest, e))?;
+            RestoreSummary {
+                files: 1,
+                dirs: 0,
+                bytes: dest.metadata().map(|m| m.len()).unwrap_or(0),
+            }
+        } else {
+            return Err(RepoError::BadSnapshot {
+                asset: asset.to_owned(),
+                snapshot: snap.short_id.clone(),
+                detail: format!("{sub} is neither a directory nor a file"),
+            });
+        };
+        apply_node_meta(dest, &node.meta);
+        Ok(summary)
+    }
+
     /// Removes snapshots (not their data: see [`Repo::prune`]).
     pub fn forget(&self, ids: &[String]) -> RepoResult<()> {
         let ids: Vec<SnapshotId> = self
@@ -619,5 +681,22 @@ impl Write for HashingWriter<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Sets mode and modification time of a restored root from its node; best effort, as restic.
+fn apply_node_meta(path: &Path, meta: &rustic_core::repofile::Metadata) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(mode) = meta.mode {
+        // Go's FileMode keeps the permission bits in the low 9 bits.
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o777));
+    }
+    if let Some(mtime) = meta.mtime {
+        let secs = u64::try_from(mtime.as_second()).unwrap_or(0);
+        let time = std::time::UNIX_EPOCH
+            + std::time::Duration::new(secs, u32::try_from(mtime.subsec_nanosecond()).unwrap_or(0));
+        if let Ok(f) = std::fs::File::open(path) {
+            let _ = f.set_modified(time);
+        }
     }
 }

@@ -1,0 +1,292 @@
+//! The `lifeboat` command: parses arguments, loads the plan, calls the engine, renders the
+//! result as text or JSON, and exits with a code from [`Exit`].
+
+mod render;
+
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand};
+use lifeboat_engine::{Engine, EngineError, RestoreRequest};
+use lifeboat_repo::ProgressMode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    ok
+  1    error
+  3    partial: some assets failed or had warnings; for status, an RPO breach
+  10   no repository at the plan's location
+  12   wrong repository password
+  130  interrupted";
+
+/// Lifeboat: back up, prove and restore everything a disaster-recovery plan names.
+#[derive(Debug, Parser)]
+#[command(name = "lifeboat", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// The plan file [default: ./lifeboat.toml]
+    #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Print only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Print more (repeat for debug output)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the plan's repositories (refuses to overwrite one)
+    Init,
+    /// Back up all assets, or the ones named
+    Backup {
+        /// Assets to back up [default: all]
+        assets: Vec<String>,
+    },
+    /// List snapshots
+    Snapshots {
+        /// Only this asset's snapshots
+        #[arg(long)]
+        asset: Option<String>,
+    },
+    /// Restore an asset from a snapshot
+    Restore {
+        asset: String,
+        /// Snapshot id (or a unique prefix) [default: the newest]
+        #[arg(long)]
+        snapshot: Option<String>,
+        /// Restore here instead of over the original (a directory for files assets, a file for
+        /// command assets)
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        /// Show what would be done and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Confirm restoring over the original
+        #[arg(long)]
+        yes: bool,
+        /// Do not take a snapshot of the target before overwriting it
+        #[arg(long)]
+        skip_safety_snapshot: bool,
+    },
+    /// Write a snapshot's raw artifact (e.g. a dump) to stdout, checked against its checksum
+    Dump {
+        asset: String,
+        /// Artifact name [default: the snapshot's only artifact]
+        artifact: Option<String>,
+        #[arg(long)]
+        snapshot: Option<String>,
+    },
+    /// Apply each asset's retention rules
+    Forget {
+        /// Show keep/remove decisions with reasons and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove data no snapshot uses any more
+    Prune {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the repository; --read-data also reads all data and the artifacts' checksums
+    Verify {
+        #[arg(long)]
+        read_data: bool,
+    },
+    /// Every asset: newest snapshot, its age against the RPO, breach
+    Status,
+}
+
+/// Process exit codes, one place (see `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Ok = 0,
+    Error = 1,
+    Partial = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        Self::from(e as u8)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            report_error(&cli, &err);
+            ExitCode::from(err.code)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// An error on its way out: message, optional hint, exit code.
+struct Failure {
+    message: String,
+    hint: Option<String>,
+    code: u8,
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Self {
+            message: e.to_string(),
+            hint: e.hint(),
+            code: e.exit_code(),
+        }
+    }
+}
+
+impl From<lifeboat_plan::PlanError> for Failure {
+    fn from(e: lifeboat_plan::PlanError) -> Self {
+        // The plan error's Display already carries its hint line.
+        Self {
+            message: e.to_string(),
+            hint: None,
+            code: Exit::Error as u8,
+        }
+    }
+}
+
+fn report_error(cli: &Cli, err: &Failure) {
+    if cli.json {
+        let doc = serde_json::json!({
+            "error": err.message,
+            "hint": err.hint,
+            "exit-code": err.code,
+        });
+        println!("{doc}");
+    } else {
+        eprintln!("error: {}", err.message);
+        if let Some(h) = &err.hint {
+            eprintln!("  hint: {h}");
+        }
+    }
+}
+
+fn plan_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("lifeboat.toml"))
+}
+
+fn run(cli: &Cli) -> Result<u8, Failure> {
+    let path = plan_path(cli);
+    let plan = lifeboat_plan::load(&path)?;
+    let progress = if !cli.json && !cli.quiet && std::io::stderr().is_terminal() {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Hidden
+    };
+    let engine = Engine::new(plan, progress);
+    let out = render::Output { json: cli.json };
+    match &cli.command {
+        Command::Init => {
+            let reports = engine.init()?;
+            out.init(&reports);
+            Ok(Exit::Ok as u8)
+        }
+        Command::Backup { assets } => {
+            let report = engine.backup(assets)?;
+            out.backup(&report);
+            Ok(report.exit_code())
+        }
+        Command::Snapshots { asset } => {
+            let snaps = engine.snapshots(asset.as_deref())?;
+            out.snapshots(&snaps);
+            Ok(Exit::Ok as u8)
+        }
+        Command::Restore {
+            asset,
+            snapshot,
+            to,
+            dry_run,
+            yes,
+            skip_safety_snapshot,
+        } => {
+            let req = RestoreRequest {
+                asset: asset.clone(),
+                snapshot: snapshot.clone(),
+                to: to.clone(),
+                dry_run: *dry_run,
+                yes: *yes,
+                skip_safety_snapshot: *skip_safety_snapshot,
+            };
+            let report = engine.restore(&req)?;
+            out.restore(&report);
+            Ok(Exit::Ok as u8)
+        }
+        Command::Dump {
+            asset,
+            artifact,
+            snapshot,
+        } => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            let bytes = engine.dump(asset, snapshot.as_deref(), artifact.as_deref(), &mut lock)?;
+            let _ = lock.flush();
+            tracing::info!("wrote {bytes} bytes");
+            Ok(Exit::Ok as u8)
+        }
+        Command::Forget { dry_run } => {
+            let reports = engine.forget(!dry_run)?;
+            out.forget(&reports, *dry_run);
+            Ok(Exit::Ok as u8)
+        }
+        Command::Prune { dry_run } => {
+            let summary = engine.prune(*dry_run)?;
+            out.prune(&summary, *dry_run);
+            Ok(Exit::Ok as u8)
+        }
+        Command::Verify { read_data } => {
+            let report = engine.verify(*read_data)?;
+            out.verify(&report);
+            Ok(if report.errors.is_empty() {
+                Exit::Ok as u8
+            } else {
+                Exit::Error as u8
+            })
+        }
+        Command::Status => {
+            let status = engine.status()?;
+            out.status(&status);
+            Ok(if status.iter().any(|s| s.breach) {
+                Exit::Partial as u8
+            } else {
+                Exit::Ok as u8
+            })
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Text and JSON renderings of the engine's reports. Results go to stdout; logs and progress to
+//! stderr.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lifeboat_engine::{
+    AssetStatus, BackupReport, ForgetReport, InitReport, RestoreAction, RestoreReport, VerifyReport,
+};
+use lifeboat_repo::{PruneSummary, SnapshotInfo};
+use serde::Serialize;
+
+pub struct Output {
+    pub json: bool,
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: render JSON: {e}"),
+    }
+}
+
+/// `1.2 GiB`, `340 KiB`, `12 B`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration in whole units, as plans write them: `4h 12m`.
+pub fn age(secs: u64) -> String {
+    let rounded = if secs >= 3600 { secs / 60 * 60 } else { secs };
+    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
+fn time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+impl Output {
+    pub fn init(&self, reports: &[InitReport]) {
+        if self.json {
+            return json(reports);
+        }
+        for r in reports {
+            println!("created repository {} at {}", r.repository, r.location);
+            if let Some(p) = &r.password_file {
+                println!();
+                println!(
+                    "  The repository password was generated into {}",
+                    p.display()
+                );
+                println!("  KEEP A COPY OF IT ELSEWHERE (a password manager, a safe).");
+                println!("  Without it, nothing in this repository can ever be restored.");
+                println!();
+            }
+        }
+    }
+
+    pub fn backup(&self, report: &BackupReport) {
+        if self.json {
+            return json(report);
+        }
+        for a in &report.assets {
+            match (&a.snapshot, &a.error) {
+                (Some(id), _) => {
+                    let what = match a.files {
+                        Some(n) => format!("{n} files"),
+                        None => a
+                            .artifacts
+                            .iter()
+                            .map(|x| x.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    };
+                    println!(
+                        "{:<16} ok       snapshot {}  {} read, {} added, {:.1}s  ({what})",
+                        a.asset,
+                        &id[..8],
+                        bytes(a.bytes),
+                        bytes(a.added_bytes),
+                        a.duration_secs
+                    );
+                    for w in &a.warnings {
+                        println!("{:<16} warning  {w}", "");
+                    }
+                }
+                (None, Some(e)) => {
+                    println!("{:<16} FAILED   {e}", a.asset);
+                    if let Some(h) = &a.hint {
+                        println!("{:<16}          hint: {h}", "");
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
+    pub fn snapshots(&self, snaps: &[SnapshotInfo]) {
+        if self.json {
+            return json(snaps);
+        }
+        if snaps.is_empty() {
+            println!("no snapshots");
+            return;
+        }
+        println!(
+            "{:<10} {:<20} {:<16} {:<8} {:>10}  note",
+            "id", "time", "asset", "kind", "size"
+        );
+        for s in snaps {
+            let note = if s.is_safety() {
+                "safety snapshot"
+            } else if s.asset.is_none() {
+                "not written by Lifeboat"
+            } else {
+                ""
+            };
+            println!(
+                "{:<10} {:<20} {:<16} {:<8} {:>10}  {note}",
+                s.short_id,
+                time(s.time),
+                s.asset.as_deref().unwrap_or("-"),
+                s.kind.map_or_else(|| "-".to_owned(), |k| k.to_string()),
+                bytes(s.bytes),
+            );
+        }
+    }
+
+    pub fn restore(&self, r: &RestoreReport) {
+        if self.json {
+            return json(r);
+        }
+        let verb = if r.dry_run { "would" } else { "did" };
+        println!(
+            "restore asset {} from snapshot {} ({})",
+            r.asset,
+            &r.snapshot[..8],
+            time(r.snapshot_time)
+        );
+        for a in &r.actions {
+            let line = match a {
+                RestoreAction::SafetySnapshot { asset } => {
+                    format!("take a safety snapshot of {asset} as it is now")
+                }
+                RestoreAction::ReplacePath { path } => format!("replace {}", path.display()),
+                RestoreAction::WriteTree { dest } => {
+                    format!("write files under {}", dest.display())
+                }
+                RestoreAction::WriteArtifact { artifact, dest } => {
+                    format!("write {artifact} to {}", dest.display())
+                }
+                RestoreAction::RunRestoreCommand { artifact } => {
+                    format!("run the restore command with {artifact} on its stdin")
+                }
+            };
+            println!("  {verb}: {line}");
+        }
+        if let Some(f) = &r.files {
+            println!(
+                "  {} files, {} directories, {}",
+                f.files,
+                f.dirs,
+                bytes(f.bytes)
+            );
+        } else if r.bytes > 0 {
+            println!("  {}", bytes(r.bytes));
+        }
+        if let Some(id) = &r.safety_snapshot {
+            println!(
+                "  safety snapshot {}: `lifeboat restore {} --snapshot {} --yes` undoes this restore",
+                &id[..8],
+                r.asset,
+                &id[..8]
+            );
+        }
+    }
+
+    pub fn forget(&self, reports: &[ForgetReport], dry_run: bool) {
+        if self.json {
+            return json(reports);
+        }
+        for r in reports {
+            println!("asset {}:", r.asset);
+            if r.decisions.is_empty() {
+                println!("  no snapshots");
+            }
+            for d in &r.decisions {
+                let what = match (d.keep, dry_run) {
+                    (true, _) => "keep",
+                    (false, true) => "would remove",
+                    (false, false) => "removed",
+                };
+                println!(
+                    "  {:<12} {}  {}  {}",
+                    what,
+                    d.short_id,
+                    time(d.time),
+                    d.reasons.join(", ")
+                );
+            }
+        }
+        if !dry_run {
+            println!("run `lifeboat prune` to free the space of removed snapshots");
+        }
+    }
+
+    pub fn prune(&self, s: &PruneSummary, dry_run: bool) {
+        if self.json {
+            return json(s);
+        }
+        let verb = if dry_run { "would remove" } else { "removed" };
+        println!(
+            "{verb} {} packs ({}), repack {} packs ({})",
+            s.packs_removed,
+            bytes(s.bytes_removed),
+            s.packs_repacked,
+            bytes(s.bytes_repacked)
+        );
+    }
+
+    pub fn verify(&self, r: &VerifyReport) {
+        if self.json {
+            return json(r);
+        }
+        for e in &r.errors {
+            println!("error: {e}");
+        }
+        for w in &r.warnings {
+            println!("warning: {w}");
+        }
+        if r.errors.is_empty() {
+            println!(
+                "repository {} is consistent; {} artifact checksums verified",
+                r.repository, r.artifacts_verified
+            );
+        } else {
+            println!("repository {}: {} errors", r.repository, r.errors.len());
+        }
+    }
+
+    pub fn status(&self, rows: &[AssetStatus]) {
+        if self.json {
+            return json(rows);
+        }
+        println!(
+            "{:<16} {:<8} {:<3} {:<10} {:<20} {:>10} {:>8}  state",
+            "asset", "kind", "pri", "snapshot", "last backup", "age", "rpo"
+        );
+        for s in rows {
+            let state = match (s.age_secs, s.breach) {
+                (None, _) => "BREACH (never backed up)",
+                (_, true) => "BREACH",
+                _ => "ok",
+            };
+            println!(
+                "{:<16} {:<8} {:<3} {:<10} {:<20} {:>10} {:>8}  {state}",
+                s.asset,
+                s.kind.to_string(),
+                s.priority,
+                s.last_snapshot.as_deref().unwrap_or("-"),
+                s.last_time.map_or_else(|| "-".to_owned(), time),
+                s.age_secs.map_or_else(|| "-".to_owned(), age),
+                age(s.rpo_secs),
+            );
+        }
+    }
+}

@@ -1,0 +1,81 @@
+use lifeboat_repo::RepoError;
+use lifeboat_sources::SourceError;
+
+/// A job that could not be done. [`EngineError::exit_code`] gives the process exit code and
+/// [`EngineError::hint`] one line the user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+
+    #[error(transparent)]
+    Source(#[from] SourceError),
+
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+
+    #[error("read password of repository {repo}: {reason}")]
+    Password {
+        repo: String,
+        reason: String,
+        hint: Option<String>,
+    },
+
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    #[must_use]
+    pub const fn exit_code(&self) -> u8 {
+        match self {
+            Self::Repo(r) => r.exit_code(),
+            _ => 1,
+        }
+    }
+
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Repo(RepoError::NotFound { .. }) => {
+                Some("run `lifeboat init` to create it, or check the plan's url".into())
+            }
+            Self::Repo(RepoError::WrongPassword { .. }) => Some(
+                "check the password source named in the plan (password-env, password-file or password-command)"
+                    .into(),
+            ),
+            Self::Repo(RepoError::AlreadyExists { .. }) => {
+                Some("use it as it is, or point the plan at an empty location".into())
+            }
+            Self::Source(s) => s.hint().map(str::to_owned),
+            Self::Usage { hint, .. } | Self::Password { hint, .. } => hint.clone(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn usage(message: impl Into<String>, hint: Option<&str>) -> Self {
+        Self::Usage {
+            message: message.into(),
+            hint: hint.map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<std::path::PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

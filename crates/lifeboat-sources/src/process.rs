@@ -1,0 +1,151 @@
+//! Child processes whose output is data: exit status checked at end of stream, stderr kept.
+
+use std::{
+    io::{self, Read},
+    path::Path,
+    process::{Child, ChildStdout, Command, Stdio},
+    sync::{Arc, Mutex},
+    thread::JoinHandle,
+};
+
+/// How much of a child's stderr is kept for an error message.
+pub const STDERR_TAIL: usize = 2048;
+
+/// Runs `script` with `sh -c` in `dir`, stdin closed or piped, stdout piped, stderr collected.
+///
+/// # Errors
+/// When the shell cannot be started.
+pub fn spawn_shell(script: &str, dir: &Path, stdin_piped: bool) -> io::Result<RunningChild> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .stdin(if stdin_piped {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group, so Ctrl-C reaches Lifeboat first and Lifeboat decides.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn()?;
+    let stderr = child.stderr.take();
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let collector = stderr.map(|mut err| {
+        let tail = Arc::clone(&tail);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut t = tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                t.extend_from_slice(&buf[..n]);
+                if t.len() > STDERR_TAIL * 2 {
+                    let cut = t.len() - STDERR_TAIL;
+                    t.drain(..cut);
+                }
+            }
+        })
+    });
+    Ok(RunningChild {
+        child,
+        tail,
+        collector,
+    })
+}
+
+/// A started child with its stderr being collected.
+pub struct RunningChild {
+    pub child: Child,
+    tail: Arc<Mutex<Vec<u8>>>,
+    collector: Option<JoinHandle<()>>,
+}
+
+impl RunningChild {
+    /// Waits for the child and returns an error carrying the tail of its stderr when it failed.
+    ///
+    /// # Errors
+    /// When the child exits non-zero or is killed.
+    pub fn finish(mut self) -> io::Result<()> {
+        drop(self.child.stdin.take());
+        let status = self.child.wait()?;
+        if let Some(c) = self.collector.take() {
+            let _ = c.join();
+        }
+        if status.success() {
+            return Ok(());
+        }
+        let tail = self.stderr_tail();
+        let how = status.code().map_or_else(
+            || "was killed by a signal".to_owned(),
+            |c| format!("exited with status {c}"),
+        );
+        let msg = if tail.is_empty() {
+            how
+        } else {
+            format!("{how}: {tail}")
+        };
+        Err(io::Error::other(msg))
+    }
+
+    /// The last bytes the child wrote to stderr, as one trimmed line.
+    #[must_use]
+    pub fn stderr_tail(&self) -> String {
+        let t = self
+            .tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = t.len().saturating_sub(STDERR_TAIL);
+        String::from_utf8_lossy(&t[start..])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The child's stdout as a reader whose end reports the exit status.
+    #[must_use]
+    pub fn into_reader(mut self) -> ChildReader {
+        let stdout = self.child.stdout.take();
+        ChildReader {
+            stdout,
+            child: Some(self),
+        }
+    }
+}
+
+impl Drop for RunningChild {
+    fn drop(&mut self) {
+        // A child nobody waits for any more (the repository failed, or the read was cut short)
+        // is stopped rather than left behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads a child's stdout; at the end, waits for it and turns a failure into an `io::Error`.
+pub struct ChildReader {
+    stdout: Option<ChildStdout>,
+    child: Option<RunningChild>,
+}
+
+impl Read for ChildReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(out) = self.stdout.as_mut() else {
+            return Ok(0);
+        };
+        let n = out.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.stdout = None;
+            if let Some(child) = self.child.take() {
+                child.finish()?;
+            }
+        }
+        Ok(n)
+    }
+}
