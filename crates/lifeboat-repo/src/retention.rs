@@ -129,3 +129,102 @@ fn decision(s: &SnapshotInfo, keep: bool, reasons: Vec<String>) -> Decision {
         reasons,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write;
+
+    use jiff::{Span, Timestamp, Zoned, tz::TimeZone};
+    use rustic_core::{
+        Id,
+        repofile::{SnapshotFile, StringList},
+    };
+
+    use super::*;
+
+    /// A history: one backup every 6 hours for 400 days, ending 2026-11-20 18:00 UTC, plus two
+    /// safety snapshots (one 3 days old, one 45 days old).
+    fn history() -> (Vec<SnapshotInfo>, Timestamp) {
+        let end: Timestamp = "2026-11-20T18:00:00Z".parse().unwrap();
+        let mut snaps = Vec::new();
+        for i in 0..(400 * 4) {
+            let time = end - Span::new().hours(6 * i64::from(i));
+            snaps.push(snap(time, false, i));
+        }
+        snaps.push(snap(end - Span::new().hours(72), true, 9001));
+        snaps.push(snap(end - Span::new().hours(45 * 24), true, 9002));
+        (snaps, end + Span::new().hours(1))
+    }
+
+    fn snap(time: Timestamp, safety: bool, n: u32) -> SnapshotInfo {
+        let mut tags = StringList::default();
+        tags.add("lifeboat".into());
+        tags.add("asset=db".into());
+        if safety {
+            tags.add("safety".into());
+        }
+        let mut hex = format!("{n:08x}");
+        hex.push_str(&"0".repeat(56));
+        let file = SnapshotFile {
+            time: Zoned::new(time, TimeZone::UTC),
+            tags,
+            id: hex.parse::<Id>().unwrap().into(),
+            ..SnapshotFile::default()
+        };
+        SnapshotInfo::from_file(file)
+    }
+
+    fn render(decisions: &[Decision]) -> String {
+        let mut out = String::new();
+        for d in decisions.iter().filter(|d| d.keep) {
+            let _ = writeln!(out, "{} {} {}", d.short_id, d.time, d.reasons.join(","));
+        }
+        let removed = decisions.iter().filter(|d| !d.keep).count();
+        let _ = writeln!(out, "removed: {removed}");
+        out
+    }
+
+    #[test]
+    fn gfs_over_generated_history() {
+        let (snaps, now) = history();
+        let rules = KeepRules {
+            last: Some(4),
+            daily: Some(7),
+            weekly: Some(4),
+            monthly: Some(12),
+            yearly: Some(2),
+            ..KeepRules::default()
+        };
+        let decisions = decide(&snaps, &rules, now);
+        assert_eq!(decisions.len(), snaps.len());
+        insta::assert_snapshot!(render(&decisions));
+    }
+
+    #[test]
+    fn within_keeps_everything_recent_and_nothing_else() {
+        let (snaps, now) = history();
+        let rules = KeepRules {
+            within: Some(Duration::from_secs(2 * 24 * 3600)),
+            ..KeepRules::default()
+        };
+        let decisions = decide(&snaps, &rules, now);
+        let kept_regular = decisions
+            .iter()
+            .filter(|d| d.keep && !d.reasons[0].starts_with("safety"))
+            .count();
+        // 2 days of 4 backups a day, counted back from the newest backup.
+        assert_eq!(kept_regular, 8);
+    }
+
+    #[test]
+    fn no_rules_keep_everything_and_old_safety_snapshots_go() {
+        let (snaps, now) = history();
+        let decisions = decide(&snaps, &KeepRules::default(), now);
+        let removed: Vec<_> = decisions.iter().filter(|d| !d.keep).collect();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(
+            removed[0].reasons,
+            vec!["safety snapshot older than 30 days"]
+        );
+    }
+}
