@@ -105,6 +105,20 @@ impl Output {
                 (None, None) => {}
             }
         }
+        for c in &report.copies {
+            match &c.error {
+                None => println!(
+                    "copied {} snapshots to repository {}",
+                    c.copied, c.repository
+                ),
+                Some(e) => {
+                    println!("copy to repository {} FAILED: {e}", c.repository);
+                    if let Some(h) = &c.hint {
+                        println!("  hint: {h}");
+                    }
+                }
+            }
+        }
     }
 
     pub fn snapshots(&self, snaps: &[SnapshotInfo]) {

@@ -56,6 +56,17 @@ pub struct AssetBackup {
 pub struct BackupReport {
     pub repository: String,
     pub assets: Vec<AssetBackup>,
+    /// One per repository with `copy-from` naming the primary.
+    pub copies: Vec<CopyOutcome>,
+}
+
+/// New snapshots copied to a `copy-from` repository after a backup.
+#[derive(Debug, Serialize)]
+pub struct CopyOutcome {
+    pub repository: String,
+    pub copied: usize,
+    pub error: Option<String>,
+    pub hint: Option<String>,
 }
 
 impl BackupReport {
@@ -282,6 +293,7 @@ impl Engine {
         let mut report = BackupReport {
             repository: repo.name().to_owned(),
             assets: Vec::new(),
+            copies: Vec::new(),
         };
         for asset in ordered {
             let parent = snapshots
@@ -308,7 +320,7 @@ impl Engine {
                     }
                 }
                 Err(err) => {
-                    tracing::error!(asset = %asset.name, "{err}");
+                    tracing::debug!(asset = %asset.name, "backup failed: {err}");
                     AssetBackup {
                         asset: asset.name.clone(),
                         kind: asset.kind(),
@@ -326,7 +338,61 @@ impl Engine {
                 }
             });
         }
+        let new: Vec<String> = report
+            .assets
+            .iter()
+            .filter_map(|a| a.snapshot.clone())
+            .collect();
+        for target in self
+            .plan
+            .repositories
+            .iter()
+            .filter(|r| r.copy_from.as_deref() == Some(repo.name()))
+        {
+            let result = self.copy_snapshots(&repo, target, &new);
+            report.copies.push(match result {
+                Ok(copied) => CopyOutcome {
+                    repository: target.name.clone(),
+                    copied,
+                    error: None,
+                    hint: None,
+                },
+                Err(e) => CopyOutcome {
+                    repository: target.name.clone(),
+                    copied: 0,
+                    hint: e.hint(),
+                    error: Some(e.to_string()),
+                },
+            });
+        }
         Ok(report)
+    }
+
+    /// Copies the snapshots with the given ids from `from` into `target`, skipping those it has.
+    fn copy_snapshots(
+        &self,
+        from: &Repo,
+        target: &ResolvedRepository,
+        ids: &[String],
+    ) -> Result<usize, EngineError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let config = self.repo_config(target)?;
+        let to = Repo::open(&config, self.progress)?;
+        if !from.same_chunker(&to) {
+            tracing::warn!(
+                "repository {} chunks data differently from {}: copies are not deduplicated",
+                to.name(),
+                from.name()
+            );
+        }
+        let snaps: Vec<SnapshotInfo> = from
+            .snapshots()?
+            .into_iter()
+            .filter(|s| ids.contains(&s.id))
+            .collect();
+        Ok(from.copy_to(&to, &snaps)?)
     }
 
     fn backup_one(

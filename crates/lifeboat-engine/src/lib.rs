@@ -10,6 +10,6 @@ mod sources;
 
 pub use error::EngineError;
 pub use jobs::{
-    AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport, RestoreAction,
-    RestoreReport, RestoreRequest, VerifyReport,
+    AssetBackup, AssetStatus, BackupReport, CopyOutcome, Engine, ForgetReport, InitReport,
+    RestoreAction, RestoreReport, RestoreRequest, VerifyReport,
 };
