@@ -100,10 +100,10 @@ impl RepoError {
 pub(crate) fn short(err: &RusticError) -> String {
     let full = err.display_log();
     let mut text = full.strip_prefix("Error: ").unwrap_or(&full).to_owned();
-    if let Some(start) = text.find(" (kind: ") {
-        if let Some(len) = text[start..].find(')') {
-            text.replace_range(start..=start + len, "");
-        }
+    if let Some(start) = text.find(" (kind: ")
+        && let Some(len) = text[start..].find(')')
+    {
+        text.replace_range(start..=start + len, "");
     }
     text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }

@@ -11,6 +11,7 @@ mod repository;
 pub mod retention;
 mod snapshot;
 pub mod source;
+mod spool;
 
 pub use config::RepoConfig;
 pub use error::{RepoError, RepoResult};
@@ -20,6 +21,7 @@ pub use repository::{
 };
 pub use retention::{Decision, KeepRules, decide};
 pub use snapshot::{LIFEBOAT_TAG, SAFETY_TAG, SnapshotInfo};
+pub use spool::SPOOL_DIR_ENV;
 
 /// Runs a repository operation from async code.
 ///

@@ -12,8 +12,8 @@ use jiff::Timestamp;
 use lifeboat_core::{BackupInput, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, Payload, VERSION};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination,
-    LsOptions, OpenStatus, PruneOptions, ReadSubsetOption, Repository, RepositoryOptions,
-    RestoreOptions, SnapshotOptions,
+    LsOptions, OpenStatus, PruneOptions, ReadSubsetOption, RepairIndexOptions, Repository,
+    RepositoryOptions, RestoreOptions, SnapshotOptions,
     repofile::{MasterKey, SnapshotFile, SnapshotId},
 };
 use sha2::{Digest, Sha256};
@@ -24,6 +24,7 @@ use crate::{
     progress::{ProgressMode, bars},
     snapshot::{SnapshotInfo, tags_for},
     source::{AssetSource, DATA_DIR, FILES_DIR},
+    spool::spool,
 };
 
 /// An opened repository.
@@ -260,10 +261,11 @@ impl Repo {
 
     /// Writes one asset's snapshot: its payload, then its manifest.
     ///
-    /// Atomic from a reader's view: the snapshot file is saved last, so a killed backup leaves
-    /// only unreferenced data (removed by `prune`). When a stream fails (a command exits non-zero),
-    /// the snapshot is deleted again and [`RepoError::SourceFailed`] returned. Files that could
-    /// not be read are listed in the manifest's warnings and the snapshot is kept.
+    /// Streams are first read to their end into spool files (see `spool.rs`): a stream that
+    /// fails (a command exits non-zero) returns [`RepoError::SourceFailed`] before any snapshot
+    /// exists. Atomic from a reader's view: the snapshot file is saved last, so a killed backup
+    /// leaves only unreferenced data (removed by `prune`). Files that could not be read are
+    /// listed in the manifest's warnings and the snapshot is kept.
     pub fn backup(
         &self,
         input: BackupInput,
@@ -302,7 +304,18 @@ impl Repo {
         let mut opts = BackupOptions::default();
         let is_tree = matches!(payload, Payload::Tree(_));
         let src = match payload {
-            Payload::Streams(streams) => AssetSource::streams(&asset, streams, template),
+            Payload::Streams(streams) => {
+                // Read every stream to its end first: a failed producer then leaves no snapshot.
+                let spooled = streams
+                    .into_iter()
+                    .map(spool)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|detail| RepoError::SourceFailed {
+                        asset: asset.clone(),
+                        detail,
+                    })?;
+                AssetSource::streams(&asset, spooled, template)
+            }
             Payload::Tree(spec) => AssetSource::tree(&asset, spec, template),
         };
         match parent {
@@ -332,12 +345,8 @@ impl Repo {
             detail: crate::error::short(&e),
         })?;
         let outcome = shared.lock();
-        if !outcome.failures.is_empty() || !outcome.manifest_written {
-            let detail = if outcome.failures.is_empty() {
-                "the manifest was not written".to_owned()
-            } else {
-                outcome.failures.join("; ")
-            };
+        if !outcome.manifest_written {
+            let detail = outcome.warnings.join("; ");
             drop(outcome);
             self.inner
                 .delete_snapshots(&[saved.id])
@@ -579,6 +588,13 @@ impl Repo {
     /// removed on a later prune after rustic's keep-delete delay) so that a backup running
     /// concurrently never loses a pack it is about to reference.
     pub fn prune(&self, dry_run: bool) -> RepoResult<PruneSummary> {
+        // An interrupted backup leaves packs that no index lists; index them so that prune
+        // can see they are unused and remove them.
+        if !dry_run {
+            self.reopen()?
+                .repair_index(&RepairIndexOptions::default(), false)
+                .map_err(|e| self.err("index leftover packs", &e))?;
+        }
         let repo = self
             .reopen()?
             .to_indexed_ids()
@@ -616,7 +632,10 @@ impl Repo {
         let results = self.inner.check(opts).map_err(|e| self.err("check", &e))?;
         let mut report = CheckReport::default();
         for (level, finding) in results.0 {
-            let text = finding.to_string();
+            let text = finding.to_string().replace(
+                "To repair: 'rustic repair index'.",
+                "Left by an interrupted backup; `lifeboat prune` removes it.",
+            );
             // rustic does not export the level's type; its Debug name is stable.
             if format!("{level:?}") == "Error" {
                 report.errors.push(text);

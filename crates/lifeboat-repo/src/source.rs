@@ -8,12 +8,13 @@
 //! /A/lifeboat-manifest.json     written last
 //! ```
 //!
-//! The manifest must hold the checksum of every stream and the counts of every tree, which are
-//! known only once the data has been read. rustic archives entries in order on a pool of worker
-//! threads, so the manifest is the last entry (`data` and `files` sort before
-//! `lifeboat-manifest.json`) and its reader blocks until every earlier entry has been read or
-//! dropped. Earlier entries are always dispatched before the manifest, so this cannot deadlock,
-//! whatever the number of workers.
+//! The manifest holds every artifact's checksum and the tree's counts, known only once the data
+//! has been read; and its tree node must carry its real size, which rustic fixes when the node is
+//! created. So the manifest node is created last, lazily: after the payload comes a small marker
+//! file, `lifeboat-format`, and while rustic hands the marker on (its tree iterator looks one
+//! entry ahead) the manifest entry waits until every payload entry has been read or dropped.
+//! Payload entries are dispatched to rustic's workers before that wait, so it cannot deadlock,
+//! whatever the number of workers. Streams arrive already spooled (see `spool.rs`).
 
 use std::{
     collections::VecDeque,
@@ -26,20 +27,23 @@ use std::{
 
 use jiff::Timestamp;
 use lifeboat_core::{
-    ArtifactRecord, FileFacts, MANIFEST_NAME, Manifest, StreamArtifact, TreeSpec,
-    payload::ContentFilter,
+    ArtifactRecord, FileFacts, MANIFEST_NAME, Manifest, TreeSpec, payload::ContentFilter,
 };
 use rustic_core::{
     Excludes, LocalSource, LocalSourceFilterOptions, LocalSourceSaveOptions, ReadSource,
     ReadSourceEntry, ReadSourceOpen, RusticError, RusticResult,
     repofile::{Metadata, Node, NodeType},
 };
-use sha2::{Digest, Sha256};
+
+use crate::spool::Spooled;
 
 /// Directory of streamed artifacts inside the asset's directory.
 pub const DATA_DIR: &str = "data";
 /// Directory of walked trees inside the asset's directory.
 pub const FILES_DIR: &str = "files";
+/// Marker file before the manifest; its content names the snapshot format.
+pub const FORMAT_NAME: &str = "lifeboat-format";
+const FORMAT_CONTENT: &[u8] = b"lifeboat snapshot format 1\n";
 
 /// What the readers learn while the archiver runs.
 #[derive(Debug, Default)]
@@ -47,8 +51,6 @@ pub(crate) struct Outcome {
     /// Entries handed to the archiver whose reading has not finished.
     pending: usize,
     pub artifacts: Vec<ArtifactRecord>,
-    /// Streams that failed: the snapshot must be discarded.
-    pub failures: Vec<String>,
     /// Files that could not be read: the snapshot is kept, the backup is partial.
     pub warnings: Vec<String>,
     pub files: Option<FileFacts>,
@@ -115,13 +117,10 @@ impl Drop for Pending {
 type LocalOpen = <LocalSource as ReadSource>::Open;
 type LocalIter = <LocalSource as ReadSource>::Iter;
 
-/// How to open one entry; `Reader` is boxed because the three kinds read differently.
+/// How to open one entry.
 pub(crate) enum EntryOpen {
-    Stream {
-        name: String,
-        snapshot_path: String,
-        open: lifeboat_core::payload::OpenStream,
-        shared: Arc<Shared>,
+    Spooled {
+        path: PathBuf,
         pending: Pending,
     },
     File {
@@ -131,10 +130,7 @@ pub(crate) enum EntryOpen {
         shared: Arc<Shared>,
         pending: Pending,
     },
-    Manifest {
-        template: Box<Manifest>,
-        shared: Arc<Shared>,
-    },
+    Bytes(Vec<u8>),
 }
 
 impl ReadSourceOpen for EntryOpen {
@@ -142,28 +138,20 @@ impl ReadSourceOpen for EntryOpen {
 
     fn open(self) -> RusticResult<Self::Reader> {
         match self {
-            Self::Stream {
-                name,
-                snapshot_path,
-                open,
-                shared,
-                pending,
-            } => match open() {
-                Ok(reader) => Ok(Box::new(ChecksumReader {
-                    inner: FillReader(reader),
-                    hasher: Sha256::new(),
-                    size: 0,
-                    name,
-                    snapshot_path,
-                    shared,
-                    pending: Some(pending),
-                })),
-                Err(err) => {
-                    shared.lock().failures.push(format!("start {name}: {err}"));
-                    drop(pending);
-                    Err(io_error(&err))
-                }
-            },
+            Self::Spooled { path, pending } => {
+                let file = fs::File::open(&path).map_err(|err| {
+                    RusticError::new(
+                        rustic_core::ErrorKind::InputOutput,
+                        "open spool file {path}: {err}",
+                    )
+                    .attach_context("path", path.display().to_string())
+                    .attach_context("err", err.to_string())
+                })?;
+                Ok(Box::new(Guarded {
+                    inner: file,
+                    _pending: pending,
+                }))
+            }
             Self::File {
                 inner,
                 source_path,
@@ -197,104 +185,20 @@ impl ReadSourceOpen for EntryOpen {
                     }
                 }
             }
-            Self::Manifest { template, shared } => {
-                let mut outcome = shared.wait_idle();
-                let mut manifest = *template;
-                manifest.finished_at = Timestamp::now();
-                manifest.artifacts.clone_from(&outcome.artifacts);
-                manifest.artifacts.sort_by(|a, b| a.name.cmp(&b.name));
-                manifest.files.clone_from(&outcome.files);
-                manifest.warnings.clone_from(&outcome.warnings);
-                let json = serde_json::to_vec_pretty(&manifest).map_err(|err| {
-                    RusticError::with_source(
-                        rustic_core::ErrorKind::Internal,
-                        "serialize the manifest",
-                        err,
-                    )
-                })?;
-                outcome.manifest_written = true;
-                Ok(Box::new(Cursor::new(json)))
-            }
+            Self::Bytes(bytes) => Ok(Box::new(Cursor::new(bytes))),
         }
     }
 }
 
-fn io_error(err: &io::Error) -> Box<RusticError> {
-    RusticError::new(rustic_core::ErrorKind::InputOutput, "{err}")
-        .attach_context("err", err.to_string())
+/// A reader that keeps its entry pending until rustic is done with it.
+struct Guarded<R> {
+    inner: R,
+    _pending: Pending,
 }
 
-/// Fills the caller's whole buffer on each read, until end of stream.
-///
-/// rustic's chunker shrinks its read size after a short read, which makes pipes 15-70x slower;
-/// a pipe returns at most 64 KiB per read, so every stream goes through this.
-pub struct FillReader<R>(pub R);
-
-impl<R: Read> Read for FillReader<R> {
+impl<R: Read> Read for Guarded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.0.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(filled)
-    }
-}
-
-/// Hashes a stream on its way into the repository and records the result at its end.
-struct ChecksumReader<R> {
-    inner: FillReader<R>,
-    hasher: Sha256,
-    size: u64,
-    name: String,
-    snapshot_path: String,
-    shared: Arc<Shared>,
-    pending: Option<Pending>,
-}
-
-impl<R: Read> Read for ChecksumReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pending.is_none() {
-            return Ok(0);
-        }
-        match self.inner.read(buf) {
-            Ok(0) if !buf.is_empty() => {
-                let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
-                self.shared.lock().artifacts.push(ArtifactRecord {
-                    name: self.name.clone(),
-                    path: self.snapshot_path.clone(),
-                    size: self.size,
-                    sha256,
-                });
-                self.pending = None;
-                Ok(0)
-            }
-            Ok(n) => {
-                self.hasher.update(&buf[..n]);
-                self.size += n as u64;
-                Ok(n)
-            }
-            Err(err) => {
-                self.shared.lock().failures.push(err.to_string());
-                self.pending = None;
-                Err(err)
-            }
-        }
-    }
-}
-
-impl<R> Drop for ChecksumReader<R> {
-    fn drop(&mut self) {
-        if self.pending.is_some() {
-            self.shared
-                .lock()
-                .failures
-                .push(format!("{}: stream was not read to its end", self.name));
-        }
+        self.inner.read(buf)
     }
 }
 
@@ -326,12 +230,12 @@ pub(crate) struct AssetSource {
 }
 
 enum PayloadParts {
-    Streams(Vec<StreamArtifact>),
+    Streams(Vec<Spooled>),
     Tree(TreeSpec),
 }
 
 impl AssetSource {
-    pub(crate) fn streams(asset: &str, artifacts: Vec<StreamArtifact>, template: Manifest) -> Self {
+    pub(crate) fn streams(asset: &str, artifacts: Vec<Spooled>, template: Manifest) -> Self {
         Self::new(asset, PayloadParts::Streams(artifacts), template)
     }
 
@@ -371,6 +275,16 @@ impl ReadSource for AssetSource {
         let stage = match parts {
             Some(PayloadParts::Streams(mut artifacts)) => {
                 artifacts.sort_by(|a, b| a.name.cmp(&b.name));
+                let asset_dir = &self.asset_dir;
+                self.shared.lock().artifacts = artifacts
+                    .iter()
+                    .map(|a| ArtifactRecord {
+                        name: a.name.clone(),
+                        path: asset_dir.join(DATA_DIR).join(&a.name).display().to_string(),
+                        size: a.size,
+                        sha256: a.sha256.clone(),
+                    })
+                    .collect();
                 Stage::Streams(artifacts.into())
             }
             Some(PayloadParts::Tree(spec)) => {
@@ -388,8 +302,24 @@ impl ReadSource for AssetSource {
             }
             None => Stage::Done,
         };
+        let sub = if matches!(stage, Stage::Tree { .. }) {
+            FILES_DIR
+        } else {
+            DATA_DIR
+        };
+        let dirs = [self.asset_dir.clone(), self.asset_dir.join(sub)]
+            .into_iter()
+            .map(|path| ReadSourceEntry {
+                node: synthetic_dir_node(&path),
+                path,
+                open: None,
+            })
+            .collect();
         AssetEntries {
             asset_dir: self.asset_dir.clone(),
+            spooled: Vec::new(),
+            dirs,
+            emitted: std::collections::BTreeSet::new(),
             stage,
             template: Some(self.template.clone()),
             shared: Arc::clone(&self.shared),
@@ -398,35 +328,67 @@ impl ReadSource for AssetSource {
 }
 
 enum Stage {
-    Streams(VecDeque<StreamArtifact>),
+    Streams(VecDeque<Spooled>),
     Tree {
         roots: VecDeque<PathBuf>,
-        walker: Option<LocalIter>,
+        walker: Option<Box<LocalIter>>,
         spec: TreeSpec,
     },
+    /// Payload done: the format marker, then the manifest.
+    Marker,
+    Manifest,
     Done,
 }
 
 pub(crate) struct AssetEntries {
     asset_dir: PathBuf,
+    /// Spool files, removed when the archive is done with this iterator.
+    spooled: Vec<tempfile::TempPath>,
+    /// Directory entries to yield before the payload, so they carry times and modes.
+    dirs: VecDeque<ReadSourceEntry<EntryOpen>>,
+    /// Ancestors of tree roots already yielded.
+    emitted: std::collections::BTreeSet<PathBuf>,
     stage: Stage,
     template: Option<Manifest>,
     shared: Arc<Shared>,
 }
 
 impl AssetEntries {
-    fn manifest_entry(&mut self) -> Option<RusticResult<ReadSourceEntry<EntryOpen>>> {
-        let template = self.template.take()?;
-        let path = self.asset_dir.join(MANIFEST_NAME);
-        let node = file_node(MANIFEST_NAME, 0o644);
-        Some(Ok(ReadSourceEntry {
-            path,
+    fn marker_entry(&self) -> ReadSourceEntry<EntryOpen> {
+        let mut node = file_node(FORMAT_NAME, 0o644);
+        node.meta.size = FORMAT_CONTENT.len() as u64;
+        ReadSourceEntry {
+            path: self.asset_dir.join(FORMAT_NAME),
             node,
-            open: Some(EntryOpen::Manifest {
-                template: Box::new(template),
-                shared: Arc::clone(&self.shared),
-            }),
-        }))
+            open: Some(EntryOpen::Bytes(FORMAT_CONTENT.to_vec())),
+        }
+    }
+
+    /// Waits until the payload has been read, then writes the manifest with what it learnt.
+    fn manifest_entry(&mut self) -> Option<ReadSourceEntry<EntryOpen>> {
+        let mut manifest = self.template.take()?;
+        let mut outcome = self.shared.wait_idle();
+        manifest.finished_at = Timestamp::now();
+        manifest.artifacts.clone_from(&outcome.artifacts);
+        manifest.files.clone_from(&outcome.files);
+        manifest.warnings.clone_from(&outcome.warnings);
+        let json = match serde_json::to_vec_pretty(&manifest) {
+            Ok(j) => j,
+            Err(err) => {
+                outcome
+                    .warnings
+                    .push(format!("serialize the manifest: {err}"));
+                return None;
+            }
+        };
+        outcome.manifest_written = true;
+        let mut node = file_node(MANIFEST_NAME, 0o644);
+        node.meta.size = json.len() as u64;
+        Some(ReadSourceEntry {
+            path: self.asset_dir.join(MANIFEST_NAME),
+            node,
+            open: Some(EntryOpen::Bytes(json)),
+        })
     }
 
     fn next_stream(&mut self) -> Option<RusticResult<ReadSourceEntry<EntryOpen>>> {
@@ -435,15 +397,15 @@ impl AssetEntries {
         };
         let artifact = queue.pop_front()?;
         let path = self.asset_dir.join(DATA_DIR).join(&artifact.name);
-        let node = file_node(&artifact.name, 0o600);
+        let mut node = file_node(&artifact.name, 0o600);
+        node.meta.size = artifact.size;
         let pending = self.shared.add_pending().arm(&self.shared);
+        let spool_path = artifact.path.to_path_buf();
+        self.spooled.push(artifact.path);
         Some(Ok(ReadSourceEntry {
             node,
-            open: Some(EntryOpen::Stream {
-                name: artifact.name,
-                snapshot_path: path.display().to_string(),
-                open: artifact.open,
-                shared: Arc::clone(&self.shared),
+            open: Some(EntryOpen::Spooled {
+                path: spool_path,
                 pending,
             }),
             path,
@@ -452,12 +414,7 @@ impl AssetEntries {
 
     fn next_tree_entry(&mut self) -> Option<RusticResult<ReadSourceEntry<EntryOpen>>> {
         loop {
-            let Stage::Tree {
-                roots,
-                walker,
-                spec,
-            } = &mut self.stage
-            else {
+            let Stage::Tree { roots, walker, .. } = &mut self.stage else {
                 return None;
             };
             if let Some(w) = walker {
@@ -471,11 +428,41 @@ impl AssetEntries {
                 }
             }
             let root = roots.pop_front()?;
+            let mut ancestors: Vec<PathBuf> = root
+                .ancestors()
+                .skip(1)
+                .filter(|a| a.parent().is_some())
+                .map(Path::to_path_buf)
+                .collect();
+            ancestors.reverse();
+            for ancestor in ancestors {
+                if self.emitted.insert(ancestor.clone())
+                    && let Ok(meta) = fs::symlink_metadata(&ancestor)
+                {
+                    let node = dir_node(&ancestor, &meta);
+                    let entry = ReadSourceEntry {
+                        path: ancestor,
+                        node,
+                        open: None,
+                    };
+                    let mapped = self.map_tree_entry(entry);
+                    self.dirs.push_back(mapped);
+                }
+            }
+            let Stage::Tree { spec, .. } = &self.stage else {
+                return None;
+            };
             match open_root(&root, spec) {
                 Ok((root_entry, iter)) => {
-                    *walker = Some(iter);
+                    if let Stage::Tree { walker, .. } = &mut self.stage {
+                        *walker = Some(Box::new(iter));
+                    }
                     if let Some(entry) = root_entry {
-                        return Some(Ok(self.map_tree_entry(entry)));
+                        let mapped = self.map_tree_entry(entry);
+                        self.dirs.push_back(mapped);
+                    }
+                    if let Some(dir) = self.dirs.pop_front() {
+                        return Some(Ok(dir));
                     }
                 }
                 Err(err) => self
@@ -539,16 +526,37 @@ impl Iterator for AssetEntries {
     type Item = RusticResult<ReadSourceEntry<EntryOpen>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let next = match self.stage {
-            Stage::Streams(_) => self.next_stream(),
-            Stage::Tree { .. } => self.next_tree_entry(),
-            Stage::Done => None,
-        };
-        if next.is_some() {
-            return next;
+        if let Some(dir) = self.dirs.pop_front() {
+            return Some(Ok(dir));
         }
-        self.stage = Stage::Done;
-        self.manifest_entry()
+        loop {
+            match self.stage {
+                Stage::Streams(_) => {
+                    if let Some(next) = self.next_stream() {
+                        return Some(next);
+                    }
+                    self.stage = Stage::Marker;
+                }
+                Stage::Tree { .. } => {
+                    if let Some(next) = self.next_tree_entry() {
+                        return Some(next);
+                    }
+                    if let Some(dir) = self.dirs.pop_front() {
+                        return Some(Ok(dir));
+                    }
+                    self.stage = Stage::Marker;
+                }
+                Stage::Marker => {
+                    self.stage = Stage::Manifest;
+                    return Some(Ok(self.marker_entry()));
+                }
+                Stage::Manifest => {
+                    self.stage = Stage::Done;
+                    return self.manifest_entry().map(Ok);
+                }
+                Stage::Done => return None,
+            }
+        }
     }
 }
 
@@ -591,6 +599,18 @@ fn open_root(
         open: None,
     });
     Ok((root_entry, source.entries()))
+}
+
+fn synthetic_dir_node(path: &Path) -> Node {
+    let meta = Metadata {
+        mode: Some(go_dir_mode(0o755)),
+        mtime: Some(Timestamp::now()),
+        ..Metadata::default()
+    };
+    let name = path
+        .file_name()
+        .unwrap_or_else(|| std::ffi::OsStr::new("/"));
+    Node::new_node(name, NodeType::Dir, meta)
 }
 
 fn file_node(name: &str, mode: u32) -> Node {

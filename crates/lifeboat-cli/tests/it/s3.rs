@@ -1,0 +1,108 @@
+//! An S3 repository on a `moto_server` started for the test on 127.0.0.1.
+
+use std::fs;
+
+use lifeboat_testing::{MotoServer, write_fixture_tree, write_large_file};
+
+use crate::util::{Run, Sandbox, assert_same_tree, toml_path, toml_str, under};
+
+const BUCKET: &str = "lifeboat-it";
+
+#[test]
+fn s3_repository_round_trip() {
+    let s3 = MotoServer::start().expect("start moto_server (pip install 'moto[server]')");
+    s3.create_bucket(BUCKET).unwrap();
+    let sb = Sandbox::new();
+    let src = sb.join("src");
+    write_fixture_tree(&src);
+    let artifact = sb.join("artifact.bin");
+    write_large_file(&artifact, 2_500_000, 11);
+    let url = format!(
+        "s3://{BUCKET}/lifeboat?endpoint={}&region=us-east-1",
+        s3.endpoint()
+    );
+    sb.write_plan_with_url(
+        &toml_str(&url),
+        &format!(
+            "[assets.web]\ntype = \"files\"\npaths = [{}]\n\n[assets.vault]\ntype = \"command\"\nbackup = {}\nfilename = \"vault.snap\"\n",
+            toml_path(&src),
+            toml_str(&format!("cat {}", artifact.display())),
+        ),
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = sb.cmd(args);
+        for (k, v) in s3.aws_env() {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().unwrap())
+    };
+
+    // Before init: no repository (10), and nothing written to the bucket.
+    assert_eq!(run(&["snapshots"]).code, 10);
+    assert!(s3.list_keys(BUCKET, "").unwrap().is_empty());
+
+    run(&["init"]).expect_code(0);
+    let backup = run(&["--json", "backup"]).expect_code(0).json();
+    assert!(
+        backup["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["ok"] == true),
+        "{backup:#}"
+    );
+
+    // Objects only, not the directory markers the backend creates.
+    let keys: Vec<String> = s3
+        .list_keys(BUCKET, "lifeboat/")
+        .unwrap()
+        .into_iter()
+        .filter(|k| !k.ends_with('/'))
+        .collect();
+    assert!(keys.contains(&"lifeboat/config".to_owned()), "{keys:#?}");
+    for dir in ["keys/", "snapshots/", "index/", "data/"] {
+        let prefix = format!("lifeboat/{dir}");
+        assert!(
+            keys.iter().any(|k| k.starts_with(&prefix)),
+            "nothing under {prefix}: {keys:#?}"
+        );
+    }
+    let snapshot_keys = keys
+        .iter()
+        .filter(|k| k.starts_with("lifeboat/snapshots/"))
+        .count();
+    assert_eq!(snapshot_keys, 2, "{keys:#?}");
+    let outside: Vec<String> = s3
+        .list_keys(BUCKET, "")
+        .unwrap()
+        .into_iter()
+        .filter(|k| !k.starts_with("lifeboat/"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "objects outside the prefix: {outside:?}"
+    );
+
+    let text = run(&["snapshots"]).expect_code(0);
+    assert!(
+        text.stdout.contains("web") && text.stdout.contains("vault"),
+        "{}",
+        text.stdout
+    );
+    let listed = run(&["--json", "snapshots"]).expect_code(0).json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed:#}");
+
+    let out = sb.join("out");
+    run(&["restore", "web", "--to", out.to_str().unwrap()]).expect_code(0);
+    assert_same_tree(&src, &under(&out, &src));
+    let dump = run(&["dump", "vault"]).expect_code(0);
+    assert!(
+        dump.stdout_bytes == fs::read(&artifact).unwrap(),
+        "artifact differs"
+    );
+    let verify = run(&["--json", "verify", "--read-data"])
+        .expect_code(0)
+        .json();
+    assert_eq!(verify["errors"], serde_json::json!([]), "{verify:#}");
+    assert_eq!(verify["artifacts_verified"], 1, "{verify:#}");
+}

@@ -1,0 +1,108 @@
+//! Streams are read to the end into a spool file before they enter the repository.
+//!
+//! rustic records a file's size in its tree node before reading it, and offers no way to set it
+//! afterwards; a stream's size is unknown until its end, and restic restores a file recorded
+//! with size 0 as an empty file. Spooling first gives every artifact its real size, lets the
+//! producer's exit status decide before any snapshot exists, and hands rustic a regular file,
+//! which it reads at full speed (its chunker slows down on the short reads pipes give).
+
+use std::{
+    fs::File,
+    io::{self, Read, Write},
+    path::PathBuf,
+};
+
+use lifeboat_core::StreamArtifact;
+use sha2::{Digest, Sha256};
+
+/// Environment variable naming the spool directory (default: the system temp directory).
+pub const SPOOL_DIR_ENV: &str = "LIFEBOAT_SPOOL_DIR";
+
+/// One artifact read to its end: its spool file, size and SHA-256.
+#[derive(Debug)]
+pub(crate) struct Spooled {
+    pub name: String,
+    pub path: tempfile::TempPath,
+    pub size: u64,
+    pub sha256: String,
+}
+
+pub(crate) fn spool_dir() -> PathBuf {
+    std::env::var_os(SPOOL_DIR_ENV).map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+/// Reads `artifact` to its end into a new file in `spool_dir()`. The error is the producer's
+/// (e.g. a command's exit status and stderr) or the spool file's.
+pub(crate) fn spool(artifact: StreamArtifact) -> Result<Spooled, String> {
+    let dir = spool_dir();
+    remove_stale(&dir);
+    let file = tempfile::Builder::new()
+        .prefix(&format!("{SPOOL_PREFIX}{}-", std::process::id()))
+        .tempfile_in(&dir)
+        .map_err(|e| format!("create spool file in {}: {e}", dir.display()))?;
+    let (mut out, path) = file.into_parts();
+    let mut reader = (artifact.open)().map_err(|e| format!("start {}: {e}", artifact.name))?;
+    let (size, sha256) = copy_hashing(&mut reader, &mut out).map_err(|e| match e {
+        CopyError::Read(e) => format!("{}: {e}", artifact.name),
+        CopyError::Write(e) => format!("write spool file {}: {e}", path.display()),
+    })?;
+    out.sync_data()
+        .map_err(|e| format!("write spool file {}: {e}", path.display()))?;
+    Ok(Spooled {
+        name: artifact.name,
+        path,
+        size,
+        sha256,
+    })
+}
+
+const SPOOL_PREFIX: &str = ".lifeboat-spool-";
+
+/// Removes spool files left by a Lifeboat process that no longer runs (a killed backup).
+/// Their names carry the writer's pid.
+fn remove_stale(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SPOOL_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::info!(
+                "removing {} left by an interrupted backup",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+fn copy_hashing(reader: &mut dyn Read, out: &mut File) -> Result<(u64, String), CopyError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        size += n as u64;
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
