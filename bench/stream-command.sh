@@ -10,6 +10,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Pre-generate the data so the generator's speed is not measured.
 head -c "$((mib * 1024 * 1024))" /dev/urandom > "$work/data.bin"
+sync   # no writeback of the generated data during the measurement
 cat > "$work/lifeboat.toml" <<TOML
 version = 1
 [plan]

@@ -46,7 +46,9 @@ pub(crate) fn spool(artifact: StreamArtifact) -> Result<Spooled, String> {
         CopyError::Read(e) => format!("{}: {e}", artifact.name),
         CopyError::Write(e) => format!("write spool file {}: {e}", path.display()),
     })?;
-    out.sync_data()
+    // No fsync: the spool file is read back at once and thrown away; durability comes from
+    // the repository.
+    out.flush()
         .map_err(|e| format!("write spool file {}: {e}", path.display()))?;
     Ok(Spooled {
         name: artifact.name,
@@ -89,20 +91,48 @@ enum CopyError {
     Write(io::Error),
 }
 
+/// Copies `reader` into `out` while another thread hashes the same bytes: on a pipe, reading,
+/// writing and hashing one after the other would leave a core idle.
 fn copy_hashing(reader: &mut dyn Read, out: &mut File) -> Result<(u64, String), CopyError> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut hasher = Sha256::new();
+    const BLOCK: usize = 1 << 20;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let hasher = std::thread::spawn(move || {
+        let mut hasher = Sha256::new();
+        for block in rx {
+            hasher.update(block.as_slice());
+        }
+        hex::encode(hasher.finalize())
+    });
     let mut size = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        size += n as u64;
-    }
-    Ok((size, hex::encode(hasher.finalize())))
+    let result = (|| {
+        loop {
+            let mut block = vec![0u8; BLOCK];
+            let mut filled = 0;
+            while filled < BLOCK {
+                match reader.read(&mut block[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(CopyError::Read(e)),
+                }
+            }
+            if filled == 0 {
+                return Ok(());
+            }
+            block.truncate(filled);
+            out.write_all(&block).map_err(CopyError::Write)?;
+            size += filled as u64;
+            if tx.send(block).is_err() {
+                return Err(CopyError::Read(io::Error::other("checksum thread stopped")));
+            }
+            if filled < BLOCK {
+                return Ok(());
+            }
+        }
+    })();
+    drop(tx);
+    let digest = hasher
+        .join()
+        .map_err(|_| CopyError::Read(io::Error::other("checksum thread panicked")))?;
+    result.map(|()| (size, digest))
 }
