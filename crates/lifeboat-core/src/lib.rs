@@ -7,6 +7,7 @@ pub mod asset;
 pub mod location;
 pub mod manifest;
 pub mod payload;
+pub mod retention;
 pub mod secret;
 
 pub use asset::{AssetKind, Priority};
@@ -15,6 +16,7 @@ pub use manifest::{
     ArtifactRecord, FileFacts, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, ManifestSummary,
 };
 pub use payload::{BackupInput, Payload, SourceFacts, StreamArtifact, TreeSpec};
+pub use retention::Retention;
 pub use secret::{Redacted, Secret, redact_url};
 
 /// Lifeboat's version, written into every manifest.

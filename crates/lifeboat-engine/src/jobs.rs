@@ -10,8 +10,7 @@ use jiff::Timestamp;
 use lifeboat_core::{AssetKind, BackupInput, Manifest, RepoLocation};
 use lifeboat_plan::{AssetSpec, PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
 use lifeboat_repo::{
-    Decision, KeepRules, ProgressMode, Repo, RepoConfig, RepoError, RestoreSummary, SnapshotInfo,
-    decide,
+    Decision, ProgressMode, Repo, RepoConfig, RepoError, RestoreSummary, SnapshotInfo, decide,
 };
 use serde::Serialize;
 
@@ -679,17 +678,7 @@ impl Engine {
                 })
                 .cloned()
                 .collect();
-            let r = &asset.retention;
-            let rules = KeepRules {
-                last: r.last,
-                hourly: r.hourly,
-                daily: r.daily,
-                weekly: r.weekly,
-                monthly: r.monthly,
-                yearly: r.yearly,
-                within: r.within,
-            };
-            let decisions = decide(&own, &rules, now);
+            let decisions = decide(&own, &asset.retention, now);
             if apply {
                 let remove: Vec<String> = decisions
                     .iter()

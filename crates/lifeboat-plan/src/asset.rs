@@ -4,13 +4,14 @@ use std::{path::PathBuf, time::Duration};
 
 use lifeboat_core::{AssetKind, Priority, Redacted};
 
+use lifeboat_core::Retention;
+
 use crate::{
     config::{AssetConfig, RedactConfig, RetentionConfig},
     document::At,
     error::PlanError,
     key_path::KeyPath,
     resolve::Resolver,
-    retention::Retention,
     schedule::Schedule,
     secret_source::SecretSource,
 };

@@ -28,7 +28,6 @@ mod notify;
 mod plan;
 mod repository;
 mod resolve;
-mod retention;
 mod scenario;
 mod schedule;
 mod secret_source;
@@ -43,11 +42,11 @@ pub use asset::{
     SqliteSpec,
 };
 pub use error::PlanError;
+pub use lifeboat_core::Retention;
 pub use name::{NameError, validate_name};
 pub use notify::{NotifyEvent, NotifyKind, ResolvedNotify};
 pub use plan::ResolvedPlan;
 pub use repository::{PasswordSource, ResolvedRepository, S3CredentialVars};
-pub use retention::Retention;
 pub use scenario::{ResolvedScenario, Step};
 pub use schedule::Schedule;
 pub use secret_source::SecretSource;

@@ -19,7 +19,7 @@ pub use progress::ProgressMode;
 pub use repository::{
     BackupOutcome, CheckReport, PruneSummary, Repo, RestoreSummary, original_paths,
 };
-pub use retention::{Decision, KeepRules, decide};
+pub use retention::{Decision, decide};
 pub use snapshot::{LIFEBOAT_TAG, SAFETY_TAG, SnapshotInfo};
 pub use spool::SPOOL_DIR_ENV;
 

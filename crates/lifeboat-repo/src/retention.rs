@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use jiff::{Span, Timestamp, Zoned, tz::TimeZone};
+use lifeboat_core::Retention;
 use rustic_core::KeepOptions;
 use serde::Serialize;
 
@@ -16,40 +17,20 @@ use crate::snapshot::SnapshotInfo;
 /// How long a safety snapshot is kept.
 pub const SAFETY_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// An asset's retention rules (`retention = { ... }` in the plan).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeepRules {
-    pub last: Option<u32>,
-    pub hourly: Option<u32>,
-    pub daily: Option<u32>,
-    pub weekly: Option<u32>,
-    pub monthly: Option<u32>,
-    pub yearly: Option<u32>,
-    pub within: Option<Duration>,
+fn to_keep_options(rules: &Retention) -> KeepOptions {
+    let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+    let mut k = KeepOptions::default();
+    k.keep_last = n(rules.last);
+    k.keep_hourly = n(rules.hourly);
+    k.keep_daily = n(rules.daily);
+    k.keep_weekly = n(rules.weekly);
+    k.keep_monthly = n(rules.monthly);
+    k.keep_yearly = n(rules.yearly);
+    k.keep_within = rules
+        .within
+        .map(|d| Span::new().seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+    k
 }
-
-impl KeepRules {
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self == &Self::default()
-    }
-
-    fn to_keep_options(&self) -> KeepOptions {
-        let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
-        let mut k = KeepOptions::default();
-        k.keep_last = n(self.last);
-        k.keep_hourly = n(self.hourly);
-        k.keep_daily = n(self.daily);
-        k.keep_weekly = n(self.weekly);
-        k.keep_monthly = n(self.monthly);
-        k.keep_yearly = n(self.yearly);
-        k.keep_within = self
-            .within
-            .map(|d| Span::new().seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
-        k
-    }
-}
-
 /// The decision for one snapshot.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Decision {
@@ -65,7 +46,7 @@ pub struct Decision {
 ///
 /// With no rules every snapshot is kept: removing data needs an explicit rule.
 #[must_use]
-pub fn decide(snapshots: &[SnapshotInfo], rules: &KeepRules, now: Timestamp) -> Vec<Decision> {
+pub fn decide(snapshots: &[SnapshotInfo], rules: &Retention, now: Timestamp) -> Vec<Decision> {
     let mut decisions = Vec::new();
     let (safety, regular): (Vec<_>, Vec<_>) = snapshots.iter().partition(|s| s.is_safety());
     if rules.is_empty() {
@@ -77,7 +58,7 @@ pub fn decide(snapshots: &[SnapshotInfo], rules: &KeepRules, now: Timestamp) -> 
     } else {
         let zoned_now = Zoned::new(now, TimeZone::UTC);
         let files = regular.iter().map(|s| s.file.clone()).collect();
-        match rules.to_keep_options().apply(files, &zoned_now) {
+        match to_keep_options(rules).apply(files, &zoned_now) {
             Ok(applied) => {
                 for f in applied {
                     let id = f.snapshot.id.to_hex().to_string();
@@ -187,13 +168,13 @@ mod tests {
     #[test]
     fn gfs_over_generated_history() {
         let (snaps, now) = history();
-        let rules = KeepRules {
+        let rules = Retention {
             last: Some(4),
             daily: Some(7),
             weekly: Some(4),
             monthly: Some(12),
             yearly: Some(2),
-            ..KeepRules::default()
+            ..Retention::default()
         };
         let decisions = decide(&snaps, &rules, now);
         assert_eq!(decisions.len(), snaps.len());
@@ -203,9 +184,9 @@ mod tests {
     #[test]
     fn within_keeps_everything_recent_and_nothing_else() {
         let (snaps, now) = history();
-        let rules = KeepRules {
+        let rules = Retention {
             within: Some(Duration::from_secs(2 * 24 * 3600)),
-            ..KeepRules::default()
+            ..Retention::default()
         };
         let decisions = decide(&snaps, &rules, now);
         let kept_regular = decisions
@@ -219,7 +200,7 @@ mod tests {
     #[test]
     fn no_rules_keep_everything_and_old_safety_snapshots_go() {
         let (snaps, now) = history();
-        let decisions = decide(&snaps, &KeepRules::default(), now);
+        let decisions = decide(&snaps, &Retention::default(), now);
         let removed: Vec<_> = decisions.iter().filter(|d| !d.keep).collect();
         assert_eq!(removed.len(), 1);
         assert_eq!(
