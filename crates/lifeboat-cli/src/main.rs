@@ -126,6 +126,11 @@ impl From<Exit> for ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    let _ = ctrlc::set_handler(|| {
+        lifeboat_engine::on_interrupt();
+        eprintln!("interrupted");
+        std::process::exit(130);
+    });
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

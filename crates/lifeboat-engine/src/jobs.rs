@@ -855,6 +855,7 @@ fn restore_files_in_place(
         }
         staged.push((staging, restored));
     }
+    let _swapping = crate::interrupt::swapping();
     for ((staging, restored), target) in staged.iter().zip(paths) {
         let old = staging.join(".old");
         let had_old = target.exists() || target.is_symlink();

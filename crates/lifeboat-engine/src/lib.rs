@@ -4,11 +4,13 @@
 //! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
 
 mod error;
+mod interrupt;
 mod jobs;
 mod secrets;
 mod sources;
 
 pub use error::EngineError;
+pub use interrupt::on_interrupt;
 pub use jobs::{
     AssetBackup, AssetStatus, BackupReport, CopyOutcome, Engine, ForgetReport, InitReport,
     RestoreAction, RestoreReport, RestoreRequest, VerifyReport,

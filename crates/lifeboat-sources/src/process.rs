@@ -27,9 +27,11 @@ pub fn spawn_shell(script: &str, dir: &Path, stdin_piped: bool) -> io::Result<Ru
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // Its own process group, so Ctrl-C reaches Lifeboat first and Lifeboat decides.
+    // Its own process group, so that Lifeboat can stop the whole pipeline it started (a
+    // shell and its children) when the stream is abandoned or Lifeboat is interrupted.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn()?;
+    register(child.id());
     let stderr = child.stderr.take();
     let tail = Arc::new(Mutex::new(Vec::new()));
     let collector = stderr.map(|mut err| {
@@ -58,6 +60,45 @@ pub fn spawn_shell(script: &str, dir: &Path, stdin_piped: bool) -> io::Result<Ru
     })
 }
 
+/// Process groups of the children now running, so that an interrupted Lifeboat stops them too.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn register(pid: u32) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(pid);
+}
+
+fn unregister(pid: u32) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|p| *p != pid);
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Kills every child process group still running. For the interrupt handler: the children
+/// run in their own process groups, so a Ctrl-C on Lifeboat does not reach them by itself.
+pub fn kill_all() {
+    let running = std::mem::take(
+        &mut *RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for pid in running {
+        kill_group(pid);
+    }
+}
+
 /// A started child with its stderr being collected.
 pub struct RunningChild {
     pub child: Child,
@@ -73,6 +114,7 @@ impl RunningChild {
     pub fn finish(mut self) -> io::Result<()> {
         drop(self.child.stdin.take());
         let status = self.child.wait()?;
+        unregister(self.child.id());
         if let Some(c) = self.collector.take() {
             let _ = c.join();
         }
@@ -122,9 +164,10 @@ impl Drop for RunningChild {
         // A child nobody waits for any more (the repository failed, or the read was cut short)
         // is stopped rather than left behind.
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+            kill_group(self.child.id());
             let _ = self.child.wait();
         }
+        unregister(self.child.id());
     }
 }
 

@@ -157,3 +157,74 @@ fn killed_backup_leaves_a_consistent_repository() {
     assert_eq!(verify["errors"], serde_json::json!([]), "{verify:#}");
     assert_eq!(verify["artifacts_verified"], 1, "{verify:#}");
 }
+
+/// Ctrl-C (SIGINT) during a backup: Lifeboat stops the command it started, exits 130 and
+/// leaves no snapshot.
+#[test]
+fn interrupted_backup_stops_its_command_and_exits_130() {
+    let sb = Sandbox::new();
+    let site = sb.join("site");
+    fs::create_dir_all(&site).unwrap();
+    let pid_file = sb.join("cmd.pid");
+    plan(
+        &sb,
+        &site,
+        &format!("echo $$ > {}; exec sleep 60", pid_file.display()),
+    );
+    sb.run_ok(&["init"]);
+    let mut backup = Running {
+        child: std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .arg("--config")
+            .arg(sb.plan_path())
+            .args(["backup", "big"])
+            .env("LIFEBOAT_LOG", "warn")
+            .env(PASSWORD_ENV, PASSWORD)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        pid_file: pid_file.clone(),
+    };
+    let started = Instant::now();
+    while !pid_file.exists() || fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the command never started"
+        );
+        sleep(Duration::from_millis(20));
+    }
+    let cmd_pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let lifeboat_pid = Pid::from_raw(i32::try_from(backup.child.id()).unwrap());
+    nix::sys::signal::kill(lifeboat_pid, Signal::SIGINT).unwrap();
+    let status = backup.child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit code of an interrupted backup"
+    );
+
+    // The command is gone (or a zombie about to be reaped), not left running for 60 s.
+    let proc_dir = PathBuf::from(format!("/proc/{cmd_pid}"));
+    let started = Instant::now();
+    loop {
+        let state = fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        let alive = state.split_whitespace().nth(2).is_some_and(|s| s != "Z");
+        if !alive {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the backup command still runs after the interrupt: {state}"
+        );
+        sleep(Duration::from_millis(50));
+    }
+    drop(backup);
+    assert!(
+        sb.snapshots_of("big").is_empty(),
+        "an interrupted backup left a snapshot"
+    );
+}
