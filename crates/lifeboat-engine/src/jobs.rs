@@ -856,22 +856,45 @@ fn restore_files_in_place(
         staged.push((staging, restored));
     }
     let _swapping = crate::interrupt::swapping();
+    let mut swapped: Vec<(&Path, Option<PathBuf>)> = Vec::new();
+    let mut failure = None;
     for ((staging, restored), target) in staged.iter().zip(paths) {
         let old = staging.join(".old");
         let had_old = target.exists() || target.is_symlink();
-        if had_old {
-            fs::rename(target, &old).map_err(|e| EngineError::io("move aside", target, e))?;
+        if had_old && let Err(e) = fs::rename(target, &old) {
+            failure = Some(EngineError::io("move aside", target, e));
+            break;
         }
         if let Err(e) = fs::rename(restored, target) {
             if had_old {
                 let _ = fs::rename(&old, target);
             }
-            cleanup(&staged);
-            return Err(EngineError::io("move into place", target, e));
+            failure = Some(EngineError::io("move into place", target, e));
+            break;
         }
+        swapped.push((target, had_old.then_some(old)));
+    }
+    if let Some(err) = failure {
+        // Put back the paths already swapped: an asset is restored whole or not at all.
+        for (target, old) in swapped.iter().rev() {
+            let _ = remove_path(target);
+            if let Some(old) = old {
+                let _ = fs::rename(old, target);
+            }
+        }
+        cleanup(&staged);
+        return Err(err);
     }
     cleanup(&staged);
     Ok(total)
+}
+
+fn remove_path(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() && !path.is_symlink() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
 }
 
 /// Writes an artifact to `dest` through a temporary file, renamed into place only once its
