@@ -22,7 +22,10 @@ use std::{
     io::{self, Cursor, Read},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+    sync::{
+        Arc, Condvar, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use jiff::Timestamp;
@@ -48,8 +51,6 @@ const FORMAT_CONTENT: &[u8] = b"lifeboat snapshot format 1\n";
 /// What the readers learn while the archiver runs.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
-    /// Entries handed to the archiver whose reading has not finished.
-    pending: usize,
     pub artifacts: Vec<ArtifactRecord>,
     /// Files that could not be read: the snapshot is kept, the backup is partial.
     pub warnings: Vec<String>,
@@ -60,6 +61,9 @@ pub(crate) struct Outcome {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     outcome: Mutex<Outcome>,
+    /// Entries handed to the archiver whose reading has not finished. Atomic, outside the
+    /// mutex: it changes twice per file, on different threads.
+    pending: AtomicUsize,
     done: Condvar,
 }
 
@@ -71,21 +75,21 @@ impl Shared {
     }
 
     fn add_pending(&self) -> Pending {
-        self.lock().pending += 1;
+        self.pending.fetch_add(1, Ordering::AcqRel);
         Pending(None)
     }
 
     fn finish_one(&self) {
-        let mut o = self.lock();
-        o.pending -= 1;
-        if o.pending == 0 {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Under the lock, so that a waiter between its check and its wait is not missed.
+            let _guard = self.lock();
             self.done.notify_all();
         }
     }
 
     fn wait_idle(&self) -> MutexGuard<'_, Outcome> {
         let mut o = self.lock();
-        while o.pending > 0 {
+        while self.pending.load(Ordering::Acquire) > 0 {
             o = self
                 .done
                 .wait(o)
