@@ -191,6 +191,9 @@ impl Output {
         } else if r.bytes > 0 {
             println!("  {}", bytes(r.bytes));
         }
+        if let Some(kept) = &r.kept {
+            println!("  the previous database is kept at {}", kept.display());
+        }
         if let Some(id) = &r.safety_snapshot {
             println!(
                 "  safety snapshot {}: `lifeboat restore {} --snapshot {} --yes` undoes this restore",

@@ -150,6 +150,8 @@ pub struct RestoreReport {
     pub safety_snapshot: Option<String>,
     pub files: Option<RestoreSummary>,
     pub bytes: u64,
+    /// Where the previous content was kept beside the target (SQLite databases).
+    pub kept: Option<PathBuf>,
 }
 
 impl Engine {
@@ -518,6 +520,7 @@ impl Engine {
             safety_snapshot: None,
             files: None,
             bytes: 0,
+            kept: None,
         };
         match &asset.spec {
             AssetSpec::Files(spec) => {
@@ -641,10 +644,62 @@ impl Engine {
                 report.bytes =
                     source.restore(|w| repo.dump_artifact(&snap, &manifest, &artifact, w))?;
             }
+            AssetSpec::Sqlite(spec) => {
+                let manifest = manifest.ok_or_else(|| {
+                    EngineError::usage(
+                        format!("snapshot {} was not written by Lifeboat", snap.short_id),
+                        None,
+                    )
+                })?;
+                let artifact = manifest
+                    .artifacts
+                    .first()
+                    .map(|a| a.name.clone())
+                    .ok_or_else(|| {
+                        EngineError::usage(
+                            format!("snapshot {} has no artifact", snap.short_id),
+                            None,
+                        )
+                    })?;
+                let target = req.to.clone().unwrap_or_else(|| spec.path.clone());
+                if req.to.is_some() && target.exists() && !req.yes {
+                    return Err(EngineError::usage(
+                        format!("restore into {}: the file exists", target.display()),
+                        Some(
+                            "add --yes to replace it (it is kept beside as a safety copy), or choose another path",
+                        ),
+                    ));
+                }
+                let safety = in_place && !req.skip_safety_snapshot && target.exists();
+                if safety {
+                    report.actions.push(RestoreAction::SafetySnapshot {
+                        asset: asset.name.clone(),
+                    });
+                }
+                report.actions.push(RestoreAction::ReplacePath {
+                    path: target.clone(),
+                });
+                if req.dry_run {
+                    return Ok(report);
+                }
+                if safety {
+                    let outcome =
+                        self.backup_one(&repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)?;
+                    report.safety_snapshot = Some(outcome.snapshot.id);
+                }
+                let source = lifeboat_sources::sqlite::SqliteSource {
+                    asset: asset.name.clone(),
+                    path: spec.path.clone(),
+                };
+                let done = source.restore(&target, &manifest.tables, |w| {
+                    repo.dump_artifact(&snap, &manifest, &artifact, w)
+                })?;
+                report.bytes = done.bytes;
+                report.kept = done.kept;
+            }
             other => {
                 let kind = match other {
                     AssetSpec::Postgres(_) => "postgres",
-                    AssetSpec::Sqlite(_) => "sqlite",
                     AssetSpec::Redis(_) => "redis",
                     _ => "mysql",
                 };

@@ -1,7 +1,9 @@
 //! The one place that turns a plan's asset into its source: an exhaustive match over kinds.
 
 use lifeboat_plan::{AssetSpec, Redact, ResolvedAsset};
-use lifeboat_sources::{Source, SourceError, command::CommandSource, files::FilesSource};
+use lifeboat_sources::{
+    Source, SourceError, command::CommandSource, files::FilesSource, sqlite::SqliteSource,
+};
 
 pub(crate) fn source_for(asset: &ResolvedAsset) -> Result<Box<dyn Source>, SourceError> {
     let unsupported = |kind: &str| SourceError::Unsupported {
@@ -12,7 +14,10 @@ pub(crate) fn source_for(asset: &ResolvedAsset) -> Result<Box<dyn Source>, Sourc
         AssetSpec::Files(f) => Ok(Box::new(files_source(&asset.name, f))),
         AssetSpec::Command(c) => Ok(Box::new(command_source(&asset.name, c))),
         AssetSpec::Postgres(_) => Err(unsupported("postgres")),
-        AssetSpec::Sqlite(_) => Err(unsupported("sqlite")),
+        AssetSpec::Sqlite(s) => Ok(Box::new(SqliteSource {
+            asset: asset.name.clone(),
+            path: s.path.clone(),
+        })),
         AssetSpec::Redis(_) => Err(unsupported("redis")),
         AssetSpec::Mysql(_) => Err(unsupported("mysql")),
     }

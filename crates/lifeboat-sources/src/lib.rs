@@ -5,6 +5,7 @@ pub mod command;
 mod error;
 pub mod files;
 pub mod process;
+pub mod sqlite;
 
 pub use error::SourceError;
 

@@ -9,4 +9,5 @@ mod quickstart;
 mod retention;
 mod roundtrip;
 mod s3;
+mod sqlite;
 mod util;
