@@ -21,6 +21,7 @@ pub(crate) fn swapping() -> MutexGuard<'static, ()> {
 pub fn on_interrupt() {
     let guard = swapping();
     lifeboat_sources::process::kill_all();
+    crate::sandbox::stop_all();
     // Keep the lock: no swap may start while the process exits.
     std::mem::forget(guard);
 }

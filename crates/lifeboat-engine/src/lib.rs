@@ -6,6 +6,7 @@
 mod error;
 mod interrupt;
 mod jobs;
+pub mod sandbox;
 mod secrets;
 mod sources;
 
