@@ -1,23 +1,17 @@
 //! The jobs behind each command.
 
-use std::{
-    fs,
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{io::Write, path::PathBuf};
 
 use jiff::Timestamp;
 use lifeboat_core::{AssetKind, BackupInput, Manifest, RepoLocation};
-use lifeboat_plan::{AssetSpec, PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
-use lifeboat_repo::{
-    Decision, ProgressMode, Repo, RepoConfig, RepoError, RestoreSummary, SnapshotInfo, decide,
-};
+use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
+use lifeboat_repo::{Decision, ProgressMode, Repo, RepoConfig, RepoError, SnapshotInfo, decide};
 use serde::Serialize;
 
 use crate::{
     EngineError,
     secrets::{create_password_file, read_secret, repository_password},
-    sources::{command_source, source_for},
+    sources::source_for,
 };
 
 /// Runs jobs for one plan.
@@ -118,42 +112,6 @@ pub struct VerifyReport {
     pub artifacts_verified: usize,
 }
 
-/// What `restore` is asked to do.
-#[derive(Debug, Clone, Default)]
-pub struct RestoreRequest {
-    pub asset: String,
-    pub snapshot: Option<String>,
-    pub to: Option<PathBuf>,
-    pub dry_run: bool,
-    pub yes: bool,
-    pub skip_safety_snapshot: bool,
-}
-
-/// One step of a restore, as printed by `--dry-run` and done otherwise.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum RestoreAction {
-    SafetySnapshot { asset: String },
-    ReplacePath { path: PathBuf },
-    WriteTree { dest: PathBuf },
-    WriteArtifact { artifact: String, dest: PathBuf },
-    RunRestoreCommand { artifact: String },
-}
-
-#[derive(Debug, Serialize)]
-pub struct RestoreReport {
-    pub asset: String,
-    pub snapshot: String,
-    pub snapshot_time: Timestamp,
-    pub dry_run: bool,
-    pub actions: Vec<RestoreAction>,
-    pub safety_snapshot: Option<String>,
-    pub files: Option<RestoreSummary>,
-    pub bytes: u64,
-    /// Where the previous content was kept beside the target (SQLite databases).
-    pub kept: Option<PathBuf>,
-}
-
 impl Engine {
     #[must_use]
     pub const fn new(plan: ResolvedPlan, progress: ProgressMode) -> Self {
@@ -215,7 +173,7 @@ impl Engine {
         Ok(Repo::open(&config, self.progress)?)
     }
 
-    fn asset(&self, name: &str) -> Result<&ResolvedAsset, EngineError> {
+    pub(crate) fn asset(&self, name: &str) -> Result<&ResolvedAsset, EngineError> {
         self.plan.asset(name).ok_or_else(|| {
             let known: Vec<&str> = self.plan.assets.iter().map(|a| a.name.as_str()).collect();
             EngineError::usage(
@@ -396,7 +354,7 @@ impl Engine {
         Ok(from.copy_to(&to, &snaps)?)
     }
 
-    fn backup_one(
+    pub(crate) fn backup_one(
         &self,
         repo: &Repo,
         asset: &ResolvedAsset,
@@ -483,236 +441,6 @@ impl Engine {
             },
         };
         Ok(repo.dump_artifact(&snap, &manifest, &name, out)?)
-    }
-
-    /// Restores an asset: prints the plan with `dry_run`, otherwise applies it.
-    ///
-    /// Restoring over the original needs `yes` and takes a safety snapshot of the target first.
-    /// Files are restored beside the target and swapped in by rename, so a failure never leaves
-    /// a target half-overwritten.
-    ///
-    /// # Errors
-    /// Missing `--yes`, unknown asset or snapshot, a failed safety snapshot, a failed restore.
-    pub fn restore(&self, req: &RestoreRequest) -> Result<RestoreReport, EngineError> {
-        let asset = self.asset(&req.asset)?;
-        let repo = self.open_primary()?;
-        let snap = repo.find_snapshot(&asset.name, req.snapshot.as_deref())?;
-        let manifest = if snap.asset.is_some() {
-            Some(repo.read_manifest(&snap)?)
-        } else {
-            None
-        };
-        let in_place = req.to.is_none();
-        if in_place && !req.dry_run && !req.yes {
-            return Err(EngineError::usage(
-                format!("restore asset {} over its original target", asset.name),
-                Some(
-                    "add --yes to confirm (a safety snapshot is taken first), --to PATH to restore elsewhere, or --dry-run to see the plan",
-                ),
-            ));
-        }
-        let mut report = RestoreReport {
-            asset: asset.name.clone(),
-            snapshot: snap.id.clone(),
-            snapshot_time: snap.time,
-            dry_run: req.dry_run,
-            actions: Vec::new(),
-            safety_snapshot: None,
-            files: None,
-            bytes: 0,
-            kept: None,
-        };
-        match &asset.spec {
-            AssetSpec::Files(spec) => {
-                if let Some(dest) = &req.to {
-                    ensure_empty_dir(dest)?;
-                    report
-                        .actions
-                        .push(RestoreAction::WriteTree { dest: dest.clone() });
-                    let summary = repo.restore_tree(&snap, dest, req.dry_run)?;
-                    report.bytes = summary.bytes;
-                    report.files = Some(summary);
-                    return Ok(report);
-                }
-                let manifest = manifest.ok_or_else(|| {
-                    EngineError::usage(
-                        format!("snapshot {} was not written by Lifeboat", snap.short_id),
-                        Some("restore it with --to PATH"),
-                    )
-                })?;
-                let paths = lifeboat_repo::original_paths(&manifest);
-                if !req.skip_safety_snapshot && paths.iter().any(|p| p.exists()) {
-                    report.actions.push(RestoreAction::SafetySnapshot {
-                        asset: asset.name.clone(),
-                    });
-                }
-                for p in &paths {
-                    report
-                        .actions
-                        .push(RestoreAction::ReplacePath { path: p.clone() });
-                }
-                if req.dry_run {
-                    let staging = tempdir_near(&std::env::temp_dir(), &asset.name)?;
-                    let summary = repo.restore_tree(&snap, &staging, true);
-                    let _ = fs::remove_dir_all(&staging);
-                    let summary = summary?;
-                    report.bytes = summary.bytes;
-                    report.files = Some(summary);
-                    return Ok(report);
-                }
-                if report
-                    .actions
-                    .iter()
-                    .any(|a| matches!(a, RestoreAction::SafetySnapshot { .. }))
-                {
-                    let existing = lifeboat_plan::FilesSpec {
-                        paths: paths.iter().filter(|p| p.exists()).cloned().collect(),
-                        ..spec.clone()
-                    };
-                    let safety = ResolvedAsset {
-                        spec: AssetSpec::Files(existing),
-                        ..asset.clone()
-                    };
-                    let outcome =
-                        self.backup_one(&repo, &safety, Some(lifeboat_repo::SAFETY_TAG), None)?;
-                    report.safety_snapshot = Some(outcome.snapshot.id);
-                }
-                let summary = restore_files_in_place(&repo, &snap, &asset.name, &paths)?;
-                report.bytes = summary.bytes;
-                report.files = Some(summary);
-            }
-            AssetSpec::Command(spec) => {
-                let manifest = manifest.ok_or_else(|| {
-                    EngineError::usage(
-                        format!("snapshot {} was not written by Lifeboat", snap.short_id),
-                        None,
-                    )
-                })?;
-                let artifact = manifest
-                    .artifacts
-                    .first()
-                    .map(|a| a.name.clone())
-                    .ok_or_else(|| {
-                        EngineError::usage(
-                            format!("snapshot {} has no artifact", snap.short_id),
-                            None,
-                        )
-                    })?;
-                if let Some(dest) = &req.to {
-                    report.actions.push(RestoreAction::WriteArtifact {
-                        artifact: artifact.clone(),
-                        dest: dest.clone(),
-                    });
-                    if !req.dry_run {
-                        report.bytes =
-                            write_artifact_file(&repo, &snap, &manifest, &artifact, dest, req.yes)?;
-                    }
-                    return Ok(report);
-                }
-                let source = command_source(&asset.name, spec);
-                if source.restore.is_none() {
-                    return Err(EngineError::usage(
-                        format!("asset {} has no restore command", asset.name),
-                        Some(&format!(
-                            "add `restore = \"...\"` to [assets.{}], or use --to PATH to write the artifact to a file",
-                            asset.name
-                        )),
-                    ));
-                }
-                if !req.skip_safety_snapshot {
-                    report.actions.push(RestoreAction::SafetySnapshot {
-                        asset: asset.name.clone(),
-                    });
-                }
-                report.actions.push(RestoreAction::RunRestoreCommand {
-                    artifact: artifact.clone(),
-                });
-                if req.dry_run {
-                    return Ok(report);
-                }
-                // Read and check the whole artifact before the command sees a byte of it.
-                repo.verify_artifact(&snap, &manifest, &artifact)?;
-                if !req.skip_safety_snapshot {
-                    let outcome = self
-                        .backup_one(&repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)
-                        .map_err(|e| EngineError::usage(
-                            format!("take safety snapshot of asset {}: {e}", asset.name),
-                            Some("fix the backup command, or pass --skip-safety-snapshot to restore without one"),
-                        ))?;
-                    report.safety_snapshot = Some(outcome.snapshot.id);
-                }
-                report.bytes =
-                    source.restore(|w| repo.dump_artifact(&snap, &manifest, &artifact, w))?;
-            }
-            AssetSpec::Sqlite(spec) => {
-                let manifest = manifest.ok_or_else(|| {
-                    EngineError::usage(
-                        format!("snapshot {} was not written by Lifeboat", snap.short_id),
-                        None,
-                    )
-                })?;
-                let artifact = manifest
-                    .artifacts
-                    .first()
-                    .map(|a| a.name.clone())
-                    .ok_or_else(|| {
-                        EngineError::usage(
-                            format!("snapshot {} has no artifact", snap.short_id),
-                            None,
-                        )
-                    })?;
-                let target = req.to.clone().unwrap_or_else(|| spec.path.clone());
-                if req.to.is_some() && target.exists() && !req.yes {
-                    return Err(EngineError::usage(
-                        format!("restore into {}: the file exists", target.display()),
-                        Some(
-                            "add --yes to replace it (it is kept beside as a safety copy), or choose another path",
-                        ),
-                    ));
-                }
-                let safety = in_place && !req.skip_safety_snapshot && target.exists();
-                if safety {
-                    report.actions.push(RestoreAction::SafetySnapshot {
-                        asset: asset.name.clone(),
-                    });
-                }
-                report.actions.push(RestoreAction::ReplacePath {
-                    path: target.clone(),
-                });
-                if req.dry_run {
-                    return Ok(report);
-                }
-                if safety {
-                    let outcome =
-                        self.backup_one(&repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)?;
-                    report.safety_snapshot = Some(outcome.snapshot.id);
-                }
-                let source = lifeboat_sources::sqlite::SqliteSource {
-                    asset: asset.name.clone(),
-                    path: spec.path.clone(),
-                };
-                let done = source.restore(&target, &manifest.tables, |w| {
-                    repo.dump_artifact(&snap, &manifest, &artifact, w)
-                })?;
-                report.bytes = done.bytes;
-                report.kept = done.kept;
-            }
-            other => {
-                let kind = match other {
-                    AssetSpec::Postgres(_) => "postgres",
-                    AssetSpec::Redis(_) => "redis",
-                    _ => "mysql",
-                };
-                return Err(EngineError::usage(
-                    format!(
-                        "restore asset {}: assets of type {kind} are not supported by this version of Lifeboat yet",
-                        asset.name
-                    ),
-                    Some("use `lifeboat dump` to get the raw artifact"),
-                ));
-            }
-        }
-        Ok(report)
     }
 
     /// Retention per asset: which snapshots to keep and why; with `apply`, forgets the rest.
@@ -838,153 +566,4 @@ impl Engine {
             })
             .collect())
     }
-}
-
-fn ensure_empty_dir(dest: &Path) -> Result<(), EngineError> {
-    match fs::read_dir(dest) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(EngineError::usage(
-                    format!(
-                        "restore into {}: the directory is not empty",
-                        dest.display()
-                    ),
-                    Some("choose a new or empty directory"),
-                ));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::io("read", dest, e)),
-    }
-}
-
-/// A new directory next to `near` (same filesystem, so a rename into place is atomic).
-fn tempdir_near(dir: &Path, asset: &str) -> Result<PathBuf, EngineError> {
-    let suffix: u32 = rand::random();
-    let path = dir.join(format!(".lifeboat-restore-{asset}-{suffix:08x}"));
-    fs::create_dir_all(&path).map_err(|e| EngineError::io("create", &path, e))?;
-    Ok(path)
-}
-
-/// Restores each original path beside itself, then swaps it in by rename; the old content is
-/// removed only once the new one is in place (it is in the safety snapshot).
-fn restore_files_in_place(
-    repo: &Repo,
-    snap: &SnapshotInfo,
-    asset: &str,
-    paths: &[PathBuf],
-) -> Result<RestoreSummary, EngineError> {
-    // Stage everything first: nothing is touched until every path has been restored.
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut total = RestoreSummary::default();
-    let cleanup = |staged: &[(PathBuf, PathBuf)]| {
-        for (dir, _) in staged {
-            let _ = fs::remove_dir_all(dir);
-        }
-    };
-    for path in paths {
-        let parent = path.parent().unwrap_or_else(|| Path::new("/"));
-        let result = fs::create_dir_all(parent)
-            .map_err(|e| EngineError::io("create", parent, e))
-            .and_then(|()| tempdir_near(parent, asset));
-        let staging = match result {
-            Ok(s) => s,
-            Err(e) => {
-                cleanup(&staged);
-                return Err(e);
-            }
-        };
-        let restored = staging.join("new");
-        match repo.restore_path(snap, path, &restored) {
-            Ok(s) => {
-                total.files += s.files;
-                total.dirs += s.dirs;
-                total.bytes += s.bytes;
-            }
-            Err(e) => {
-                let _ = fs::remove_dir_all(&staging);
-                cleanup(&staged);
-                return Err(e.into());
-            }
-        }
-        staged.push((staging, restored));
-    }
-    let _swapping = crate::interrupt::swapping();
-    let mut swapped: Vec<(&Path, Option<PathBuf>)> = Vec::new();
-    let mut failure = None;
-    for ((staging, restored), target) in staged.iter().zip(paths) {
-        let old = staging.join(".old");
-        let had_old = target.exists() || target.is_symlink();
-        if had_old && let Err(e) = fs::rename(target, &old) {
-            failure = Some(EngineError::io("move aside", target, e));
-            break;
-        }
-        if let Err(e) = fs::rename(restored, target) {
-            if had_old {
-                let _ = fs::rename(&old, target);
-            }
-            failure = Some(EngineError::io("move into place", target, e));
-            break;
-        }
-        swapped.push((target, had_old.then_some(old)));
-    }
-    if let Some(err) = failure {
-        // Put back the paths already swapped: an asset is restored whole or not at all.
-        for (target, old) in swapped.iter().rev() {
-            let _ = remove_path(target);
-            if let Some(old) = old {
-                let _ = fs::rename(old, target);
-            }
-        }
-        cleanup(&staged);
-        return Err(err);
-    }
-    cleanup(&staged);
-    Ok(total)
-}
-
-fn remove_path(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() && !path.is_symlink() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    }
-}
-
-/// Writes an artifact to `dest` through a temporary file, renamed into place only once its
-/// checksum matched.
-fn write_artifact_file(
-    repo: &Repo,
-    snap: &SnapshotInfo,
-    manifest: &Manifest,
-    artifact: &str,
-    dest: &Path,
-    overwrite: bool,
-) -> Result<u64, EngineError> {
-    if dest.exists() && !overwrite {
-        return Err(EngineError::usage(
-            format!("write {}: the file exists", dest.display()),
-            Some("add --yes to replace it, or choose another path"),
-        ));
-    }
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| EngineError::io("create", dir, e))?;
-    let suffix: u32 = rand::random();
-    let tmp = dir.join(format!(".lifeboat-{artifact}-{suffix:08x}.tmp"));
-    let mut file = fs::File::create(&tmp).map_err(|e| EngineError::io("create", &tmp, e))?;
-    let result = repo.dump_artifact(snap, manifest, artifact, &mut file);
-    let result = result.map_err(EngineError::from).and_then(|n| {
-        file.sync_all()
-            .map_err(|e| EngineError::io("write", &tmp, e))?;
-        fs::rename(&tmp, dest).map_err(|e| EngineError::io("rename", dest, e))?;
-        Ok(n)
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }

@@ -6,6 +6,7 @@
 mod error;
 mod interrupt;
 mod jobs;
+mod restore;
 pub mod sandbox;
 mod secrets;
 mod sources;
@@ -14,5 +15,6 @@ pub use error::EngineError;
 pub use interrupt::on_interrupt;
 pub use jobs::{
     AssetBackup, AssetStatus, BackupReport, CopyOutcome, Engine, ForgetReport, InitReport,
-    RestoreAction, RestoreReport, RestoreRequest, VerifyReport,
+    VerifyReport,
 };
+pub use restore::{RestoreAction, RestoreReport, RestoreRequest};
