@@ -344,18 +344,17 @@ impl Repo {
             asset: asset.clone(),
             detail: crate::error::short(&e),
         })?;
-        let outcome = shared.lock();
-        if !outcome.manifest_written {
+        let mut outcome = shared.lock();
+        let Some(manifest) = outcome.manifest.take() else {
             let detail = outcome.warnings.join("; ");
             drop(outcome);
             self.inner
                 .delete_snapshots(&[saved.id])
                 .map_err(|e| self.err("delete failed snapshot", &e))?;
             return Err(RepoError::SourceFailed { asset, detail });
-        }
+        };
         drop(outcome);
         let info = SnapshotInfo::from_file(saved);
-        let manifest = self.read_manifest(&info)?;
         let added_bytes = info.added_bytes;
         Ok(BackupOutcome {
             snapshot: info,

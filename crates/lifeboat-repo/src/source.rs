@@ -55,7 +55,8 @@ pub(crate) struct Outcome {
     /// Files that could not be read: the snapshot is kept, the backup is partial.
     pub warnings: Vec<String>,
     pub files: Option<FileFacts>,
-    pub manifest_written: bool,
+    /// The manifest as written into the snapshot; `None` until then.
+    pub manifest: Option<Manifest>,
 }
 
 #[derive(Debug, Default)]
@@ -385,7 +386,7 @@ impl AssetEntries {
                 return None;
             }
         };
-        outcome.manifest_written = true;
+        outcome.manifest = Some(manifest);
         let mut node = file_node(MANIFEST_NAME, 0o644);
         node.meta.size = json.len() as u64;
         Some(ReadSourceEntry {
