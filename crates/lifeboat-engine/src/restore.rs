@@ -148,22 +148,7 @@ impl Engine {
                 report.files = Some(summary);
             }
             AssetSpec::Command(spec) => {
-                let manifest = manifest.ok_or_else(|| {
-                    EngineError::usage(
-                        format!("snapshot {} was not written by Lifeboat", snap.short_id),
-                        None,
-                    )
-                })?;
-                let artifact = manifest
-                    .artifacts
-                    .first()
-                    .map(|a| a.name.clone())
-                    .ok_or_else(|| {
-                        EngineError::usage(
-                            format!("snapshot {} has no artifact", snap.short_id),
-                            None,
-                        )
-                    })?;
+                let (manifest, artifact) = streamed_artifact(&snap, manifest)?;
                 if let Some(dest) = &req.to {
                     report.actions.push(RestoreAction::WriteArtifact {
                         artifact: artifact.clone(),
@@ -211,22 +196,7 @@ impl Engine {
                     source.restore(|w| repo.dump_artifact(&snap, &manifest, &artifact, w))?;
             }
             AssetSpec::Sqlite(spec) => {
-                let manifest = manifest.ok_or_else(|| {
-                    EngineError::usage(
-                        format!("snapshot {} was not written by Lifeboat", snap.short_id),
-                        None,
-                    )
-                })?;
-                let artifact = manifest
-                    .artifacts
-                    .first()
-                    .map(|a| a.name.clone())
-                    .ok_or_else(|| {
-                        EngineError::usage(
-                            format!("snapshot {} has no artifact", snap.short_id),
-                            None,
-                        )
-                    })?;
+                let (manifest, artifact) = streamed_artifact(&snap, manifest)?;
                 let target = req.to.clone().unwrap_or_else(|| spec.path.clone());
                 if req.to.is_some() && target.exists() && !req.yes {
                     return Err(EngineError::usage(
@@ -429,4 +399,25 @@ fn write_artifact_file(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The manifest and the one artifact of a snapshot of a streamed asset (command, database).
+fn streamed_artifact(
+    snap: &SnapshotInfo,
+    manifest: Option<Manifest>,
+) -> Result<(Manifest, String), EngineError> {
+    let manifest = manifest.ok_or_else(|| {
+        EngineError::usage(
+            format!("snapshot {} was not written by Lifeboat", snap.short_id),
+            None,
+        )
+    })?;
+    let artifact = manifest
+        .artifacts
+        .first()
+        .map(|a| a.name.clone())
+        .ok_or_else(|| {
+            EngineError::usage(format!("snapshot {} has no artifact", snap.short_id), None)
+        })?;
+    Ok((manifest, artifact))
 }
