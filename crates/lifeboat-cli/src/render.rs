@@ -76,6 +76,7 @@ impl Output {
             match (&a.snapshot, &a.error) {
                 (Some(id), _) => {
                     let what = match a.files {
+                        Some(1) => "1 file".to_owned(),
                         Some(n) => format!("{n} files"),
                         None => a
                             .artifacts
