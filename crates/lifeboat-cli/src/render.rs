@@ -179,6 +179,9 @@ impl Output {
                 RestoreAction::RunRestoreCommand { artifact } => {
                     format!("run the restore command with {artifact} on its stdin")
                 }
+                RestoreAction::ReplayKeys { target } => {
+                    format!("write every key of the snapshot into {target}, TTLs kept")
+                }
             };
             println!("  {verb}: {line}");
         }
@@ -191,6 +194,9 @@ impl Output {
             );
         } else if r.bytes > 0 {
             println!("  {}", bytes(r.bytes));
+        }
+        if let Some(keys) = r.keys {
+            println!("  {keys} keys written");
         }
         if let Some(kept) = &r.kept {
             println!("  the previous database is kept at {}", kept.display());

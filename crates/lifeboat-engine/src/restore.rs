@@ -29,11 +29,26 @@ pub struct RestoreRequest {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum RestoreAction {
-    SafetySnapshot { asset: String },
-    ReplacePath { path: PathBuf },
-    WriteTree { dest: PathBuf },
-    WriteArtifact { artifact: String, dest: PathBuf },
-    RunRestoreCommand { artifact: String },
+    SafetySnapshot {
+        asset: String,
+    },
+    ReplacePath {
+        path: PathBuf,
+    },
+    WriteTree {
+        dest: PathBuf,
+    },
+    WriteArtifact {
+        artifact: String,
+        dest: PathBuf,
+    },
+    RunRestoreCommand {
+        artifact: String,
+    },
+    /// Write every key of the snapshot into the server at `target` (`RESTORE ... REPLACE`).
+    ReplayKeys {
+        target: String,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +63,8 @@ pub struct RestoreReport {
     pub bytes: u64,
     /// Where the previous content was kept beside the target (SQLite databases).
     pub kept: Option<PathBuf>,
+    /// Keys written into the target (Redis).
+    pub keys: Option<u64>,
 }
 
 impl Engine {
@@ -87,6 +104,7 @@ impl Engine {
             files: None,
             bytes: 0,
             kept: None,
+            keys: None,
         };
         match &asset.spec {
             AssetSpec::Files(spec) => {
@@ -233,10 +251,66 @@ impl Engine {
                 report.bytes = done.bytes;
                 report.kept = done.kept;
             }
+            AssetSpec::Redis(spec) => {
+                let (manifest, artifact) = streamed_artifact(&snap, manifest)?;
+                let mut target_spec = spec.clone();
+                if let Some(to) = &req.to {
+                    target_spec.url = lifeboat_core::Redacted::new(&to.to_string_lossy());
+                }
+                let target = crate::sources::redis_source(&asset.name, &target_spec)?;
+                let safety = in_place && !req.skip_safety_snapshot;
+                if safety {
+                    report.actions.push(RestoreAction::SafetySnapshot {
+                        asset: asset.name.clone(),
+                    });
+                }
+                report.actions.push(RestoreAction::ReplayKeys {
+                    target: target_spec.url.to_string(),
+                });
+                if req.dry_run {
+                    return Ok(report);
+                }
+                // The RDB, checked against its checksum, loaded into a sandbox whose key counts
+                // must match the manifest before a key reaches the target.
+                let rdb = tempfile::Builder::new()
+                    .prefix(".lifeboat-rdb-")
+                    .tempfile()
+                    .map_err(|e| EngineError::io("create", std::env::temp_dir(), e))?;
+                let (mut file, rdb_path) = rdb.into_parts();
+                repo.dump_artifact(&snap, &manifest, &artifact, &mut file)?;
+                drop(file);
+                let sandbox = crate::sandbox::RedisSandbox::start(Some(&rdb_path))
+                    .map_err(|e| EngineError::usage(e.to_string(), None))?;
+                let mut probe = lifeboat_sources::resp::Client::connect(
+                    "127.0.0.1",
+                    sandbox.port(),
+                    None,
+                    None,
+                )
+                .map_err(|e| EngineError::usage(format!("read the sandbox: {e}"), None))?;
+                let keys = probe
+                    .keyspace()
+                    .map_err(|e| EngineError::usage(format!("read the sandbox: {e}"), None))?;
+                drop(probe);
+                if !manifest.keys.is_empty() && keys != manifest.keys {
+                    return Err(EngineError::usage(
+                        format!(
+                            "restore asset {}: the snapshot's RDB holds {keys:?} keys, its manifest says {:?}",
+                            asset.name, manifest.keys
+                        ),
+                        None,
+                    ));
+                }
+                if safety {
+                    let outcome =
+                        self.backup_one(&repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)?;
+                    report.safety_snapshot = Some(outcome.snapshot.id);
+                }
+                report.keys = Some(target.replay_from(sandbox.port())?);
+            }
             other => {
                 let kind = match other {
                     AssetSpec::Postgres(_) => "postgres",
-                    AssetSpec::Redis(_) => "redis",
                     _ => "mysql",
                 };
                 return Err(EngineError::usage(

@@ -18,7 +18,7 @@ pub(crate) fn source_for(asset: &ResolvedAsset) -> Result<Box<dyn Source>, Sourc
             asset: asset.name.clone(),
             path: s.path.clone(),
         })),
-        AssetSpec::Redis(_) => Err(unsupported("redis")),
+        AssetSpec::Redis(r) => Ok(Box::new(redis_source(&asset.name, r)?)),
         AssetSpec::Mysql(_) => Err(unsupported("mysql")),
     }
 }
@@ -41,4 +41,47 @@ pub(crate) fn command_source(name: &str, c: &lifeboat_plan::CommandSpec) -> Comm
         filename: c.filename.clone(),
         workdir: c.workdir.clone(),
     }
+}
+
+/// The Redis server an asset names, with its password read and a sandbox to count the keys of
+/// each RDB it takes.
+pub(crate) fn redis_source(
+    name: &str,
+    spec: &lifeboat_plan::RedisSpec,
+) -> Result<lifeboat_sources::redis::RedisSource, SourceError> {
+    let fail = |reason: String| SourceError::Command {
+        asset: name.to_owned(),
+        what: "Redis",
+        reason,
+    };
+    let url = url::Url::parse(spec.url.expose()).map_err(|e| fail(format!("{}: {e}", spec.url)))?;
+    let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = url.port().unwrap_or(6379);
+    let username = spec
+        .username
+        .clone()
+        .or_else(|| (!url.username().is_empty()).then(|| url.username().to_owned()));
+    let password = spec
+        .password
+        .as_ref()
+        .map(crate::secrets::read_secret)
+        .transpose()
+        .map_err(|reason| fail(format!("read the password: {reason}")))?;
+    let count_keys: lifeboat_sources::redis::KeyCounter =
+        std::sync::Arc::new(|rdb: &std::path::Path| {
+            let sandbox =
+                crate::sandbox::RedisSandbox::start(Some(rdb)).map_err(|e| e.to_string())?;
+            let mut c =
+                lifeboat_sources::resp::Client::connect("127.0.0.1", sandbox.port(), None, None)
+                    .map_err(|e| e.to_string())?;
+            c.keyspace().map_err(|e| e.to_string())
+        });
+    Ok(lifeboat_sources::redis::RedisSource {
+        asset: name.to_owned(),
+        host,
+        port,
+        username,
+        password,
+        count_keys: Some(count_keys),
+    })
 }

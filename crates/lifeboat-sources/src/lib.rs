@@ -5,6 +5,8 @@ pub mod command;
 mod error;
 pub mod files;
 pub mod process;
+pub mod redis;
+pub mod resp;
 pub mod sqlite;
 
 pub use error::SourceError;

@@ -6,6 +6,7 @@ mod errors;
 mod interop;
 mod killed;
 mod quickstart;
+mod redis;
 mod retention;
 mod roundtrip;
 mod s3;
