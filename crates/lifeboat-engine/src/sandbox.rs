@@ -346,14 +346,42 @@ impl RedisSandbox {
     /// # Errors
     /// No `redis-server`, or it does not answer PING within 20 s.
     pub fn start(rdb: Option<&Path>) -> Result<Self, SandboxError> {
+        Self::launch(rdb, None)
+    }
+
+    /// Like [`RedisSandbox::start`], with an ACL user that needs `AUTH user password` and the
+    /// default user switched off. The password goes into a 0600 config file, never argv.
+    ///
+    /// # Errors
+    /// As [`RedisSandbox::start`].
+    pub fn start_with_user(
+        rdb: Option<&Path>,
+        user: &str,
+        password: &str,
+    ) -> Result<Self, SandboxError> {
+        Self::launch(rdb, Some((user, password)))
+    }
+
+    fn launch(rdb: Option<&Path>, acl: Option<(&str, &str)>) -> Result<Self, SandboxError> {
         const WHAT: &str = "Redis";
         let dir = temp_dir(".lifeboat-sandbox-redis-").map_err(|e| fail(WHAT, e.to_string()))?;
         if let Some(rdb) = rdb {
             fs::copy(rdb, dir.join("dump.rdb"))
                 .map_err(|e| fail(WHAT, format!("copy {}: {e}", rdb.display())))?;
         }
+        let conf = dir.join("redis.conf");
+        let mut text = String::new();
+        if let Some((user, password)) = acl {
+            text.push_str(&format!(
+                "user default off\nuser {user} on >{password} ~* &* +@all\n"
+            ));
+        }
+        fs::write(&conf, text)
+            .and_then(|()| fs::set_permissions(&conf, fs::Permissions::from_mode(0o600)))
+            .map_err(|e| fail(WHAT, format!("write {}: {e}", conf.display())))?;
         let port = free_port().map_err(|e| fail(WHAT, e.to_string()))?;
         let child = Command::new("redis-server")
+            .arg(&conf)
             .args([
                 "--bind",
                 "127.0.0.1",
@@ -407,9 +435,10 @@ impl RedisSandbox {
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
         let mut buf = [0u8; 64];
+        // A server that wants AUTH first answers too: it is up.
         s.write_all(b"PING\r\n").is_ok()
             && s.read(&mut buf)
-                .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                .is_ok_and(|n| buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
     }
 
     #[must_use]

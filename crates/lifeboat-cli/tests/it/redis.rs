@@ -67,3 +67,49 @@ fn redis_backup_and_restore_with_ttls() {
     let mut o = client(other.port());
     assert_eq!(get(&mut o, "0", "event:7").as_deref(), Some("payload 7"));
 }
+
+/// An ACL user and a password from the environment: the backup authenticates over the socket,
+/// and a wrong password is a clear error that never shows the password.
+#[test]
+fn redis_acl_user_and_password_env() {
+    let live = RedisSandbox::start_with_user(None, "backup", "acl-s3cret-pw").unwrap();
+    let mut c = Client::connect(
+        "127.0.0.1",
+        live.port(),
+        Some("backup"),
+        Some("acl-s3cret-pw"),
+    )
+    .unwrap();
+    c.ok(&[b"SET", b"k", b"v"]).unwrap();
+    let sb = Sandbox::new();
+    sb.write_plan(&format!(
+        "[assets.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\nusername = \"backup\"\npassword-env = \"LB_REDIS_PW\"\n",
+        live.port()
+    ));
+    sb.run_ok(&["init"]);
+    let ok = sb
+        .cmd(&["--json", "backup"])
+        .env("LB_REDIS_PW", "acl-s3cret-pw")
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+
+    let wrong = sb
+        .cmd(&["--json", "backup"])
+        .env("LB_REDIS_PW", "not-the-acl-s3cret")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&wrong.stdout),
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    assert!(text.contains("AUTH refused"), "{text}");
+    assert!(!text.contains("s3cret"), "password printed: {text}");
+    assert_eq!(
+        sb.snapshots_of("cache").len(),
+        1,
+        "a failed backup left a snapshot"
+    );
+}
