@@ -11,14 +11,21 @@ pub type OpenStream = Box<dyn FnOnce() -> std::io::Result<Box<dyn Read + Send>> 
 /// Rewrites a small file's content before it is stored (e.g. `.env` values redacted).
 pub type ContentFilter = fn(&[u8]) -> Vec<u8>;
 
-/// One streamed artifact, e.g. a database dump or a command's stdout.
-///
-/// The reader must report a failed producer as an `io::Error` at end of stream (not a clean
-/// EOF): the repository then discards the snapshot.
+/// One artifact, e.g. a database dump or a command's stdout.
 pub struct StreamArtifact {
     /// File name inside the snapshot: a plain name, no `/`.
     pub name: String,
-    pub open: OpenStream,
+    pub data: ArtifactData,
+}
+
+/// Where an artifact's bytes come from.
+pub enum ArtifactData {
+    /// A producer read once to its end (a command's stdout). The reader must report a failed
+    /// producer as an `io::Error` at end of stream, not a clean EOF: no snapshot is then made.
+    Stream(OpenStream),
+    /// A complete file the source already wrote (a database copy), removed when dropped. The
+    /// repository stores it as it is, without copying it again.
+    File(tempfile::TempPath),
 }
 
 impl fmt::Debug for StreamArtifact {

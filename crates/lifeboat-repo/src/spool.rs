@@ -5,6 +5,7 @@
 //! with size 0 as an empty file. Spooling first gives every artifact its real size, lets the
 //! producer's exit status decide before any snapshot exists, and hands rustic a regular file,
 //! which it reads at full speed (its chunker slows down on the short reads pipes give).
+//! An artifact that is already a complete file is only hashed, not copied.
 
 use std::{
     fs::File,
@@ -12,7 +13,7 @@ use std::{
     path::PathBuf,
 };
 
-use lifeboat_core::StreamArtifact;
+use lifeboat_core::{ArtifactData, StreamArtifact};
 use sha2::{Digest, Sha256};
 
 /// Environment variable naming the spool directory (default: the system temp directory).
@@ -34,6 +35,21 @@ pub(crate) fn spool_dir() -> PathBuf {
 /// Reads `artifact` to its end into a new file in `spool_dir()`. The error is the producer's
 /// (e.g. a command's exit status and stderr) or the spool file's.
 pub(crate) fn spool(artifact: StreamArtifact) -> Result<Spooled, String> {
+    let open = match artifact.data {
+        ArtifactData::Stream(open) => open,
+        // Already a complete file: hash it where it is rather than copy it.
+        ArtifactData::File(path) => {
+            let (size, sha256) = File::open(&path)
+                .and_then(|mut f| hash_file(&mut f))
+                .map_err(|e| format!("read {}: {e}", path.display()))?;
+            return Ok(Spooled {
+                name: artifact.name,
+                path,
+                size,
+                sha256,
+            });
+        }
+    };
     let dir = spool_dir();
     remove_stale(&dir);
     let file = tempfile::Builder::new()
@@ -41,7 +57,7 @@ pub(crate) fn spool(artifact: StreamArtifact) -> Result<Spooled, String> {
         .tempfile_in(&dir)
         .map_err(|e| format!("create spool file in {}: {e}", dir.display()))?;
     let (mut out, path) = file.into_parts();
-    let mut reader = (artifact.open)().map_err(|e| format!("start {}: {e}", artifact.name))?;
+    let mut reader = open().map_err(|e| format!("start {}: {e}", artifact.name))?;
     let (size, sha256) = copy_hashing(&mut reader, &mut out).map_err(|e| match e {
         CopyError::Read(e) => format!("{}: {e}", artifact.name),
         CopyError::Write(e) => format!("write spool file {}: {e}", path.display()),
@@ -135,4 +151,18 @@ fn copy_hashing(reader: &mut dyn Read, out: &mut File) -> Result<(u64, String), 
         .join()
         .map_err(|_| CopyError::Read(io::Error::other("checksum thread panicked")))?;
     result.map(|()| (size, digest))
+}
+
+fn hash_file(file: &mut File) -> io::Result<(u64, String)> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok((size, hex::encode(hasher.finalize())));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
 }

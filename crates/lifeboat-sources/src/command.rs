@@ -5,7 +5,7 @@ use std::{
     path::PathBuf,
 };
 
-use lifeboat_core::{Payload, SourceFacts, StreamArtifact};
+use lifeboat_core::{ArtifactData, Payload, SourceFacts, StreamArtifact};
 
 use crate::{
     Source, SourceError,
@@ -44,10 +44,10 @@ impl Source for CommandSource {
         let dir = self.workdir.clone();
         let artifact = StreamArtifact {
             name: self.filename.clone(),
-            open: Box::new(move || {
+            data: ArtifactData::Stream(Box::new(move || {
                 let child = spawn_shell(&script, &dir, false)?;
                 Ok(Box::new(child.into_reader()) as Box<dyn io::Read + Send>)
-            }),
+            })),
         };
         Ok((Payload::Streams(vec![artifact]), SourceFacts::default()))
     }
@@ -140,8 +140,10 @@ mod tests {
         let (Payload::Streams(mut streams), _) = s.backup().unwrap() else {
             panic!("a command asset yields one stream");
         };
-        let a = streams.remove(0);
-        let mut r = (a.open)()?;
+        let ArtifactData::Stream(open) = streams.remove(0).data else {
+            panic!("a command's output is a stream");
+        };
+        let mut r = open()?;
         let mut out = Vec::new();
         r.read_to_end(&mut out)?;
         Ok(out)

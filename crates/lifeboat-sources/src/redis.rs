@@ -10,7 +10,7 @@ use std::{
     sync::Arc,
 };
 
-use lifeboat_core::{Payload, Secret, SourceFacts, StreamArtifact};
+use lifeboat_core::{ArtifactData, Payload, Secret, SourceFacts, StreamArtifact};
 
 use crate::{
     Source, SourceError,
@@ -230,10 +230,7 @@ impl Source for RedisSource {
         };
         let artifact = StreamArtifact {
             name: RDB_NAME.to_owned(),
-            open: Box::new(move || {
-                let f = fs::File::open(&path)?;
-                Ok(Box::new(Kept { f, _path: path }) as Box<dyn Read + Send>)
-            }),
+            data: ArtifactData::File(path),
         };
         Ok((
             Payload::Streams(vec![artifact]),
@@ -248,16 +245,5 @@ impl Source for RedisSource {
 
     fn identity(&self) -> String {
         format!("redis {}:{}", self.host, self.port)
-    }
-}
-
-struct Kept {
-    f: fs::File,
-    _path: tempfile::TempPath,
-}
-
-impl Read for Kept {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.f.read(buf)
     }
 }

@@ -4,12 +4,12 @@
 use std::{
     collections::BTreeMap,
     fs,
-    io::{self, Write},
+    io::Write,
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use lifeboat_core::{Payload, SourceFacts, StreamArtifact};
+use lifeboat_core::{ArtifactData, Payload, SourceFacts, StreamArtifact};
 use rusqlite::{Connection, OpenFlags, backup::StepResult};
 
 use crate::{Source, SourceError};
@@ -150,11 +150,7 @@ impl Source for SqliteSource {
         }
         let artifact = StreamArtifact {
             name: self.artifact_name(),
-            open: Box::new(move || {
-                let file = fs::File::open(&copy)?;
-                // The copy is removed once it has been read.
-                Ok(Box::new(TempReader { file, _path: copy }) as Box<dyn io::Read + Send>)
-            }),
+            data: ArtifactData::File(copy),
         };
         let facts = SourceFacts {
             server_version: Some(format!("SQLite {}", facts.version)),
@@ -167,17 +163,6 @@ impl Source for SqliteSource {
 
     fn identity(&self) -> String {
         format!("sqlite {}", self.path.display())
-    }
-}
-
-struct TempReader {
-    file: fs::File,
-    _path: tempfile::TempPath,
-}
-
-impl io::Read for TempReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read(buf)
     }
 }
 
@@ -368,8 +353,10 @@ mod tests {
         let (Payload::Streams(mut streams), facts) = src.backup().unwrap() else {
             panic!("one stream");
         };
-        let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut (streams.remove(0).open)().unwrap(), &mut bytes).unwrap();
+        let ArtifactData::File(copy) = streams.remove(0).data else {
+            panic!("a database copy is a file");
+        };
+        let bytes = fs::read(&copy).unwrap();
         c.execute("DELETE FROM orders", []).unwrap();
         drop(c);
 

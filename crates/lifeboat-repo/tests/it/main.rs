@@ -4,7 +4,8 @@
 use std::io::Read;
 
 use lifeboat_core::{
-    AssetKind, BackupInput, Payload, RepoLocation, S3Location, Secret, SourceFacts, StreamArtifact,
+    ArtifactData, AssetKind, BackupInput, Payload, RepoLocation, S3Location, Secret, SourceFacts,
+    StreamArtifact,
 };
 use lifeboat_repo::{ProgressMode, Repo, RepoConfig, RepoError, blocking};
 use lifeboat_testing::MotoServer;
@@ -34,9 +35,9 @@ fn stream_input(bytes: Vec<u8>) -> BackupInput {
         reason: None,
         payload: Payload::Streams(vec![StreamArtifact {
             name: "vault.snap".into(),
-            open: Box::new(move || {
+            data: ArtifactData::Stream(Box::new(move || {
                 Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>)
-            }),
+            })),
         }]),
         facts: SourceFacts::default(),
     }
