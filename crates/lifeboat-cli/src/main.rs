@@ -67,10 +67,13 @@ enum Command {
         /// Snapshot id (or a unique prefix) [default: the newest]
         #[arg(long)]
         snapshot: Option<String>,
-        /// Restore here instead of over the original (a directory for files assets, a file for
-        /// command assets)
-        #[arg(long, value_name = "PATH")]
+        /// Restore here instead of over the original: a directory (files), a file (command,
+        /// sqlite) or a server URL (postgres://…/db, mysql://…/db, redis://…)
+        #[arg(long, value_name = "TARGET")]
         to: Option<PathBuf>,
+        /// Restore only this table (repeatable; database assets, with --to another database)
+        #[arg(long = "table", value_name = "TABLE")]
+        tables: Vec<String>,
         /// Show what would be done and change nothing
         #[arg(long)]
         dry_run: bool,
@@ -241,6 +244,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             dry_run,
             yes,
             skip_safety_snapshot,
+            tables,
         } => {
             let req = RestoreRequest {
                 asset: asset.clone(),
@@ -249,6 +253,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 dry_run: *dry_run,
                 yes: *yes,
                 skip_safety_snapshot: *skip_safety_snapshot,
+                tables: tables.clone(),
             };
             let report = engine.restore(&req)?;
             out.restore(&report);

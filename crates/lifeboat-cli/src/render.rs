@@ -182,6 +182,18 @@ impl Output {
                 RestoreAction::ReplayKeys { target } => {
                     format!("write every key of the snapshot into {target}, TTLs kept")
                 }
+                RestoreAction::CreateDatabase { target } => format!("create database {target}"),
+                RestoreAction::LoadDump { artifact, target } => {
+                    format!("load {artifact} into {target}")
+                }
+                RestoreAction::CheckCounts { target } => {
+                    format!("check the rows per table of {target} against the manifest")
+                }
+                RestoreAction::SwapDatabase {
+                    restored,
+                    target,
+                    kept,
+                } => format!("rename {target} to {kept}, then {restored} to {target}"),
             };
             println!("  {verb}: {line}");
         }
@@ -198,8 +210,18 @@ impl Output {
         if let Some(keys) = r.keys {
             println!("  {keys} keys written");
         }
+        if let Some(tables) = &r.tables {
+            let rows: u64 = tables.values().sum();
+            println!(
+                "  {} tables, {rows} rows, as the manifest says",
+                tables.len()
+            );
+        }
         if let Some(kept) = &r.kept {
             println!("  the previous database is kept at {}", kept.display());
+        }
+        if let Some(kept) = &r.kept_database {
+            println!("  the previous database is kept as {kept}");
         }
         if let Some(id) = &r.safety_snapshot {
             println!(

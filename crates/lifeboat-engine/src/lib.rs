@@ -6,6 +6,8 @@
 mod error;
 mod interrupt;
 mod jobs;
+mod mysql;
+mod postgres;
 mod restore;
 pub mod sandbox;
 mod secrets;

@@ -23,6 +23,8 @@ pub struct RestoreRequest {
     pub dry_run: bool,
     pub yes: bool,
     pub skip_safety_snapshot: bool,
+    /// Only these tables (database assets, restored into another database).
+    pub tables: Vec<String>,
 }
 
 /// One step of a restore, as printed by `--dry-run` and done otherwise.
@@ -49,6 +51,25 @@ pub enum RestoreAction {
     ReplayKeys {
         target: String,
     },
+    /// Create an empty database to load the dump into.
+    CreateDatabase {
+        target: String,
+    },
+    /// Load a dump into a database.
+    LoadDump {
+        artifact: String,
+        target: String,
+    },
+    /// Compare the restored database's rows per table with the manifest.
+    CheckCounts {
+        target: String,
+    },
+    /// Rename the current database to `kept` and the restored one to `target`.
+    SwapDatabase {
+        restored: String,
+        target: String,
+        kept: String,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +86,10 @@ pub struct RestoreReport {
     pub kept: Option<PathBuf>,
     /// Keys written into the target (Redis).
     pub keys: Option<u64>,
+    /// Rows per table found in the restored database (PostgreSQL, MySQL).
+    pub tables: Option<std::collections::BTreeMap<String, u64>>,
+    /// The name the previous database was kept under (PostgreSQL).
+    pub kept_database: Option<String>,
 }
 
 impl Engine {
@@ -105,6 +130,8 @@ impl Engine {
             bytes: 0,
             kept: None,
             keys: None,
+            tables: None,
+            kept_database: None,
         };
         match &asset.spec {
             AssetSpec::Files(spec) => {
@@ -308,18 +335,20 @@ impl Engine {
                 }
                 report.keys = Some(target.replay_from(sandbox.port())?);
             }
-            other => {
-                let kind = match other {
-                    AssetSpec::Postgres(_) => "postgres",
-                    _ => "mysql",
-                };
-                return Err(EngineError::usage(
-                    format!(
-                        "restore asset {}: assets of type {kind} are not supported by this version of Lifeboat yet",
-                        asset.name
-                    ),
-                    Some("use `lifeboat dump` to get the raw artifact"),
-                ));
+            AssetSpec::Postgres(spec) => {
+                crate::postgres::restore(
+                    self,
+                    &repo,
+                    asset,
+                    spec,
+                    &snap,
+                    manifest,
+                    req,
+                    &mut report,
+                )?;
+            }
+            AssetSpec::Mysql(spec) => {
+                crate::mysql::restore(self, &repo, asset, spec, &snap, manifest, req, &mut report)?;
             }
         }
         Ok(report)
@@ -476,7 +505,7 @@ fn write_artifact_file(
 }
 
 /// The manifest and the one artifact of a snapshot of a streamed asset (command, database).
-fn streamed_artifact(
+pub(crate) fn streamed_artifact(
     snap: &SnapshotInfo,
     manifest: Option<Manifest>,
 ) -> Result<(Manifest, String), EngineError> {

@@ -21,6 +21,16 @@ pub enum SourceError {
 
     #[error("asset {asset}: {reason}")]
     Unsupported { asset: String, reason: String },
+
+    /// A database server that refused, failed or could not be reached. `server` names the
+    /// kind and address, redacted (`PostgreSQL 127.0.0.1:5432/app`).
+    #[error("asset {asset}: {server}: {reason}")]
+    Server {
+        asset: String,
+        server: String,
+        reason: String,
+        hint: Option<String>,
+    },
 }
 
 impl SourceError {
@@ -28,7 +38,7 @@ impl SourceError {
     #[must_use]
     pub fn hint(&self) -> Option<&str> {
         match self {
-            Self::Path { hint, .. } => hint.as_deref(),
+            Self::Path { hint, .. } | Self::Server { hint, .. } => hint.as_deref(),
             _ => None,
         }
     }

@@ -11,6 +11,8 @@
 //! - [`tree_digest`] and [`compare_trees`]: prove that a restored tree equals the
 //!   original byte for byte, with a readable list of differences when it does not.
 //! - [`free_port`]: a loopback port nobody listens on (yet).
+//! - [`sandbox`]: Lifeboat's own scratch servers (PostgreSQL, Redis, MariaDB), the same code its
+//!   drills use, on 127.0.0.1 at free ports in temporary directories, removed when dropped.
 //!
 //! Helpers that only arrange a test (fixtures, digests) panic with the path in
 //! the message instead of returning errors: a failing arrangement is a failing test.
@@ -21,6 +23,8 @@ mod moto;
 mod tree;
 
 pub use fixture::{FIXTURE_OLD_MTIME, write_fixture_tree, write_large_file};
+/// Lifeboat's sandboxes, re-exported so tests start servers exactly as drills do.
+pub use lifeboat_engine::sandbox;
 pub use moto::{MOTO_PROGRAM_ENV, MotoServer};
 pub use tree::{CompareOpts, EntryDigest, EntryKind, compare_trees, tree_digest};
 

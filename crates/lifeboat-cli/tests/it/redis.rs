@@ -1,8 +1,8 @@
 //! Redis assets: the RDB over the replication protocol, keys counted in a sandbox, restored by
 //! replaying DUMP/RESTORE with TTLs.
 
-use lifeboat_engine::sandbox::RedisSandbox;
 use lifeboat_sources::resp::{Client, Reply};
+use lifeboat_testing::sandbox::RedisSandbox;
 
 use crate::util::Sandbox;
 
