@@ -17,16 +17,23 @@ pub const STDERR_TAIL: usize = 2048;
 /// When the shell cannot be started.
 pub fn spawn_shell(script: &str, dir: &Path, stdin_piped: bool) -> io::Result<RunningChild> {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .stdin(if stdin_piped {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.arg("-c").arg(script).current_dir(dir);
+    spawn(cmd, stdin_piped)
+}
+
+/// Starts `cmd` (a program with its arguments and environment) in its own process group,
+/// stdin closed or piped, stdout piped, stderr collected.
+///
+/// # Errors
+/// When the program cannot be started.
+pub fn spawn(mut cmd: Command, stdin_piped: bool) -> io::Result<RunningChild> {
+    cmd.stdin(if stdin_piped {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     // Its own process group, so that Lifeboat can stop the whole pipeline it started (a
     // shell and its children) when the stream is abandoned or Lifeboat is interrupted.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
