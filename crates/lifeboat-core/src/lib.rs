@@ -15,7 +15,10 @@ pub use location::{RepoLocation, S3Location};
 pub use manifest::{
     ArtifactRecord, FileFacts, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, ManifestSummary,
 };
-pub use payload::{ArtifactData, BackupInput, Payload, SourceFacts, StreamArtifact, TreeSpec};
+pub use payload::{
+    ArtifactData, BackupInput, Payload, SPOOL_DIR_ENV, SPOOL_PREFIX, SourceFacts, StreamArtifact,
+    TreeSpec, spool_dir,
+};
 pub use retention::Retention;
 pub use secret::{Redacted, Secret, redact_url};
 

@@ -77,3 +77,17 @@ pub struct BackupInput {
     pub payload: Payload,
     pub facts: SourceFacts,
 }
+
+/// Environment variable naming the spool directory (default: the system temp directory).
+pub const SPOOL_DIR_ENV: &str = "LIFEBOAT_SPOOL_DIR";
+
+/// File names in the spool directory start with this and the process id; files of a process
+/// that no longer runs are removed by the next backup.
+pub const SPOOL_PREFIX: &str = ".lifeboat-spool-";
+
+/// Where artifacts wait between their producer and the repository: `$LIFEBOAT_SPOOL_DIR`, or
+/// the system temp directory.
+#[must_use]
+pub fn spool_dir() -> PathBuf {
+    std::env::var_os(SPOOL_DIR_ENV).map_or_else(std::env::temp_dir, PathBuf::from)
+}

@@ -1,27 +1,314 @@
-//! `postgres` assets: restore.
+//! `postgres` assets: restore into another database, or over the original through a new
+//! database that is loaded and checked before it is renamed into place.
+
+use std::{collections::BTreeMap, fs, path::PathBuf};
 
 use lifeboat_core::Manifest;
 use lifeboat_plan::{PostgresSpec, ResolvedAsset};
 use lifeboat_repo::{Repo, SnapshotInfo};
+use lifeboat_sources::postgres::{
+    Conn, DumpInput, GLOBALS_ARTIFACT, PostgresSource, PostgresTarget, TOC_ARTIFACT,
+};
 
-use crate::{EngineError, RestoreReport, RestoreRequest, jobs::Engine};
+use crate::{EngineError, RestoreAction, RestoreReport, RestoreRequest, jobs::Engine};
+
+/// PostgreSQL's limit on a name, in bytes.
+const MAX_NAME: usize = 63;
+
+pub(crate) fn conn_for(name: &str, spec: &PostgresSpec) -> Result<Conn, EngineError> {
+    let password = spec
+        .password
+        .as_ref()
+        .map(crate::secrets::read_secret)
+        .transpose()
+        .map_err(|reason| {
+            EngineError::usage(format!("asset {name}: read the password: {reason}"), None)
+        })?;
+    Conn::parse(spec.url.expose(), password)
+        .map_err(|e| EngineError::usage(format!("asset {name}: {}: {e}", spec.url), None))
+}
+
+pub(crate) fn source(name: &str, spec: &PostgresSpec) -> Result<PostgresSource, EngineError> {
+    Ok(PostgresSource {
+        asset: name.to_owned(),
+        conn: conn_for(name, spec)?,
+        jobs: spec.jobs.max(1),
+        globals: spec.globals,
+    })
+}
+
+/// `name` cut to fit PostgreSQL's limit with `suffix` appended.
+fn derived_name(name: &str, suffix: &str) -> String {
+    let mut base = name.to_owned();
+    while base.len() + suffix.len() > MAX_NAME {
+        base.pop();
+    }
+    format!("{base}{suffix}")
+}
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn restore(
-    _engine: &Engine,
-    _repo: &Repo,
+    engine: &Engine,
+    repo: &Repo,
     asset: &ResolvedAsset,
-    _spec: &PostgresSpec,
-    _snap: &SnapshotInfo,
-    _manifest: Option<Manifest>,
-    _req: &RestoreRequest,
-    _report: &mut RestoreReport,
+    spec: &PostgresSpec,
+    snap: &SnapshotInfo,
+    manifest: Option<Manifest>,
+    req: &RestoreRequest,
+    report: &mut RestoreReport,
 ) -> Result<(), EngineError> {
-    Err(EngineError::usage(
-        format!(
-            "restore asset {}: assets of type postgres are not supported by this version of Lifeboat yet",
-            asset.name
-        ),
-        Some("use `lifeboat dump` to get the raw artifact"),
-    ))
+    let manifest = manifest.ok_or_else(|| {
+        EngineError::usage(
+            format!("snapshot {} was not written by Lifeboat", snap.short_id),
+            None,
+        )
+    })?;
+    let original = conn_for(&asset.name, spec)?;
+    let target = match &req.to {
+        Some(to) => Conn::parse(&to.to_string_lossy(), original.password.clone()).map_err(|e| {
+            EngineError::usage(
+                format!("restore asset {}: --to {}: {e}", asset.name, to.display()),
+                Some("give a database URL: --to postgres://user@host:port/newdb"),
+            )
+        })?,
+        None => original.clone(),
+    };
+    let in_place = target.label() == original.label();
+    if in_place && !req.yes && !req.dry_run {
+        return Err(EngineError::usage(
+            format!("restore asset {} over its original database", asset.name),
+            Some(
+                "add --yes to confirm (the database is kept under another name), or --to postgres://…/newdb to restore beside it",
+            ),
+        ));
+    }
+    if in_place && !req.tables.is_empty() {
+        return Err(EngineError::usage(
+            format!(
+                "restore asset {}: --table restores into another database",
+                asset.name
+            ),
+            Some("add --to postgres://user@host:port/recovered, then copy the rows you need back"),
+        ));
+    }
+    let facts = &manifest.consistency;
+    let directory = facts.get("format").is_some_and(|f| f == "directory");
+    let dump_artifact = if directory {
+        TOC_ARTIFACT.to_owned()
+    } else {
+        manifest
+            .artifacts
+            .iter()
+            .map(|a| a.name.clone())
+            .find(|n| n != GLOBALS_ARTIFACT)
+            .ok_or_else(|| {
+                EngineError::usage(format!("snapshot {} has no dump", snap.short_id), None)
+            })?
+    };
+    let dump_major = facts
+        .get("pg_dump_major")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let mut server = PostgresTarget::connect(&asset.name, &target, dump_major)?;
+    let db = target.database();
+    let stamp = jiff::Timestamp::now().as_second();
+    let load_into = if in_place {
+        derived_name(&db, &format!("_lifeboat_{stamp}"))
+    } else {
+        if server.exists(&db)? {
+            return Err(EngineError::usage(
+                format!(
+                    "restore asset {} into {}: the database exists",
+                    asset.name,
+                    target.label()
+                ),
+                Some("choose a new database name in --to; Lifeboat creates it"),
+            ));
+        }
+        db.clone()
+    };
+    let kept = derived_name(&db, &format!("_lifeboat_old_{stamp}"));
+    let live_exists = in_place && server.exists(&db)?;
+    let load_label = target.with_database(&load_into).label();
+    report.actions.push(RestoreAction::CreateDatabase {
+        target: load_label.clone(),
+    });
+    report.actions.push(RestoreAction::LoadDump {
+        artifact: dump_artifact.clone(),
+        target: load_label.clone(),
+    });
+    report.actions.push(RestoreAction::CheckCounts {
+        target: load_label.clone(),
+    });
+    let safety = live_exists && !req.skip_safety_snapshot;
+    if safety {
+        report.actions.push(RestoreAction::SafetySnapshot {
+            asset: asset.name.clone(),
+        });
+    }
+    if in_place {
+        report.actions.push(RestoreAction::SwapDatabase {
+            restored: load_into.clone(),
+            target: db.clone(),
+            kept: kept.clone(),
+        });
+    }
+    if req.dry_run {
+        server.close();
+        return Ok(());
+    }
+
+    let owner = if in_place { server.owner(&db)? } else { None };
+    server.create(&load_into, facts, owner.as_deref())?;
+    // From here on, the database being loaded is Lifeboat's: dropped again on any failure.
+    let loaded = load_and_check(
+        repo,
+        snap,
+        &manifest,
+        &server,
+        &load_into,
+        &dump_artifact,
+        directory,
+        spec.jobs.max(1),
+        &req.tables,
+    )
+    .and_then(|(bytes, counts)| {
+        if safety {
+            let outcome = engine
+                .backup_one(repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)
+                .map_err(|e| {
+                    EngineError::usage(
+                        format!("take safety snapshot of asset {}: {e}", asset.name),
+                        Some(
+                            "fix the backup, or pass --skip-safety-snapshot to restore without one",
+                        ),
+                    )
+                })?;
+            report.safety_snapshot = Some(outcome.snapshot.id);
+        }
+        Ok((bytes, counts))
+    });
+    let (bytes, counts) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = server.drop_database(&load_into);
+            server.close();
+            return Err(e);
+        }
+    };
+    if in_place {
+        if live_exists {
+            if let Err(e) = server.swap(&db, &load_into, &kept) {
+                let _ = server.drop_database(&load_into);
+                server.close();
+                return Err(e.into());
+            }
+            report.kept_database = Some(kept);
+        } else {
+            server.swap_absent(&db, &load_into)?;
+        }
+    }
+    server.close();
+    report.bytes = bytes;
+    report.tables = Some(counts);
+    Ok(())
+}
+
+/// Loads the dump into `db` and compares its rows per table with the manifest.
+#[allow(clippy::too_many_arguments)]
+fn load_and_check(
+    repo: &Repo,
+    snap: &SnapshotInfo,
+    manifest: &Manifest,
+    server: &PostgresTarget,
+    db: &str,
+    dump_artifact: &str,
+    directory: bool,
+    jobs: u32,
+    tables: &[String],
+) -> Result<(u64, BTreeMap<String, u64>), EngineError> {
+    let streamed = !directory && jobs == 1 && tables.is_empty();
+    let bytes = if streamed {
+        let mut feed = |w: &mut dyn std::io::Write| {
+            repo.dump_artifact(snap, manifest, dump_artifact, w)
+                .map_err(|e| e.to_string())
+        };
+        server.load(db, DumpInput::Stream(&mut feed), 1, &[])?
+    } else {
+        // pg_restore needs a file to run jobs in parallel or pick tables: write the dump
+        // to the spool directory first, every artifact checked against its checksum.
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(
+                "{}{}-pgrestore-",
+                lifeboat_core::SPOOL_PREFIX,
+                std::process::id()
+            ))
+            .tempdir_in(lifeboat_core::spool_dir())
+            .map_err(|e| EngineError::io("create", lifeboat_core::spool_dir(), e))?;
+        let mut bytes = 0;
+        let wanted: Vec<&str> = if directory {
+            manifest
+                .artifacts
+                .iter()
+                .map(|a| a.name.as_str())
+                .filter(|n| *n != GLOBALS_ARTIFACT)
+                .collect()
+        } else {
+            vec![dump_artifact]
+        };
+        for name in wanted {
+            let path = dir.path().join(name);
+            let mut file =
+                fs::File::create(&path).map_err(|e| EngineError::io("create", &path, e))?;
+            bytes += repo.dump_artifact(snap, manifest, name, &mut file)?;
+        }
+        let input: PathBuf = if directory {
+            dir.path().to_path_buf()
+        } else {
+            dir.path().join(dump_artifact)
+        };
+        server.load(db, DumpInput::Path(&input), jobs, tables)?;
+        bytes
+    };
+    let counts = server.counts(db, tables)?;
+    let expected: BTreeMap<&String, &u64> = manifest
+        .tables
+        .iter()
+        .filter(|(name, _)| {
+            tables.is_empty()
+                || tables
+                    .iter()
+                    .any(|t| lifeboat_sources::postgres::table_matches(t, name))
+        })
+        .collect();
+    let mut wrong: Vec<String> = expected
+        .iter()
+        .filter(|(name, n)| counts.get(**name) != Some(**n))
+        .map(|(name, n)| {
+            format!(
+                "{name}: {} rows, the manifest says {n}",
+                counts
+                    .get(*name)
+                    .map_or_else(|| "no table".to_owned(), u64::to_string)
+            )
+        })
+        .collect();
+    if !wrong.is_empty() {
+        let more = wrong.len().saturating_sub(5);
+        wrong.truncate(5);
+        if more > 0 {
+            wrong.push(format!("and {more} more"));
+        }
+        return Err(EngineError::usage(
+            format!(
+                "restore asset {}: the restored database does not match the snapshot's manifest: {}",
+                manifest.asset,
+                wrong.join("; ")
+            ),
+            Some(
+                "the restored copy was dropped and nothing was replaced; run `lifeboat verify --read-data`",
+            ),
+        ));
+    }
+    Ok((bytes, counts))
 }

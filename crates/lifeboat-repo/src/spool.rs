@@ -10,14 +10,12 @@
 use std::{
     fs::File,
     io::{self, Read, Write},
-    path::PathBuf,
 };
 
 use lifeboat_core::{ArtifactData, StreamArtifact};
 use sha2::{Digest, Sha256};
 
-/// Environment variable naming the spool directory (default: the system temp directory).
-pub const SPOOL_DIR_ENV: &str = "LIFEBOAT_SPOOL_DIR";
+pub use lifeboat_core::{SPOOL_DIR_ENV, SPOOL_PREFIX, spool_dir};
 
 /// One artifact read to its end: its spool file, size and SHA-256.
 #[derive(Debug)]
@@ -28,9 +26,6 @@ pub(crate) struct Spooled {
     pub sha256: String,
 }
 
-pub(crate) fn spool_dir() -> PathBuf {
-    std::env::var_os(SPOOL_DIR_ENV).map_or_else(std::env::temp_dir, PathBuf::from)
-}
 
 /// Reads `artifact` to its end into a new file in `spool_dir()`. The error is the producer's
 /// (e.g. a command's exit status and stderr) or the spool file's.
@@ -74,7 +69,6 @@ pub(crate) fn spool(artifact: StreamArtifact) -> Result<Spooled, String> {
     })
 }
 
-const SPOOL_PREFIX: &str = ".lifeboat-spool-";
 
 /// Removes spool files left by a Lifeboat process that no longer runs (a killed backup).
 /// Their names carry the writer's pid.

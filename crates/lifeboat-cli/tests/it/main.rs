@@ -5,6 +5,7 @@ mod command;
 mod errors;
 mod interop;
 mod killed;
+mod postgres;
 mod quickstart;
 mod redis;
 mod retention;
