@@ -17,6 +17,7 @@ pub struct PostgresSandbox {
     major: u32,
     pid: u32,
     user: Option<(u32, u32)>,
+    password: Option<String>,
 }
 
 /// Installed PostgreSQL server versions (`/usr/lib/postgresql/<major>/bin`), newest first.
@@ -42,6 +43,19 @@ impl PostgresSandbox {
     /// # Errors
     /// No server binaries, or `initdb`/`pg_ctl` failing (their output is in the message).
     pub fn start(major: Option<u32>) -> Result<Self, SandboxError> {
+        Self::launch(major, None)
+    }
+
+    /// Like [`PostgresSandbox::start`], but connections over TCP need user `postgres`'s
+    /// `password` (scram-sha-256). The password goes through a 0600 file, never argv.
+    ///
+    /// # Errors
+    /// As [`PostgresSandbox::start`].
+    pub fn start_with_password(major: Option<u32>, password: &str) -> Result<Self, SandboxError> {
+        Self::launch(major, Some(password))
+    }
+
+    fn launch(major: Option<u32>, password: Option<&str>) -> Result<Self, SandboxError> {
         const WHAT: &str = "PostgreSQL";
         let versions = postgres_versions();
         let (major, bin) = match major {
@@ -74,22 +88,38 @@ impl PostgresSandbox {
             major,
             pid: 0,
             user,
+            password: password.map(str::to_owned),
         };
-        sandbox.run(
-            WHAT,
-            "initdb",
-            &[
-                "-D",
-                "data",
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ],
-        )?;
+        let mut auth = vec!["--auth=trust".to_owned()];
+        if let Some(pw) = password {
+            let file = sandbox.dir.join("pwfile");
+            fs::write(&file, pw)
+                .and_then(|()| fs::set_permissions(&file, fs::Permissions::from_mode(0o600)))
+                .map_err(|e| fail(WHAT, e.to_string()))?;
+            if let Some((uid, gid)) = user {
+                std::os::unix::fs::chown(&file, Some(uid), Some(gid))
+                    .map_err(|e| fail(WHAT, e.to_string()))?;
+            }
+            auth = vec![
+                "--auth-local=trust".to_owned(),
+                "--auth-host=scram-sha-256".to_owned(),
+                format!("--pwfile={}", file.display()),
+            ];
+        }
+        let mut args = vec![
+            "-D",
+            "data",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ];
+        args.extend(auth.iter().map(String::as_str));
+        let initdb = sandbox.run(WHAT, "initdb", &args);
+        let _ = fs::remove_file(sandbox.dir.join("pwfile"));
+        initdb?;
         let mut last = String::new();
         for _ in 0..3 {
             sandbox.port = free_port().map_err(|e| fail(WHAT, e.to_string()))?;
@@ -196,7 +226,11 @@ impl PostgresSandbox {
     /// # Errors
     /// When psql fails; its stderr is in the message.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, SandboxError> {
-        let out = Command::new(self.bin.join("psql"))
+        let mut cmd = Command::new(self.bin.join("psql"));
+        if let Some(pw) = &self.password {
+            cmd.env("PGPASSWORD", pw);
+        }
+        let out = cmd
             .args([
                 "-X",
                 "-q",
