@@ -54,6 +54,14 @@ impl EngineError {
             Self::Repo(RepoError::AlreadyExists { .. }) => {
                 Some("use it as it is, or point the plan at an empty location".into())
             }
+            Self::Repo(RepoError::SourceFailed { detail, .. })
+                if detail.contains("spool file") =>
+            {
+                Some(format!(
+                    "the spool needs room for the asset's largest artifact: point {} at a disk with more free space",
+                    lifeboat_core::SPOOL_DIR_ENV
+                ))
+            }
             Self::Source(s) => s.hint().map(str::to_owned),
             Self::Usage { hint, .. } | Self::Password { hint, .. } => hint.clone(),
             _ => None,

@@ -45,10 +45,24 @@ pub const RDB_NAME: &str = "dump.rdb";
 
 impl RedisSource {
     fn err(&self, reason: impl std::fmt::Display) -> SourceError {
-        SourceError::Command {
-            asset: self.asset.clone(),
-            what: "Redis",
-            reason: format!("{}:{}: {reason}", self.host, self.port),
+        let reason = reason.to_string();
+        let asset = &self.asset;
+        let hint = if reason.contains("NOAUTH") || reason.contains("AUTH refused") {
+            Some(format!(
+                "the server wants a password: set password-env (and username for an ACL user) in [assets.{asset}]"
+            ))
+        } else if reason.contains("Connection refused") || reason.contains("timed out") {
+            Some(format!(
+                "check the host and port in assets.{asset}.url and that the server runs"
+            ))
+        } else {
+            None
+        };
+        SourceError::Server {
+            asset: asset.clone(),
+            server: format!("Redis {}:{}", self.host, self.port),
+            reason,
+            hint,
         }
     }
 

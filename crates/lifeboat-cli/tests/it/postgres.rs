@@ -507,3 +507,51 @@ fn postgres_bad_input_is_a_clear_error_and_no_snapshot() {
     crate::util::Run::from(ok).expect_code(0);
     assert_eq!(sb.snapshots().len(), 1);
 }
+
+/// The spool directory fills up mid-dump: the backup fails naming the asset and the spool,
+/// says where to point LIFEBOAT_SPOOL_DIR, leaves no snapshot and no spool file behind.
+#[test]
+fn postgres_spool_disk_full() {
+    let pg = PostgresSandbox::start(None).unwrap();
+    pg.psql("postgres", "CREATE DATABASE shop").unwrap();
+    pg.psql(
+        "shop",
+        "CREATE TABLE blobs AS SELECT i, md5(i::text) || repeat('x', 1000) AS v FROM generate_series(1, 5000) i",
+    )
+    .unwrap();
+    // A 1 MiB file system of its own (root can mount tmpfs; the test machine runs as root).
+    let small = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(small.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a 1 MiB tmpfs (needs root)");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.path().to_path_buf());
+
+    let sb = Sandbox::new();
+    sb.write_plan(&plan_for(&pg, "shop", ""));
+    sb.run_ok(&["init"]);
+    let out = sb
+        .cmd(&["backup"])
+        .env("LIFEBOAT_SPOOL_DIR", small.path())
+        .output()
+        .unwrap();
+    let run = crate::util::Run::from(out).expect_code(1);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("asset shop"), "{all}");
+    assert!(all.contains("No space left on device"), "{all}");
+    assert!(all.contains("LIFEBOAT_SPOOL_DIR"), "{all}");
+    assert!(sb.snapshots().is_empty());
+    assert_eq!(
+        std::fs::read_dir(small.path()).unwrap().count(),
+        0,
+        "spool file left behind"
+    );
+}

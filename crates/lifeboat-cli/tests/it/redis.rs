@@ -113,3 +113,22 @@ fn redis_acl_user_and_password_env() {
         "a failed backup left a snapshot"
     );
 }
+
+/// A server that requires AUTH while the plan gives no password: a clear error naming the
+/// asset and server, with what to add to the plan, and no snapshot.
+#[test]
+fn redis_requiring_auth_without_a_password() {
+    let live = RedisSandbox::start_with_user(None, "backup", "acl-pw-xyz").unwrap();
+    let sb = Sandbox::new();
+    sb.write_plan(&format!(
+        "[assets.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\n",
+        live.port()
+    ));
+    sb.run_ok(&["init"]);
+    let run = sb.run(&["backup"]).expect_code(1);
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("asset cache"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{}", live.port())), "{text}");
+    assert!(text.contains("password-env"), "{text}");
+    assert!(sb.snapshots().is_empty());
+}
