@@ -285,6 +285,24 @@ impl Engine {
                     target_spec.url = lifeboat_core::Redacted::new(&to.to_string_lossy());
                 }
                 let target = crate::sources::redis_source(&asset.name, &target_spec)?;
+                if in_place
+                    && let Some(dir) = &spec.data_dir
+                    && !reachable(&target.host, target.port)
+                {
+                    // The server is stopped: its RDB file is replaced, to be loaded at start.
+                    let path = dir.join(lifeboat_sources::redis::RDB_NAME);
+                    report
+                        .actions
+                        .push(RestoreAction::ReplacePath { path: path.clone() });
+                    if req.dry_run {
+                        return Ok(report);
+                    }
+                    let (bytes, kept) =
+                        replace_rdb_file(&repo, &snap, &manifest, &artifact, &path)?;
+                    report.bytes = bytes;
+                    report.kept = kept;
+                    return Ok(report);
+                }
                 let safety = in_place && !req.skip_safety_snapshot;
                 if safety {
                     report.actions.push(RestoreAction::SafetySnapshot {
@@ -523,4 +541,81 @@ pub(crate) fn streamed_artifact(
             EngineError::usage(format!("snapshot {} has no artifact", snap.short_id), None)
         })?;
     Ok((manifest, artifact))
+}
+
+/// Whether something listens at `host:port` (a two-second try).
+fn reachable(host: &str, port: u16) -> bool {
+    use std::net::ToSocketAddrs;
+    (host, port).to_socket_addrs().is_ok_and(|mut addrs| {
+        addrs.any(|a| {
+            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(2)).is_ok()
+        })
+    })
+}
+
+/// Replaces a stopped Redis server's RDB file: the artifact is written beside it, loaded in a
+/// sandbox whose keys must match the manifest, given the old file's owner and mode, and renamed
+/// over it; the old file stays beside as `dump.rdb.lifeboat-old-<time>`. Refused when the data
+/// directory holds an append-only file, which the server would load instead.
+fn replace_rdb_file(
+    repo: &Repo,
+    snap: &SnapshotInfo,
+    manifest: &Manifest,
+    artifact: &str,
+    path: &Path,
+) -> Result<(u64, Option<PathBuf>), EngineError> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = path.parent().unwrap_or_else(|| Path::new("/"));
+    if dir.join("appendonlydir").exists() || dir.join("appendonly.aof").exists() {
+        return Err(EngineError::usage(
+            format!(
+                "restore asset {}: {} holds an append-only file, which Redis loads instead of the RDB",
+                manifest.asset,
+                dir.display()
+            ),
+            Some("start the server and restore into it, or move the append-only file aside first"),
+        ));
+    }
+    let suffix: u32 = rand::random();
+    let tmp = dir.join(format!(".lifeboat-rdb-{suffix:08x}.tmp"));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp).map_err(|e| EngineError::io("create", &tmp, e))?;
+        let bytes = repo.dump_artifact(snap, manifest, artifact, &mut file)?;
+        file.sync_all()
+            .map_err(|e| EngineError::io("write", &tmp, e))?;
+        drop(file);
+        let sandbox = crate::sandbox::RedisSandbox::start(Some(&tmp))
+            .map_err(|e| EngineError::usage(e.to_string(), None))?;
+        let keys = lifeboat_sources::resp::Client::connect("127.0.0.1", sandbox.port(), None, None)
+            .and_then(|mut c| c.keyspace())
+            .map_err(|e| EngineError::usage(format!("read the sandbox: {e}"), None))?;
+        drop(sandbox);
+        if !manifest.keys.is_empty() && keys != manifest.keys {
+            return Err(EngineError::usage(
+                format!(
+                    "restore asset {}: the snapshot's RDB holds {keys:?} keys, its manifest says {:?}",
+                    manifest.asset, manifest.keys
+                ),
+                None,
+            ));
+        }
+        let mut kept = None;
+        if let Ok(old) = fs::metadata(path) {
+            let _ = std::os::unix::fs::chown(&tmp, Some(old.uid()), Some(old.gid()));
+            let _ = fs::set_permissions(&tmp, old.permissions());
+            let aside = dir.join(format!(
+                "{}.lifeboat-old-{}",
+                lifeboat_sources::redis::RDB_NAME,
+                Timestamp::now().as_second()
+            ));
+            fs::hard_link(path, &aside).map_err(|e| EngineError::io("keep", &aside, e))?;
+            kept = Some(aside);
+        }
+        fs::rename(&tmp, path).map_err(|e| EngineError::io("move into place", path, e))?;
+        Ok((bytes, kept))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }

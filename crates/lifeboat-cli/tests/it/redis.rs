@@ -128,7 +128,66 @@ fn redis_requiring_auth_without_a_password() {
     let run = sb.run(&["backup"]).expect_code(1);
     let text = format!("{}{}", run.stdout, run.stderr);
     assert!(text.contains("asset cache"), "{text}");
-    assert!(text.contains(&format!("127.0.0.1:{}", live.port())), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", live.port())),
+        "{text}"
+    );
     assert!(text.contains("password-env"), "{text}");
     assert!(sb.snapshots().is_empty());
+}
+
+/// `data-dir` set and the server stopped: the RDB file is replaced (checked in a sandbox
+/// first), the old one kept beside, and the server starts with the snapshot's keys.
+#[test]
+fn redis_data_dir_restore_with_the_server_stopped() {
+    let mut live = RedisSandbox::start(None).unwrap();
+    let mut c = client(live.port());
+    for i in 0..50 {
+        c.ok(&[b"SET", format!("k{i}").as_bytes(), b"v"]).unwrap();
+    }
+    let sb = Sandbox::new();
+    sb.write_plan(&format!(
+        "[assets.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\ndata-dir = \"{}\"\n",
+        live.port(),
+        live.dir().display()
+    ));
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup"]);
+
+    // Data loss, written to disk, then the server stops.
+    c.ok(&[b"FLUSHALL"]).unwrap();
+    // The backup's replication fork may still be finishing: SAVE once it is done.
+    let mut saved = false;
+    for _ in 0..100 {
+        if c.ok(&[b"SAVE"]).is_ok() {
+            saved = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(saved, "SAVE");
+    drop(c);
+    live.shutdown();
+    let rdb = live.dir().join("dump.rdb");
+
+    let dry = sb.run_ok(&["restore", "cache", "--yes", "--dry-run"]);
+    assert!(
+        dry.stdout
+            .contains(&format!("would: replace {}", rdb.display())),
+        "{}",
+        dry.stdout
+    );
+    let report = sb
+        .run(&["--json", "restore", "cache", "--yes"])
+        .expect_code(0)
+        .json();
+    let kept = report["kept"].as_str().unwrap();
+    assert!(kept.contains("dump.rdb.lifeboat-old-"), "{report:#}");
+    assert!(std::path::Path::new(kept).exists());
+
+    // A server started on the data directory's RDB has the keys back.
+    let restarted = RedisSandbox::start(Some(&rdb)).unwrap();
+    let mut r = client(restarted.port());
+    assert_eq!(get(&mut r, "0", "k49").as_deref(), Some("v"));
+    assert_eq!(r.keyspace().unwrap().get("db0"), Some(&50));
 }

@@ -125,6 +125,19 @@ impl RedisSandbox {
         self.port
     }
 
+    /// The server's data directory (`dump.rdb` is written here on `SAVE`).
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops the server and keeps its directory until the sandbox is dropped.
+    pub fn shutdown(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        unregister(self.child.id());
+    }
+
     /// `redis://127.0.0.1:<port>`.
     #[must_use]
     pub fn url(&self) -> String {
