@@ -194,6 +194,10 @@ pub fn explain(reason: &str, asset: &str) -> (String, Option<String>) {
         Some(format!(
             "check the database name at the end of assets.{asset}.url"
         ))
+    } else if reason.contains("role") && reason.contains("does not exist") {
+        Some(format!(
+            "create the dump's roles first: with `globals = true` they are in the snapshot (`lifeboat dump {asset} globals.sql | psql -d postgres://…/postgres`)"
+        ))
     } else if reason.contains("permission denied") {
         Some("the user needs to read every table and sequence (e.g. GRANT pg_read_all_data TO the user)".into())
     } else {

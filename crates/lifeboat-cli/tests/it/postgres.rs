@@ -555,3 +555,76 @@ fn postgres_spool_disk_full() {
         "spool file left behind"
     );
 }
+
+/// A new server lacks the dump's roles: the restore says so and where the roles are; with the
+/// snapshot's globals.sql applied, the same restore succeeds and ownership is kept.
+#[test]
+fn postgres_new_server_gets_roles_from_globals() {
+    let old = PostgresSandbox::start(None).unwrap();
+    old.psql("postgres", "CREATE ROLE app LOGIN").unwrap();
+    old.psql("postgres", "CREATE DATABASE shop OWNER app")
+        .unwrap();
+    old.psql(
+        "shop",
+        "SET ROLE app; CREATE TABLE items AS SELECT generate_series(1, 10) AS id;",
+    )
+    .unwrap();
+    let sb = Sandbox::new();
+    sb.write_plan(&plan_for(&old, "shop", "globals = true\n"));
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup"]);
+
+    let new = PostgresSandbox::start(None).unwrap();
+    let failed = sb
+        .run(&["restore", "shop", "--to", &new.url("shop")])
+        .expect_code(1);
+    assert!(
+        failed.stderr.contains("role \"app\" does not exist"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("globals.sql"), "{}", failed.stderr);
+    assert_eq!(
+        new.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'shop'"
+        )
+        .unwrap(),
+        "0",
+        "the half-loaded database was dropped"
+    );
+
+    let globals = sb.run_ok(&["dump", "shop", "globals.sql"]);
+    let sql: String = globals
+        .stdout
+        .lines()
+        .filter(|l| !l.contains("ROLE postgres"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // As an operator would: through psql's stdin (the file holds psql meta-commands).
+    let mut psql = std::process::Command::new(new.bin_dir().join("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ])
+        .arg("-p")
+        .arg(new.port().to_string())
+        .arg("postgres")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut psql.stdin.take().unwrap(), sql.as_bytes()).unwrap();
+    assert!(psql.wait().unwrap().success(), "globals.sql applies");
+    sb.run_ok(&["restore", "shop", "--to", &new.url("shop")]);
+    assert_eq!(
+        new.psql("shop", "SELECT tableowner || ' ' || (SELECT count(*) FROM items) FROM pg_tables WHERE tablename = 'items'")
+            .unwrap(),
+        "app 10"
+    );
+}
