@@ -4,6 +4,7 @@
 pub mod command;
 mod error;
 pub mod files;
+pub mod mysql;
 pub mod postgres;
 pub mod process;
 pub mod redis;

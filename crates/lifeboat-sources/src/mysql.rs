@@ -1,0 +1,1026 @@
+//! `mysql` assets (MySQL and MariaDB): `mariadb-dump --single-transaction`, with the rows per
+//! table counted in the dump itself as it is written; restored through the `mariadb` client.
+//!
+//! Passwords reach the client tools through a 0600 `--defaults-extra-file`, never argv. Every
+//! tool runs through [`crate::process`]: its own process group, stderr kept, killed on Ctrl-C.
+
+pub mod dump;
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+};
+
+use lifeboat_core::{ArtifactData, Payload, Secret, SourceFacts, StreamArtifact};
+
+use crate::{
+    Source, SourceError,
+    process::{RunningChild, spawn},
+};
+
+/// How long the client waits for a server that does not answer, in seconds.
+const CONNECT_TIMEOUT: u32 = 10;
+
+/// Largest packet the tools send or accept: a row with a large blob is one packet.
+const MAX_PACKET: &str = "--max-allowed-packet=1073741824";
+
+/// The client programs: `mariadb`/`mariadb-dump`, or MySQL's `mysql`/`mysqldump`.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub client: PathBuf,
+    pub dump: PathBuf,
+    /// `mysqldump` from MySQL (not MariaDB), with its major version: it needs a few options
+    /// of its own.
+    pub mysql_dump_major: Option<u32>,
+}
+
+impl Tools {
+    /// Finds the client tools on `PATH`, MariaDB's names first; looked up once per process.
+    ///
+    /// # Errors
+    /// The message names the programs looked for.
+    pub fn find() -> Result<Self, String> {
+        static FOUND: std::sync::OnceLock<Result<Tools, String>> = std::sync::OnceLock::new();
+        FOUND.get_or_init(Self::look_up).clone()
+    }
+
+    fn look_up() -> Result<Self, String> {
+        let dump = find_program(&["mariadb-dump", "mysqldump"])
+            .ok_or("neither mariadb-dump nor mysqldump is installed")?;
+        let client = find_program(&["mariadb", "mysql"])
+            .ok_or("neither the mariadb nor the mysql client is installed")?;
+        let version = std::process::Command::new(&dump)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mysql_dump_major = (!version.contains("MariaDB")).then(|| {
+            version
+                .split_whitespace()
+                .skip_while(|w| *w != "Ver")
+                .nth(1)
+                .and_then(|v| v.split('.').next())
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0)
+        });
+        Ok(Self {
+            client,
+            dump,
+            mysql_dump_major,
+        })
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| {
+                std::fs::metadata(p).is_ok_and(|m| {
+                    m.is_file()
+                        && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+                })
+            })
+    })
+}
+
+/// A server as the client tools reach it, and the asset it serves (named in every error).
+#[derive(Clone)]
+pub struct MysqlServer {
+    pub asset: String,
+    pub host: String,
+    /// Given in the URL: the tools then connect over TCP, even to `localhost`.
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl std::fmt::Debug for MysqlServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlServer")
+            .field("asset", &self.asset)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A SQL string literal.
+#[must_use]
+pub fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A quoted SQL identifier.
+#[must_use]
+pub fn sql_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// A 0600 option file holding the password, removed when dropped.
+struct DefaultsFile(tempfile::TempPath);
+
+impl DefaultsFile {
+    fn new(password: &Secret) -> io::Result<Self> {
+        // tempfile creates files readable by their owner only.
+        let mut file = tempfile::Builder::new()
+            .prefix(".lifeboat-mysql-")
+            .suffix(".cnf")
+            .tempfile()?;
+        let mut value = String::with_capacity(password.expose().len() + 2);
+        for c in password.expose().chars() {
+            match c {
+                '\\' => value.push_str("\\\\"),
+                '"' => value.push_str("\\\""),
+                '\n' => value.push_str("\\n"),
+                '\r' => value.push_str("\\r"),
+                '\t' => value.push_str("\\t"),
+                c => value.push(c),
+            }
+        }
+        // [client] is read by mariadb, mariadb-dump, mysql and mysqldump alike.
+        file.write_all(format!("[client]\npassword=\"{value}\"\n").as_bytes())?;
+        file.flush()?;
+        Ok(Self(file.into_temp_path()))
+    }
+}
+
+/// What a database on the server holds, by name: what a restore replaces, drops or moves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseState {
+    pub charset: String,
+    pub collation: String,
+    /// Base tables and sequences: what `RENAME TABLE` moves.
+    pub tables: Vec<String>,
+    pub views: Vec<String>,
+    /// (trigger, table)
+    pub triggers: Vec<(String, String)>,
+    /// (`PROCEDURE`/`FUNCTION`/`PACKAGE`..., name)
+    pub routines: Vec<(String, String)>,
+    pub events: Vec<String>,
+}
+
+impl DatabaseState {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+            && self.views.is_empty()
+            && self.triggers.is_empty()
+            && self.routines.is_empty()
+            && self.events.is_empty()
+    }
+
+    /// SQL that drops every view, trigger, routine and event of database `db`, tables kept.
+    #[must_use]
+    pub fn drop_objects_sql(&self, db: &str) -> String {
+        let q = |name: &str| format!("{}.{}", sql_ident(db), sql_ident(name));
+        let mut sql = String::new();
+        for (trigger, _) in &self.triggers {
+            let _ = writeln!(sql, "DROP TRIGGER IF EXISTS {};", q(trigger));
+        }
+        for view in &self.views {
+            let _ = writeln!(sql, "DROP VIEW IF EXISTS {};", q(view));
+        }
+        for (kind, name) in &self.routines {
+            let _ = writeln!(sql, "DROP {kind} IF EXISTS {};", q(name));
+        }
+        for event in &self.events {
+            let _ = writeln!(sql, "DROP EVENT IF EXISTS {};", q(event));
+        }
+        sql
+    }
+}
+
+impl MysqlServer {
+    /// `host:port`, as the user wrote it.
+    #[must_use]
+    pub fn address(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    /// `mysql://user@host:port/db`, never with the password.
+    #[must_use]
+    pub fn url(&self, db: &str) -> String {
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        format!("mysql://{user}{}/{db}", self.address())
+    }
+
+    /// What errors call this server: `MySQL 127.0.0.1:3306/orders` (the asset type's name:
+    /// MariaDB and MySQL alike).
+    #[must_use]
+    pub fn label(&self, db: &str) -> String {
+        format!("MySQL {}/{db}", self.address())
+    }
+
+    /// A server error about database `db`, with a hint chosen from the client's error code.
+    #[must_use]
+    pub fn error(&self, db: &str, reason: impl std::fmt::Display) -> SourceError {
+        let reason = reason.to_string();
+        let hint = hint_for(&reason, &self.asset);
+        SourceError::Server {
+            asset: self.asset.clone(),
+            server: self.label(db),
+            reason,
+            hint,
+        }
+    }
+
+    /// The tools, or an error with the package to install.
+    ///
+    /// # Errors
+    /// When a program is missing.
+    pub fn tools(&self, db: &str) -> Result<Tools, SourceError> {
+        Tools::find().map_err(|reason| SourceError::Server {
+            asset: self.asset.clone(),
+            server: self.label(db),
+            reason,
+            hint: Some("install the client tools: apt-get install mariadb-client".into()),
+        })
+    }
+
+    /// Starts `program` with the connection options, then `args`. The option file must
+    /// outlive the child.
+    fn spawn(
+        &self,
+        db: &str,
+        program: &Path,
+        args: &[String],
+        stdin: bool,
+    ) -> Result<(RunningChild, Option<DefaultsFile>), SourceError> {
+        let defaults = self
+            .password
+            .as_ref()
+            .map(DefaultsFile::new)
+            .transpose()
+            .map_err(|e| self.error(db, format!("write the client's option file: {e}")))?;
+        let cmd = self.command(program, defaults.as_ref(), args);
+        let child = spawn(cmd, stdin)
+            .map_err(|e| self.error(db, format!("run {}: {e}", program.display())))?;
+        Ok((child, defaults))
+    }
+
+    /// `program` with the option file first (the tools read `--defaults-extra-file` only
+    /// there), the address and user, then `args`. The password is in the file only.
+    fn command(
+        &self,
+        program: &Path,
+        defaults: Option<&DefaultsFile>,
+        args: &[String],
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        if let Some(d) = defaults {
+            cmd.arg(format!("--defaults-extra-file={}", d.0.display()));
+        }
+        cmd.arg(format!("--host={}", self.host));
+        if let Some(port) = self.port {
+            cmd.arg(format!("--port={port}")).arg("--protocol=TCP");
+        }
+        if let Some(user) = &self.user {
+            cmd.arg(format!("--user={user}"));
+        }
+        cmd.arg("--default-character-set=utf8mb4")
+            .args(args)
+            .current_dir(std::env::temp_dir());
+        cmd
+    }
+
+    /// Runs the `mariadb` client on database `db` (none when empty) with `input` on its stdin;
+    /// returns its output. `input` goes through stdin, so neither its size nor its content
+    /// reaches argv.
+    fn client(&self, db: &str, args: &[&str], input: &[u8]) -> Result<String, SourceError> {
+        let tools = self.tools(db)?;
+        let mut argv: Vec<String> = vec![format!("--connect-timeout={CONNECT_TIMEOUT}")];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        if !db.is_empty() {
+            argv.push(format!("--database={db}"));
+        }
+        let (mut child, _defaults) = self.spawn(db, &tools.client, &argv, true)?;
+        let stdout = child.child.stdout.take();
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(mut s) = stdout {
+                let _ = s.read_to_end(&mut out);
+            }
+            out
+        });
+        let fed = child
+            .child
+            .stdin
+            .take()
+            .map(|mut stdin| stdin.write_all(input));
+        let output = reader.join().unwrap_or_default();
+        let status = child.finish();
+        status.map_err(|e| self.error(db, client_error(&e.to_string())))?;
+        if let Some(Err(e)) = fed {
+            return Err(self.error(db, format!("send SQL to the client: {e}")));
+        }
+        Ok(String::from_utf8_lossy(&output).into_owned())
+    }
+
+    /// Runs SQL and returns its rows as tab-separated fields (the client's batch format).
+    ///
+    /// # Errors
+    /// The server's error, with a hint when there is one.
+    pub fn query(&self, db: &str, sql: &str) -> Result<Vec<Vec<String>>, SourceError> {
+        let out = self.client(db, &["--batch", "--skip-column-names"], sql.as_bytes())?;
+        Ok(out
+            .lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect())
+    }
+
+    /// Runs SQL statements, stopping at the first error.
+    ///
+    /// # Errors
+    /// The server's error, with a hint when there is one.
+    pub fn execute(&self, db: &str, sql: &str) -> Result<(), SourceError> {
+        self.client(db, &["--batch"], sql.as_bytes()).map(drop)
+    }
+
+    /// `MariaDB 10.11.6` or `MySQL 8.0.36`.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses the login or the database.
+    pub fn version(&self, db: &str) -> Result<String, SourceError> {
+        let rows = self.query(db, "SELECT VERSION(), @@version_comment")?;
+        let row = rows.first().cloned().unwrap_or_default();
+        let version = row.first().cloned().unwrap_or_default();
+        let comment = row.get(1).cloned().unwrap_or_default();
+        let number = version.split('-').next().unwrap_or_default().to_owned();
+        Ok(
+            if version.contains("MariaDB") || comment.contains("MariaDB") {
+                format!("MariaDB {number}")
+            } else {
+                format!("MySQL {number}")
+            },
+        )
+    }
+
+    /// Whether database `db` exists, and what it holds.
+    ///
+    /// # Errors
+    /// The server's error.
+    pub fn inspect(&self, db: &str) -> Result<Option<DatabaseState>, SourceError> {
+        let d = sql_str(db);
+        let sql = format!(
+            "SELECT 'schema', HEX(DEFAULT_CHARACTER_SET_NAME), HEX(DEFAULT_COLLATION_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {d}
+             UNION ALL SELECT 'table', HEX(TABLE_NAME), HEX(TABLE_TYPE) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {d}
+             UNION ALL SELECT 'trigger', HEX(TRIGGER_NAME), HEX(EVENT_OBJECT_TABLE) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {d}
+             UNION ALL SELECT 'routine', HEX(ROUTINE_NAME), HEX(ROUTINE_TYPE) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {d}
+             UNION ALL SELECT 'event', HEX(EVENT_NAME), '' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {d}"
+        );
+        let rows = self.query("", &sql)?;
+        let mut state = DatabaseState::default();
+        let mut exists = false;
+        for row in rows {
+            let field = |i: usize| unhex(row.get(i).map_or("", String::as_str));
+            match row.first().map(String::as_str) {
+                Some("schema") => {
+                    exists = true;
+                    state.charset = field(1);
+                    state.collation = field(2);
+                }
+                Some("table") if field(2) == "VIEW" => state.views.push(field(1)),
+                Some("table") if field(2) != "TEMPORARY" => state.tables.push(field(1)),
+                Some("trigger") => state.triggers.push((field(1), field(2))),
+                Some("routine") => state.routines.push((field(2), field(1))),
+                Some("event") => state.events.push(field(1)),
+                _ => {}
+            }
+        }
+        Ok(exists.then_some(state))
+    }
+
+    /// Rows per table of database `db` (base tables, system-versioned ones included; not
+    /// views or sequences), counted with `COUNT(*)` in one statement.
+    ///
+    /// # Errors
+    /// The server's error.
+    pub fn row_counts(&self, db: &str) -> Result<BTreeMap<String, u64>, SourceError> {
+        let names: Vec<String> = self
+            .query(
+                "",
+                &format!(
+                    "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME",
+                    sql_str(db)
+                ),
+            )?
+            .into_iter()
+            .filter_map(|r| r.first().map(|h| unhex(h)))
+            .collect();
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql = names
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                format!(
+                    "SELECT {i}, COUNT(*) FROM {}.{}",
+                    sql_ident(db),
+                    sql_ident(t)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut counts = BTreeMap::new();
+        for row in self.query("", &sql)? {
+            let (Some(i), Some(n)) = (
+                row.first().and_then(|i| i.parse::<usize>().ok()),
+                row.get(1).and_then(|n| n.parse::<u64>().ok()),
+            ) else {
+                continue;
+            };
+            if let Some(name) = names.get(i) {
+                counts.insert(name.clone(), n);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Loads SQL into database `db`: `feed` writes it into the client's stdin. If `feed`
+    /// fails, the client is killed before it sees the end of its input.
+    ///
+    /// # Errors
+    /// A failed feed, or the client's error (e.g. `ERROR 1064 ... at line 12`).
+    pub fn load<E: std::fmt::Display>(
+        &self,
+        db: &str,
+        feed: impl FnOnce(&mut dyn Write) -> Result<u64, E>,
+    ) -> Result<u64, SourceError> {
+        let tools = self.tools(db)?;
+        let args = vec![
+            format!("--connect-timeout={CONNECT_TIMEOUT}"),
+            "--batch".to_owned(),
+            // Bytes as they are: the dump's strings may hold any byte.
+            "--binary-mode".to_owned(),
+            MAX_PACKET.to_owned(),
+            format!("--database={db}"),
+        ];
+        let (mut child, defaults) = self.spawn(db, &tools.client, &args, true)?;
+        let mut stdin = child
+            .child
+            .stdin
+            .take()
+            .ok_or_else(|| self.error(db, "the client has no stdin"))?;
+        let mut stdout = child.child.stdout.take();
+        let drain = std::thread::spawn(move || {
+            if let Some(out) = stdout.as_mut() {
+                let _ = io::copy(out, &mut io::sink());
+            }
+        });
+        let fed = feed(&mut stdin);
+        match fed {
+            Ok(bytes) => {
+                drop(stdin);
+                let status = child.finish();
+                let _ = drain.join();
+                drop(defaults);
+                status.map_err(|e| self.error(db, client_error(&e.to_string())))?;
+                Ok(bytes)
+            }
+            Err(e) => {
+                let _ = child.child.kill();
+                drop(stdin);
+                let tail = child.stderr_tail();
+                drop(child);
+                let _ = drain.join();
+                Err(self.error(
+                    db,
+                    if tail.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("{e} (client: {tail})")
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Dumps database `db` into `out`, counting rows per table as the bytes pass.
+    /// `no_data` dumps only the structure and the views, triggers, routines and events.
+    fn dump_into(
+        &self,
+        db: &str,
+        no_data: bool,
+        out: &mut dyn Write,
+    ) -> Result<BTreeMap<String, u64>, SourceError> {
+        let tools = self.tools(db)?;
+        let mut args: Vec<String> = [
+            // One consistent read view for every InnoDB table, and no table locks.
+            "--single-transaction",
+            "--quick",
+            "--routines",
+            "--triggers",
+            "--events",
+            "--hex-blob",
+            // Two dumps of the same data are the same bytes: deduplication does the rest.
+            "--skip-dump-date",
+            // Tablespaces need the PROCESS privilege, and a single database has none of its own.
+            "--no-tablespaces",
+            MAX_PACKET,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        if let Some(major) = tools.mysql_dump_major {
+            // MySQL's mysqldump: no GTID_PURGED line, which fails on a server with GTIDs in use;
+            // and from 8.0 on, no column statistics, which MariaDB servers do not have.
+            args.push("--set-gtid-purged=OFF".into());
+            if major >= 8 {
+                args.push("--column-statistics=0".into());
+            }
+        }
+        if no_data {
+            args.push("--no-data".into());
+        }
+        // No --databases: no CREATE DATABASE or USE, so the dump loads into any database.
+        args.push(db.to_owned());
+        let (child, defaults) = self.spawn(db, &tools.dump, &args, false)?;
+        let mut reader = child.into_reader();
+        let mut scanner = dump::Scanner::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut discard = |_: &dump::Statement, _: &[u8]| -> io::Result<()> { Ok(()) };
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let name = tools
+                        .dump
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    return Err(self.error(db, format!("{name} {e}")));
+                }
+            };
+            out.write_all(&buf[..n])
+                .map_err(|e| self.error(db, format!("write the dump: {e}")))?;
+            let _ = scanner.scan(&buf[..n], &mut discard);
+        }
+        drop(defaults);
+        scanner.finish(&mut discard).map_err(|e| self.error(db, e))
+    }
+
+    /// The views, triggers and routines of database `db` as SQL, and its events apart (from
+    /// a `--no-data` dump): to put them back if a swap fails, and to keep them with the
+    /// previous tables.
+    ///
+    /// # Errors
+    /// When the dump fails.
+    pub fn dump_objects(&self, db: &str) -> Result<(Vec<u8>, Vec<u8>), SourceError> {
+        let mut structure = Vec::new();
+        self.dump_into(db, true, &mut structure)?;
+        let mut split = DumpSplit::new(None);
+        split
+            .write_all(&structure)
+            .and_then(|()| split.finish())
+            .map_err(|e| self.error(db, e))?;
+        Ok((split.objects, split.events))
+    }
+}
+
+/// The client's error: its `ERROR ...` line, without the `exited with status 1:` that every
+/// failure has, and the statement it echoes when that is short (a long one holds rows).
+fn client_error(message: &str) -> String {
+    let message = message
+        .split_once(": ")
+        .filter(|(head, _)| head.starts_with("exited with status"))
+        .map_or(message, |(_, rest)| rest);
+    let Some(at) = message.rfind("ERROR ") else {
+        return message.to_owned();
+    };
+    let error = message[at..].trim();
+    let statement = message[..at]
+        .trim()
+        .trim_matches('-')
+        .trim()
+        .rsplit("--------------")
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if statement.is_empty() || statement.chars().count() > 300 {
+        error.to_owned()
+    } else {
+        format!("{error} (in: {statement})")
+    }
+}
+
+fn unhex(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// One line the user can act on, from the error code in a client's message.
+fn hint_for(reason: &str, asset: &str) -> Option<String> {
+    let has =
+        |code: &str| reason.contains(&format!("{code} (")) || reason.contains(&format!("{code}:"));
+    if has("1045") {
+        Some(format!(
+            "check the user in assets.{asset}.url and the password it reads (password-env, password-file or password-command)"
+        ))
+    } else if has("1049") {
+        Some(format!(
+            "check the database name in assets.{asset}.url (or --to)"
+        ))
+    } else if has("1227") {
+        Some(
+            "the dump's views, triggers, routines and events keep their DEFINER; creating them as another user needs the SET USER privilege (MariaDB) or SET_USER_ID (MySQL), or restore as that user"
+                .into(),
+        )
+    } else if has("1044") || has("1142") || has("1370") {
+        Some(
+            "the user lacks a privilege: a backup needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the database; a restore also needs CREATE, DROP and ALTER, and to create the <db>_lifeboat_* databases"
+                .into(),
+        )
+    } else if ["2002", "2003", "2005", "2006", "2013"]
+        .iter()
+        .any(|c| has(c))
+    {
+        Some(format!(
+            "is the server running and reachable? check host and port in assets.{asset}.url (or --to)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// A `mysql` asset: one database on one server.
+#[derive(Debug, Clone)]
+pub struct MysqlSource {
+    pub server: MysqlServer,
+    pub database: String,
+}
+
+impl MysqlSource {
+    /// The artifact's name in the snapshot: `<db>.sql`.
+    #[must_use]
+    pub fn artifact_name(&self) -> String {
+        format!("{}.sql", self.database.replace('/', "_"))
+    }
+
+    fn err(&self, reason: impl std::fmt::Display) -> SourceError {
+        self.server.error(&self.database, reason)
+    }
+}
+
+impl Source for MysqlSource {
+    fn preflight(&self) -> Result<(), SourceError> {
+        self.server.tools(&self.database).map(drop)
+    }
+
+    fn backup(&self) -> Result<(Payload, SourceFacts), SourceError> {
+        let db = &self.database;
+        // Reaches the server, logs in and opens the database: the usual failures are reported
+        // here, before a dump starts.
+        let version = self.server.version(db)?;
+        let loose = self.server.query(
+            db,
+            &format!(
+                "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE' AND ENGINE NOT IN ('InnoDB', 'RocksDB', 'TokuDB')",
+                sql_str(db)
+            ),
+        )?;
+        if !loose.is_empty() {
+            let names: Vec<String> = loose
+                .iter()
+                .map(|r| format!("{} ({})", r[0], r.get(1).map_or("", String::as_str)))
+                .collect();
+            tracing::warn!(
+                "asset {}: tables without transactions are dumped without a consistent view: {}",
+                self.server.asset,
+                names.join(", ")
+            );
+        }
+        // The dump goes to a file where the repository spools streams (and removes the files
+        // of a Lifeboat that was killed): its rows must be counted before the manifest is
+        // written, so the file is complete when backup() returns.
+        let dir = lifeboat_core::spool_dir();
+        let (mut file, path) = tempfile::Builder::new()
+            .prefix(&format!(
+                "{}{}-",
+                lifeboat_core::SPOOL_PREFIX,
+                std::process::id()
+            ))
+            .tempfile_in(&dir)
+            .map_err(|e| self.err(format!("create a spool file in {}: {e}", dir.display())))?
+            .into_parts();
+        let tables = {
+            let mut out = io::BufWriter::with_capacity(1 << 20, &mut file);
+            let tables = self.server.dump_into(db, false, &mut out)?;
+            out.flush()
+                .map_err(|e| self.err(format!("write {}: {e}", path.display())))?;
+            tables
+        };
+        drop(file);
+        let artifact = StreamArtifact {
+            name: self.artifact_name(),
+            data: ArtifactData::File(path),
+        };
+        Ok((
+            Payload::Streams(vec![artifact]),
+            SourceFacts {
+                server_version: Some(version),
+                tables,
+                ..SourceFacts::default()
+            },
+        ))
+    }
+
+    fn identity(&self) -> String {
+        format!("mysql {}/{}", self.server.address(), self.database)
+    }
+}
+
+/// Where [`DumpSplit`] sends each statement of a dump.
+///
+/// The tables (structure and rows) go to the `tables` writer, to be loaded into a database
+/// that is checked and then renamed into place. Views, triggers, routines and events cannot
+/// follow a table into another database (`RENAME TABLE` refuses tables with triggers, and
+/// views are bound to their database), so they are kept apart (`objects`, `events`) and
+/// created where the tables end up. `SET` and `DELIMITER` statements go everywhere, so each
+/// part runs on its own.
+pub struct DumpSplit<'a> {
+    scanner: Option<dump::Scanner>,
+    tables: Option<&'a mut dyn Write>,
+    /// Only these tables, and no views, triggers, routines or events.
+    only: Option<Vec<String>>,
+    pub objects: Vec<u8>,
+    pub events: Vec<u8>,
+    rows: BTreeMap<String, u64>,
+}
+
+impl std::fmt::Debug for DumpSplit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DumpSplit")
+            .field("only", &self.only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> DumpSplit<'a> {
+    /// A split that keeps only the objects (no tables writer) and, with `only`, only those
+    /// tables and no objects.
+    #[must_use]
+    pub fn new(only: Option<Vec<String>>) -> Self {
+        Self {
+            scanner: Some(dump::Scanner::new()),
+            tables: None,
+            only,
+            objects: Vec::new(),
+            events: Vec::new(),
+            rows: BTreeMap::new(),
+        }
+    }
+
+    /// Tables and rows go to `tables`.
+    #[must_use]
+    pub fn with_tables(mut self, tables: &'a mut dyn Write) -> Self {
+        self.tables = Some(tables);
+        self
+    }
+
+    /// Rows per table the dump held (all tables, selected or not).
+    #[must_use]
+    pub fn rows(&self) -> &BTreeMap<String, u64> {
+        &self.rows
+    }
+
+    /// Hands on what follows the last statement.
+    ///
+    /// # Errors
+    /// When the tables writer fails.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if let Some(scanner) = self.scanner.take() {
+            let mut sink = Sink {
+                tables: self.tables.as_deref_mut(),
+                only: self.only.as_deref(),
+                objects: &mut self.objects,
+                events: &mut self.events,
+            };
+            self.rows = scanner.finish(&mut |c, b| sink.put(c, b))?;
+        }
+        if let Some(t) = self.tables.as_deref_mut() {
+            t.flush()?;
+        }
+        Ok(())
+    }
+}
+
+struct Sink<'s, 'a> {
+    tables: Option<&'s mut (dyn Write + 'a)>,
+    only: Option<&'s [String]>,
+    objects: &'s mut Vec<u8>,
+    events: &'s mut Vec<u8>,
+}
+
+impl Sink<'_, '_> {
+    fn put(&mut self, class: &dump::Statement, bytes: &[u8]) -> io::Result<()> {
+        use dump::Statement as S;
+        let selected = |t: &str| self.only.is_none_or(|only| only.iter().any(|o| o == t));
+        let (to_tables, to_objects, to_events) = match class {
+            S::Table(t) | S::Rows(t) => (selected(t), false, false),
+            S::Object => (false, self.only.is_none(), false),
+            S::Event => (false, false, self.only.is_none()),
+            S::Session => (true, self.only.is_none(), self.only.is_none()),
+        };
+        if to_tables && let Some(t) = self.tables.as_deref_mut() {
+            t.write_all(bytes)?;
+        }
+        if to_objects {
+            self.objects.extend_from_slice(bytes);
+        }
+        if to_events {
+            self.events.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+}
+
+impl Write for DumpSplit<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Err(io::Error::other("write after finish"));
+        };
+        let mut sink = Sink {
+            tables: self.tables.as_deref_mut(),
+            only: self.only.as_deref(),
+            objects: &mut self.objects,
+            events: &mut self.events,
+        };
+        scanner.scan(buf, &mut |c, b| sink.put(c, b))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.tables.as_deref_mut() {
+            Some(t) => t.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sql_str(r"it's a \ test"), r"'it''s a \\ test'");
+        assert_eq!(sql_ident("we`ird"), "`we``ird`");
+        assert_eq!(unhex("6F7264657273"), "orders");
+    }
+
+    #[test]
+    fn errors_get_hints_by_code() {
+        let h = |r: &str| hint_for(r, "shop");
+        assert!(
+            h("ERROR 1045 (28000): Access denied for user 'u'@'127.0.0.1' (using password: YES)")
+                .unwrap()
+                .contains("password")
+        );
+        assert!(h("mariadb-dump: Got error: 1049: \"Unknown database 'x'\" when selecting the database").unwrap().contains("database name"));
+        assert!(
+            h("ERROR 2002 (HY000): Can't connect to server on '127.0.0.1' (115)")
+                .unwrap()
+                .contains("reachable")
+        );
+        assert_eq!(h("ERROR 1064 (42000) at line 3: syntax"), None);
+        assert_eq!(
+            client_error("exited with status 1: ERROR 1049 (42000): Unknown database 'x'"),
+            "ERROR 1049 (42000): Unknown database 'x'"
+        );
+        assert_eq!(
+            client_error(
+                "exited with status 1: -------------- CREATE TRIGGER t -------------- ERROR 1227 (42000) at line 3: Access denied"
+            ),
+            "ERROR 1227 (42000) at line 3: Access denied (in: CREATE TRIGGER t)"
+        );
+        let rows = format!(
+            "-------------- INSERT INTO t VALUES ('{}') -------------- ERROR 1406 (22001) at line 9: Data too long",
+            "secret ".repeat(60)
+        );
+        assert_eq!(
+            client_error(&rows),
+            "ERROR 1406 (22001) at line 9: Data too long"
+        );
+        assert!(
+            h("ERROR 1227 (42000): Access denied; you need the SET USER privilege")
+                .unwrap()
+                .contains("DEFINER")
+        );
+    }
+
+    #[test]
+    fn the_option_file_is_private_and_escaped() {
+        let f = DefaultsFile::new(&Secret::new("p\"a'ss\\wo#rd;= x".into())).unwrap();
+        let meta = std::fs::metadata(&f.0).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::read_to_string(&f.0).unwrap(),
+            "[client]\npassword=\"p\\\"a'ss\\\\wo#rd;= x\"\n"
+        );
+    }
+
+    #[test]
+    fn the_password_is_in_the_option_file_and_never_in_argv() {
+        let server = MysqlServer {
+            asset: "shop".into(),
+            host: "db1".into(),
+            port: Some(3307),
+            user: Some("app".into()),
+            password: Some(Secret::new("hunter2-s3cret".into())),
+        };
+        let defaults = DefaultsFile::new(server.password.as_ref().unwrap()).unwrap();
+        let cmd = server.command(Path::new("mariadb-dump"), Some(&defaults), &["shop".into()]);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args[0],
+            format!("--defaults-extra-file={}", defaults.0.display())
+        );
+        assert!(args.contains(&"--protocol=TCP".to_owned()), "{args:?}");
+        assert!(!args.iter().any(|a| a.contains("s3cret")), "{args:?}");
+        assert!(
+            cmd.get_envs()
+                .all(|(_, v)| !v.is_some_and(|v| v.to_string_lossy().contains("s3cret")))
+        );
+        assert!(!format!("{server:?}").contains("s3cret"));
+        assert!(
+            std::fs::read_to_string(&defaults.0)
+                .unwrap()
+                .contains("hunter2-s3cret")
+        );
+    }
+
+    #[test]
+    fn split_routes_tables_objects_and_events() {
+        let dump = b"/*!40101 SET NAMES utf8mb4 */;\nCREATE TABLE `a` (x int);\nINSERT INTO `a` VALUES (1),(2);\nCREATE TABLE `b` (x int);\nINSERT INTO `b` VALUES (3);\nDELIMITER ;;\nCREATE PROCEDURE p() BEGIN INSERT INTO a VALUES (9); END ;;\nDELIMITER ;\n/*!50106 CREATE*/ /*!50106 EVENT `e` ON SCHEDULE EVERY 1 DAY DO DELETE FROM a */;\n";
+        let mut tables = Vec::new();
+        let (objects, events, rows) = {
+            let mut split = DumpSplit::new(None).with_tables(&mut tables);
+            for piece in dump.chunks(7) {
+                split.write_all(piece).unwrap();
+            }
+            split.finish().unwrap();
+            (
+                split.objects.clone(),
+                split.events.clone(),
+                split.rows().clone(),
+            )
+        };
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let (tables, objects, events) = (text(&tables), text(&objects), text(&events));
+        assert!(
+            tables.contains("INSERT INTO `b`")
+                && !tables.contains("PROCEDURE")
+                && !tables.contains("EVENT"),
+            "{tables}"
+        );
+        assert!(
+            objects.contains("PROCEDURE p()")
+                && objects.contains("DELIMITER ;;")
+                && !objects.contains("CREATE TABLE"),
+            "{objects}"
+        );
+        assert!(
+            events.contains("EVENT `e`") && !events.contains("PROCEDURE"),
+            "{events}"
+        );
+        for part in [&tables, &objects, &events] {
+            assert!(part.contains("SET NAMES utf8mb4"), "{part}");
+        }
+        assert_eq!(rows["a"], 2);
+
+        let mut only_b = Vec::new();
+        let mut split = DumpSplit::new(Some(vec!["b".into()])).with_tables(&mut only_b);
+        split.write_all(dump).unwrap();
+        split.finish().unwrap();
+        assert!(split.objects.is_empty() && split.events.is_empty());
+        let only_b = text(&only_b);
+        assert!(
+            only_b.contains("INSERT INTO `b`") && !only_b.contains("`a`"),
+            "{only_b}"
+        );
+    }
+}
