@@ -5,9 +5,11 @@
 //! A sandbox is stopped and its directory removed when it is dropped, and also when Lifeboat is
 //! interrupted ([`stop_all`], called by the interrupt handler).
 
+mod mariadb;
 mod postgres;
 mod redis;
 
+pub use mariadb::MariadbSandbox;
 pub use postgres::{PostgresSandbox, postgres_versions};
 pub use redis::RedisSandbox;
 
