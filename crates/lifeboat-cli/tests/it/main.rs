@@ -5,6 +5,7 @@ mod command;
 mod errors;
 mod interop;
 mod killed;
+mod mysql;
 mod postgres;
 mod quickstart;
 mod redis;
