@@ -26,7 +26,6 @@ pub(crate) struct Spooled {
     pub sha256: String,
 }
 
-
 /// Reads `artifact` to its end into a new file in `spool_dir()`. The error is the producer's
 /// (e.g. a command's exit status and stderr) or the spool file's.
 pub(crate) fn spool(artifact: StreamArtifact) -> Result<Spooled, String> {
@@ -68,7 +67,6 @@ pub(crate) fn spool(artifact: StreamArtifact) -> Result<Spooled, String> {
         sha256,
     })
 }
-
 
 /// Removes spool files left by a Lifeboat process that no longer runs (a killed backup).
 /// Their names carry the writer's pid.
