@@ -134,7 +134,14 @@ fn main() -> ExitCode {
         eprintln!("interrupted");
         std::process::exit(130);
     });
-    match run(&cli) {
+    let outcome = run(&cli);
+    if lifeboat_engine::interrupted() {
+        // The handler is cleaning up and exits with 130; the job's error is only its echo.
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             report_error(&cli, &err);

@@ -14,7 +14,7 @@ mod secrets;
 mod sources;
 
 pub use error::EngineError;
-pub use interrupt::on_interrupt;
+pub use interrupt::{interrupted, on_interrupt};
 pub use jobs::{
     AssetBackup, AssetStatus, BackupReport, CopyOutcome, Engine, ForgetReport, InitReport,
     VerifyReport,

@@ -171,6 +171,14 @@ pub(crate) fn restore(
         return Ok(());
     }
 
+    // An interrupt during the load drops the scratch database (a swap waits for itself).
+    let undo = (mode == Mode::Swap).then(|| {
+        let server = server.clone();
+        let drop_sql = format!("DROP DATABASE IF EXISTS {}", sql_ident(&job.scratch));
+        crate::interrupt::undo_on_interrupt(move || {
+            let _ = server.execute("", &drop_sql);
+        })
+    });
     // Load and check; on failure, remove what was made and leave the target as it was.
     let loaded = job.load(repo, snap, &manifest, &artifact);
     let loaded = match loaded {
@@ -197,6 +205,7 @@ pub(crate) fn restore(
             })?;
         report.safety_snapshot = Some(outcome.snapshot.id);
     }
+    drop(undo);
     let kept = job.swap(&loaded.objects, &loaded.events)?;
     report.kept_database = kept;
     Ok(())

@@ -160,6 +160,7 @@ pub(crate) fn restore(
 
     let owner = if in_place { server.owner(&db)? } else { None };
     server.create(&load_into, facts, owner.as_deref())?;
+    let undo = crate::interrupt::undo_on_interrupt(server.dropper(&load_into));
     // From here on, the database being loaded is Lifeboat's: dropped again on any failure.
     let loaded = load_and_check(
         repo,
@@ -197,6 +198,9 @@ pub(crate) fn restore(
         }
     };
     if in_place {
+        // An interrupt waits for the swap: the live database refuses connections during it.
+        let _swapping = crate::interrupt::swapping();
+        drop(undo);
         if live_exists {
             if let Err(e) = server.swap(&db, &load_into, &kept) {
                 let _ = server.drop_database(&load_into);

@@ -1013,6 +1013,23 @@ impl PostgresTarget {
         Ok(())
     }
 
+    /// A closure that drops `db` through a new connection: for an interrupt, when the
+    /// maintenance session may already be gone.
+    pub fn dropper(&self, db: &str) -> impl FnOnce() + Send + 'static {
+        let conn = self.conn.with_database("postgres");
+        let psql = self.client.program("psql");
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db));
+        move || {
+            let _ = conn
+                .command(&psql)
+                .args(["-X", "-q", "-c", &sql, "-d", &conn.dbname_arg()])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+
     /// Ends the maintenance session.
     pub fn close(self) {
         self.session.close();

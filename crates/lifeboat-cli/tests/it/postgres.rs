@@ -628,3 +628,50 @@ fn postgres_new_server_gets_roles_from_globals() {
         "app 10"
     );
 }
+
+/// Ctrl-C while the dump is being loaded for a restore over the original: exit 130, the
+/// scratch database is dropped, the live database is untouched and takes connections.
+#[test]
+fn postgres_interrupted_restore_drops_its_scratch_database() {
+    let pg = PostgresSandbox::start(None).unwrap();
+    pg.psql("postgres", "CREATE DATABASE shop").unwrap();
+    pg.psql(
+        "shop",
+        "CREATE TABLE big AS SELECT i, md5(i::text) AS v FROM generate_series(1, 1500000) i",
+    )
+    .unwrap();
+    let sb = Sandbox::new();
+    sb.write_plan(&plan_for(&pg, "shop", ""));
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup"]);
+    pg.psql("shop", "DELETE FROM big WHERE i > 10").unwrap();
+
+    let mut restore = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .arg("--config")
+        .arg(sb.plan_path())
+        .args(["restore", "shop", "--yes", "--skip-safety-snapshot"])
+        .env(crate::util::PASSWORD_ENV, crate::util::PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let scratch = "SELECT count(*) FROM pg_database WHERE datname LIKE 'shop\\_lifeboat\\_%'";
+    let started = std::time::Instant::now();
+    while pg.psql("postgres", scratch).unwrap() == "0" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the restore never created its database"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(restore.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(restore.wait().unwrap().code(), Some(130));
+
+    assert_eq!(
+        pg.psql("postgres", scratch).unwrap(),
+        "0",
+        "scratch database left"
+    );
+    assert_eq!(pg.psql("shop", "SELECT count(*) FROM big").unwrap(), "10");
+}
