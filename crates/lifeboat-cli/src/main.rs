@@ -110,6 +110,17 @@ enum Command {
     },
     /// Every asset: newest snapshot, its age against the RPO, breach
     Status,
+    /// Restore assets into sandboxes, check them, and time it against the plan's RTO and RPO
+    Drill {
+        /// Assets to drill [default: all, P0 first]
+        assets: Vec<String>,
+        /// Also write the report here: .md, .json or .html (one self-contained page)
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Assets restored at once
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        parallel: usize,
+    },
 }
 
 /// Process exit codes, one place (see `--help`).
@@ -292,6 +303,27 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             let report = engine.verify(*read_data)?;
             out.verify(&report);
             Ok(if report.errors.is_empty() {
+                Exit::Ok as u8
+            } else {
+                Exit::Error as u8
+            })
+        }
+        Command::Drill {
+            assets,
+            report,
+            parallel,
+        } => {
+            let drill = engine.drill(assets, *parallel)?;
+            if let Some(path) = report {
+                let text = drill.render_for(path)?;
+                std::fs::write(path, text).map_err(|e| Failure {
+                    message: format!("write the report to {}: {e}", path.display()),
+                    hint: Some("choose a writable path; the drill itself is done".into()),
+                    code: Exit::Error as u8,
+                })?;
+            }
+            out.drill(&drill);
+            Ok(if drill.passed {
                 Exit::Ok as u8
             } else {
                 Exit::Error as u8

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use lifeboat_engine::{
-    AssetStatus, BackupReport, ForgetReport, InitReport, RestoreAction, RestoreReport, VerifyReport,
+    AssetStatus, BackupReport, DrillReport, ForgetReport, InitReport, RestoreAction, RestoreReport,
+    VerifyReport, human_secs,
 };
 use lifeboat_repo::{PruneSummary, SnapshotInfo};
 use serde::Serialize;
@@ -321,5 +322,64 @@ impl Output {
                 age(s.rpo_secs),
             );
         }
+    }
+
+    pub fn drill(&self, r: &DrillReport) {
+        if self.json {
+            return json(r);
+        }
+        println!(
+            "drill of plan {}: {} asset(s), {} at a time",
+            r.plan,
+            r.assets.len(),
+            r.parallel
+        );
+        println!(
+            "{:<16} {:<9} {:>17} {:>17} {:>7}  result",
+            "ASSET", "SNAPSHOT", "RTO / TARGET", "RPO / TARGET", "CHECKS"
+        );
+        for a in &r.assets {
+            let rpo = a
+                .rpo_secs
+                .map_or_else(|| "-".to_owned(), |s| human_secs(s as f64));
+            println!(
+                "{:<16} {:<9} {:>17} {:>17} {:>7}  {}",
+                a.asset,
+                a.snapshot.as_deref().unwrap_or("-"),
+                format!(
+                    "{} / {}",
+                    human_secs(a.rto_secs),
+                    human_secs(a.rto_target_secs as f64)
+                ),
+                format!("{rpo} / {}", human_secs(a.rpo_target_secs as f64)),
+                format!(
+                    "{}/{}",
+                    a.checks.iter().filter(|c| c.ok).count(),
+                    a.checks.len()
+                ),
+                if a.passed() { "pass" } else { "FAIL" }
+            );
+            for p in &a.problems {
+                println!("{:<16} {p}", "");
+            }
+            if a.ok && !a.rto_met() {
+                println!("{:<16} restore took longer than the RTO target", "");
+            }
+            if a.ok && !a.rpo_met() {
+                println!(
+                    "{:<16} the newest snapshot is older than the RPO target",
+                    ""
+                );
+            }
+        }
+        println!(
+            "whole plan: RTO {} (target {}), RPO {} (target {}): {}",
+            human_secs(r.rto_secs),
+            human_secs(r.rto_target_secs as f64),
+            r.rpo_secs
+                .map_or_else(|| "-".to_owned(), |s| human_secs(s as f64)),
+            human_secs(r.rpo_target_secs as f64),
+            if r.passed { "passed" } else { "FAILED" }
+        );
     }
 }

@@ -3,17 +3,21 @@
 //!
 //! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
 
+mod drill;
 mod error;
 mod interrupt;
 mod jobs;
 mod mysql;
 mod postgres;
+mod report;
 mod restore;
 pub mod sandbox;
 mod secrets;
 mod sources;
 
+pub use drill::{CheckOutcome, Phases, SandboxRestore};
 pub use error::EngineError;
+pub use report::{DrillReport, human_secs};
 pub use interrupt::{interrupted, on_interrupt};
 pub use jobs::{
     AssetBackup, AssetStatus, BackupReport, CopyOutcome, Engine, ForgetReport, InitReport,

@@ -635,6 +635,8 @@ pub struct PostgresTarget {
     pub conn: Conn,
     pub client: ClientBin,
     pub server_major: u32,
+    /// Give objects their dumped owners and privileges; off in a sandbox without the roles.
+    pub keep_owners: bool,
     session: Session,
 }
 
@@ -669,6 +671,7 @@ impl PostgresTarget {
             conn: conn.clone(),
             client,
             server_major,
+            keep_owners: true,
             session,
         })
     }
@@ -770,6 +773,9 @@ impl PostgresTarget {
         let pg_restore = self.client.program("pg_restore");
         let run = |extra: &[String], path: &Path| -> Result<(), SourceError> {
             let mut cmd = target.command(&pg_restore);
+            if !self.keep_owners {
+                cmd.args(["--no-owner", "--no-acl"]);
+            }
             cmd.arg("--exit-on-error")
                 .args(extra)
                 .arg("-d")
@@ -784,6 +790,9 @@ impl PostgresTarget {
         match input {
             DumpInput::Stream(feed) => {
                 let mut cmd = target.command(&pg_restore);
+                if !self.keep_owners {
+                    cmd.args(["--no-owner", "--no-acl"]);
+                }
                 cmd.args(["--exit-on-error", "--single-transaction", "-d"])
                     .arg(target.dbname_arg());
                 let mut child = process::spawn(cmd, true)

@@ -117,6 +117,28 @@ pub fn inspect(path: &Path) -> rusqlite::Result<SqliteFacts> {
     })
 }
 
+/// The first column of the first row `sql` returns from a database nobody writes to, as text
+/// (`None` without rows): for the plan's checks against a restored copy.
+///
+/// # Errors
+/// When the file cannot be opened or the query fails.
+pub fn query_first(path: &Path, sql: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::types::ValueRef;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    Ok(Some(match row.get_ref(0)? {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!("{} bytes", b.len()),
+    }))
+}
+
 impl Source for SqliteSource {
     fn preflight(&self) -> Result<(), SourceError> {
         let meta = fs::metadata(&self.path).map_err(|e| SourceError::Path {

@@ -2,6 +2,7 @@
 //! server on 127.0.0.1. Each test works in its own temp directory.
 
 mod command;
+mod drill;
 mod errors;
 mod interop;
 mod killed;
