@@ -3,6 +3,7 @@
 //! Nothing here does I/O. The plan crate produces these types, the sources and the repository
 //! consume them, and the engine moves them between the two.
 
+pub mod anomaly;
 pub mod asset;
 pub mod location;
 pub mod manifest;
@@ -10,6 +11,7 @@ pub mod payload;
 pub mod retention;
 pub mod secret;
 
+pub use anomaly::{AnomalyThresholds, SizeDeviation};
 pub use asset::{AssetKind, Priority};
 pub use location::{RepoLocation, S3Location};
 pub use manifest::{

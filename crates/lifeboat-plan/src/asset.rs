@@ -2,12 +2,12 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use lifeboat_core::{AssetKind, Priority, Redacted};
+use lifeboat_core::{AnomalyThresholds, AssetKind, Priority, Redacted};
 
 use lifeboat_core::Retention;
 
 use crate::{
-    config::{AssetConfig, RedactConfig, RetentionConfig},
+    config::{AnomalyConfig, AssetConfig, RedactConfig, RetentionConfig},
     document::At,
     error::PlanError,
     key_path::KeyPath,
@@ -33,6 +33,9 @@ pub struct ResolvedAsset {
     pub rto: Duration,
     /// Which snapshots `forget` keeps; empty keeps all.
     pub retention: Retention,
+    /// How far a new snapshot's size may stray from the average of the previous ones before
+    /// `verify` reports it; half or double unless given.
+    pub anomaly: AnomalyThresholds,
     /// Queries run against a sandbox restore (SQL for databases, shell for others).
     pub checks: Vec<String>,
 }
@@ -193,6 +196,7 @@ pub(crate) fn resolve(
             .opt_duration(&base.key("rto"), config.rto.as_ref())?
             .unwrap_or(defaults.rto),
         retention: retention(r, &base.key("retention"), config.retention.as_ref())?,
+        anomaly: anomaly(r, &base.key("anomaly"), config.anomaly.as_ref())?,
         checks,
     })
 }
@@ -413,4 +417,39 @@ fn retention(
         yearly: count("yearly", c.yearly)?,
         within: r.opt_duration(&base.key("within"), c.within.as_ref())?,
     })
+}
+
+fn anomaly(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    config: Option<&AnomalyConfig>,
+) -> Result<AnomalyThresholds, PlanError> {
+    let default = AnomalyThresholds::DEFAULT;
+    let Some(c) = config else {
+        return Ok(default);
+    };
+    let below = match c.below {
+        Some(b) if !AnomalyThresholds::valid_below(b) => {
+            return Err(r
+                .error(&base.key("below"), "must be more than 0 and less than 1")
+                .with_hint(
+                    "a fraction of the average size of the previous snapshots: below = 0.5 reports a snapshot smaller than half of it",
+                ));
+        }
+        Some(b) => b,
+        None => default.below(),
+    };
+    let above = match c.above {
+        Some(a) if !AnomalyThresholds::valid_above(a) => {
+            return Err(r
+                .error(&base.key("above"), "must be more than 1")
+                .with_hint(
+                    "a multiple of the average size of the previous snapshots: above = 2.0 reports a snapshot more than twice as large",
+                ));
+        }
+        Some(a) => a,
+        None => default.above(),
+    };
+    // Each side was checked on its own, so both together are valid too.
+    Ok(AnomalyThresholds::new(below, above).unwrap_or(default))
 }

@@ -64,6 +64,7 @@ pub(crate) struct AssetConfig {
     pub rpo: Option<String>,
     pub rto: Option<String>,
     pub retention: Option<RetentionConfig>,
+    pub anomaly: Option<AnomalyConfig>,
     #[serde(default)]
     pub checks: Vec<String>,
     // postgres, redis, mysql
@@ -100,6 +101,7 @@ impl AssetConfig {
         "rpo",
         "rto",
         "retention",
+        "anomaly",
         "checks",
     ];
 
@@ -148,6 +150,15 @@ pub(crate) struct RetentionConfig {
     pub monthly: Option<u32>,
     pub yearly: Option<u32>,
     pub within: Option<String>,
+}
+
+/// `anomaly = { below = 0.5, above = 2.0 }`: fractions of the average size of the asset's
+/// previous snapshots.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct AnomalyConfig {
+    pub below: Option<f64>,
+    pub above: Option<f64>,
 }
 
 /// `[notify.NAME]`: the union of every notifier type's keys.
@@ -343,6 +354,7 @@ fn describe(what: &str) -> String {
         "u8" => "an integer from 0 to 255",
         "u16" => "an integer from 0 to 65535",
         "u32" | "u64" | "usize" => "a non-negative integer",
+        "f32" | "f64" => "a number",
         _ if what.starts_with("struct ") => "a table",
         _ if what.starts_with("enum ") || what.starts_with("unit variant") => "a string",
         other => return other.to_owned(),

@@ -42,7 +42,7 @@ pub use asset::{
     SqliteSpec,
 };
 pub use error::PlanError;
-pub use lifeboat_core::Retention;
+pub use lifeboat_core::{AnomalyThresholds, Retention};
 pub use name::{NameError, validate_name};
 pub use notify::{NotifyEvent, NotifyKind, ResolvedNotify};
 pub use plan::ResolvedPlan;

@@ -15,6 +15,7 @@ use crate::{
     repository::{self, ResolvedRepository},
     resolve::{Resolver, normalize},
     scenario::{self, Names, ResolvedScenario},
+    suggest,
 };
 
 /// The only plan file version this crate reads.
@@ -54,6 +55,13 @@ impl ResolvedPlan {
     #[must_use]
     pub fn asset(&self, name: &str) -> Option<&ResolvedAsset> {
         self.assets.iter().find(|a| a.name == name)
+    }
+
+    /// The asset whose name is closest to `name`, when one is close enough to be a likely typo:
+    /// the "did you mean" for an unknown asset on the command line.
+    #[must_use]
+    pub fn closest_asset(&self, name: &str) -> Option<&str> {
+        suggest::closest(name, self.assets.iter().map(|a| a.name.as_str()))
     }
 
     /// The repository named `name`.

@@ -92,7 +92,7 @@ fn unknown_key_without_a_close_match_lists_the_keys() {
 fn asset_keys_depend_on_the_asset_type() {
     assert_eq!(
         err(&format!("{MINIMAL}url = \"postgres://x@y/z\"\n")),
-        "/plans/lifeboat.toml:7:1: assets.web.url: unknown key for an asset of type files\n  hint: url is accepted by: postgres, redis, mysql; an asset of type files takes: type, priority, schedule, rpo, rto, retention, checks, paths, exclude, one-file-system, redact"
+        "/plans/lifeboat.toml:7:1: assets.web.url: unknown key for an asset of type files\n  hint: url is accepted by: postgres, redis, mysql; an asset of type files takes: type, priority, schedule, rpo, rto, retention, anomaly, checks, paths, exclude, one-file-system, redact"
     );
     assert_eq!(
         err(&format!(
@@ -464,4 +464,54 @@ fn load_reports_a_missing_file() {
         e.to_string(),
         "/nonexistent/lifeboat.toml: read plan file: No such file or directory (os error 2)\n  hint: write a lifeboat.toml, or point --config or LIFEBOAT_CONFIG at one"
     );
+}
+
+#[test]
+fn anomaly_thresholds_must_lie_on_either_side_of_one() {
+    let below_hint = "\n  hint: a fraction of the average size of the previous snapshots: below = 0.5 reports a snapshot smaller than half of it";
+    let above_hint = "\n  hint: a multiple of the average size of the previous snapshots: above = 2.0 reports a snapshot more than twice as large";
+    for (tail, expected) in [
+        (
+            "anomaly = { below = 0 }\n",
+            format!(
+                "/plans/lifeboat.toml:7:21: assets.web.anomaly.below: must be more than 0 and less than 1{below_hint}"
+            ),
+        ),
+        (
+            "anomaly = { below = 1.5 }\n",
+            format!(
+                "/plans/lifeboat.toml:7:21: assets.web.anomaly.below: must be more than 0 and less than 1{below_hint}"
+            ),
+        ),
+        (
+            "anomaly = { below = nan }\n",
+            format!(
+                "/plans/lifeboat.toml:7:21: assets.web.anomaly.below: must be more than 0 and less than 1{below_hint}"
+            ),
+        ),
+        (
+            "anomaly = { below = 0.2, above = 0.9 }\n",
+            format!(
+                "/plans/lifeboat.toml:7:34: assets.web.anomaly.above: must be more than 1{above_hint}"
+            ),
+        ),
+        (
+            "[assets.web.anomaly]\nabove = inf\n",
+            format!(
+                "/plans/lifeboat.toml:8:9: assets.web.anomaly.above: must be more than 1{above_hint}"
+            ),
+        ),
+        (
+            "anomaly = { below = \"50%\" }\n",
+            "/plans/lifeboat.toml:7:21: assets.web.anomaly.below: expected a number, found a string"
+                .to_owned(),
+        ),
+        (
+            "anomaly = { under = 0.5 }\n",
+            "/plans/lifeboat.toml:7:13: assets.web.anomaly.under: unknown key\n  hint: expected one of: below, above"
+                .to_owned(),
+        ),
+    ] {
+        assert_eq!(err(&format!("{MINIMAL}{tail}")), expected, "{tail}");
+    }
 }

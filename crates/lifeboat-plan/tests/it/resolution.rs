@@ -349,3 +349,29 @@ fn validate_name_is_public() {
         .contains("notify.Ops: invalid name")
     );
 }
+
+#[test]
+fn anomaly_thresholds_default_to_half_and_double() {
+    let plan = ok(&format!(
+        "{MINIMAL}[assets.db]\ntype = \"command\"\nbackup = \"dump\"\nanomaly = {{ below = 0.05 }}\n\
+         [assets.logs]\ntype = \"command\"\nbackup = \"tail\"\nanomaly = {{ below = 0.25, above = 3 }}\n"
+    ));
+    let t = |name: &str| {
+        let a = plan.asset(name).unwrap().anomaly;
+        (a.below(), a.above())
+    };
+    assert_eq!(t("web"), (0.5, 2.0));
+    assert_eq!(t("db"), (0.05, 2.0));
+    // An integer is a number too.
+    assert_eq!(t("logs"), (0.25, 3.0));
+}
+
+#[test]
+fn closest_asset_suggests_a_likely_typo() {
+    let plan = ok(&format!(
+        "{MINIMAL}[assets.orders]\ntype = \"command\"\nbackup = \"dump\"\n"
+    ));
+    assert_eq!(plan.closest_asset("oders"), Some("orders"));
+    assert_eq!(plan.closest_asset("wbe"), Some("web"));
+    assert_eq!(plan.closest_asset("vault"), None);
+}
