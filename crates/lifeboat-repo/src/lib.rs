@@ -4,6 +4,7 @@
 //! replacement touches one place. A snapshot holds one asset: its streamed artifacts or walked
 //! files, and its manifest (see [`source`] for the layout and docs/repository-format.md).
 
+mod check;
 mod config;
 mod error;
 mod progress;
@@ -13,12 +14,11 @@ mod snapshot;
 pub mod source;
 mod spool;
 
+pub use check::{CheckReport, DamagedPack, PackUsers};
 pub use config::RepoConfig;
 pub use error::{RepoError, RepoResult};
 pub use progress::ProgressMode;
-pub use repository::{
-    BackupOutcome, CheckReport, PruneSummary, Repo, RestoreSummary, original_paths,
-};
+pub use repository::{BackupOutcome, PruneSummary, Reader, Repo, RestoreSummary, original_paths};
 pub use retention::{Decision, decide};
 pub use snapshot::{LIFEBOAT_TAG, SAFETY_TAG, SnapshotInfo};
 pub use spool::SPOOL_DIR_ENV;

@@ -11,9 +11,9 @@ use std::{
 use jiff::Timestamp;
 use lifeboat_core::{BackupInput, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, Payload, VERSION};
 use rustic_core::{
-    BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, LocalDestination,
-    LsOptions, OpenStatus, PruneOptions, ReadSubsetOption, RepairIndexOptions, Repository,
-    RepositoryOptions, RestoreOptions, SnapshotOptions,
+    BackupOptions, ConfigOptions, Credentials, IndexedFullStatus, KeyOptions, LocalDestination,
+    LsOptions, OpenStatus, PruneOptions, RepairIndexOptions, Repository, RepositoryOptions,
+    RestoreOptions, SnapshotOptions,
     repofile::{MasterKey, SnapshotFile, SnapshotId},
 };
 use sha2::{Digest, Sha256};
@@ -34,7 +34,7 @@ pub struct Repo {
     /// Kept so that later operations re-open without deriving the key from the password again
     /// (rustic's typestate consumes the repository on each indexing).
     key: MasterKey,
-    inner: Repository<OpenStatus>,
+    pub(crate) inner: Repository<OpenStatus>,
 }
 
 impl std::fmt::Debug for Repo {
@@ -61,13 +61,6 @@ pub struct RestoreSummary {
     pub files: u64,
     pub dirs: u64,
     pub bytes: u64,
-}
-
-/// Findings of [`Repo::check`].
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct CheckReport {
-    pub errors: Vec<String>,
-    pub warnings: Vec<String>,
 }
 
 /// What prune removed (or, in a dry run, would remove).
@@ -203,7 +196,7 @@ impl Repo {
         self.inner.config().has_same_chunker(other.inner.config())
     }
 
-    fn err(&self, action: &str, err: &rustic_core::RusticError) -> RepoError {
+    pub(crate) fn err(&self, action: &str, err: &rustic_core::RusticError) -> RepoError {
         RepoError::backend(action, &self.config.name, err)
     }
 
@@ -363,7 +356,7 @@ impl Repo {
         })
     }
 
-    fn indexed(&self) -> RepoResult<Repository<rustic_core::IndexedFullStatus>> {
+    pub(crate) fn indexed(&self) -> RepoResult<Repository<IndexedFullStatus>> {
         self.reopen()?
             .to_indexed()
             .map_err(|e| self.err("read index", &e))
@@ -373,28 +366,17 @@ impl Repo {
         snap.asset.as_deref().unwrap_or("-")
     }
 
+    /// Reads the whole index once, for many reads of manifests and artifacts after it.
+    pub fn reader(&self) -> RepoResult<Reader<'_>> {
+        Ok(Reader {
+            repo: self,
+            indexed: self.indexed()?,
+        })
+    }
+
     /// Reads the manifest stored in a Lifeboat snapshot.
     pub fn read_manifest(&self, snap: &SnapshotInfo) -> RepoResult<Manifest> {
-        let asset = Self::asset_of(snap);
-        let bad = |detail: String| RepoError::BadSnapshot {
-            asset: asset.to_owned(),
-            snapshot: snap.short_id.clone(),
-            detail,
-        };
-        let repo = self.indexed()?;
-        let path = format!("/{asset}/{MANIFEST_NAME}");
-        let node = repo
-            .node_from_snapshot_and_path(&snap.file, &path)
-            .map_err(|e| {
-                bad(format!(
-                    "no manifest at {path}: {}",
-                    crate::error::short(&e)
-                ))
-            })?;
-        let mut buf = Vec::new();
-        repo.dump(&node, &mut buf)
-            .map_err(|e| bad(format!("read {path}: {}", crate::error::short(&e))))?;
-        serde_json::from_slice(&buf).map_err(|e| bad(format!("parse {path}: {e}")))
+        self.reader()?.read_manifest(snap)
     }
 
     /// Streams artifact `name` of `snap` into `out` and checks it against the manifest's
@@ -407,52 +389,7 @@ impl Repo {
         name: &str,
         out: &mut dyn Write,
     ) -> RepoResult<u64> {
-        let asset = Self::asset_of(snap);
-        let record = manifest
-            .artifact(name)
-            .ok_or_else(|| RepoError::BadSnapshot {
-                asset: asset.to_owned(),
-                snapshot: snap.short_id.clone(),
-                detail: format!(
-                    "no artifact named {name}; it has {}",
-                    manifest
-                        .artifacts
-                        .iter()
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })?;
-        let repo = self.indexed()?;
-        let path = format!("/{asset}/{DATA_DIR}/{name}");
-        let node = repo
-            .node_from_snapshot_and_path(&snap.file, &path)
-            .map_err(|e| RepoError::BadSnapshot {
-                asset: asset.to_owned(),
-                snapshot: snap.short_id.clone(),
-                detail: format!("find {path}: {}", crate::error::short(&e)),
-            })?;
-        let mut writer = HashingWriter {
-            inner: out,
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        repo.dump(&node, &mut writer)
-            .map_err(|e| self.err(&format!("read {path} of snapshot {}", snap.short_id), &e))?;
-        writer
-            .inner
-            .flush()
-            .map_err(|e| RepoError::io("write", name, e))?;
-        let actual = hex::encode(writer.hasher.finalize());
-        if actual != record.sha256 || writer.size != record.size {
-            return Err(RepoError::ChecksumMismatch {
-                artifact: path,
-                snapshot: snap.short_id.clone(),
-                expected: record.sha256.clone(),
-                actual,
-            });
-        }
-        Ok(writer.size)
+        self.reader()?.dump_artifact(snap, manifest, name, out)
     }
 
     /// Reads artifact `name` in full and checks its checksum, writing nothing.
@@ -616,35 +553,6 @@ impl Repo {
         Ok(summary)
     }
 
-    /// Checks the repository's structure; with `read_data`, also reads and authenticates every
-    /// pack (or the given percentage of them).
-    pub fn check(&self, read_data: Option<f64>) -> RepoResult<CheckReport> {
-        let mut opts = CheckOptions::default();
-        if let Some(pct) = read_data {
-            opts.read_data = true;
-            opts.read_data_subset = if pct >= 100.0 {
-                ReadSubsetOption::All
-            } else {
-                ReadSubsetOption::Percentage(pct)
-            };
-        }
-        let results = self.inner.check(opts).map_err(|e| self.err("check", &e))?;
-        let mut report = CheckReport::default();
-        for (level, finding) in results.0 {
-            let text = finding.to_string().replace(
-                "To repair: 'rustic repair index'.",
-                "Left by an interrupted backup; `lifeboat prune` removes it.",
-            );
-            // rustic does not export the level's type; its Debug name is stable.
-            if format!("{level:?}") == "Error" {
-                report.errors.push(text);
-            } else {
-                report.warnings.push(text);
-            }
-        }
-        Ok(report)
-    }
-
     /// Copies snapshots into `target`, which must use the same chunker parameters.
     pub fn copy_to(&self, target: &Self, snaps: &[SnapshotInfo]) -> RepoResult<usize> {
         let files: Vec<SnapshotFile> = snaps.iter().map(|s| s.file.clone()).collect();
@@ -670,6 +578,116 @@ impl Repo {
     #[must_use]
     pub fn location(&self) -> String {
         self.config.location_text()
+    }
+}
+
+/// A repository with its index in memory: manifests and artifacts of many snapshots read
+/// without loading the index again for each. From [`Repo::reader`].
+pub struct Reader<'r> {
+    repo: &'r Repo,
+    indexed: Repository<IndexedFullStatus>,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("repo", self.repo)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader<'_> {
+    /// Reads the manifest stored in a Lifeboat snapshot.
+    pub fn read_manifest(&self, snap: &SnapshotInfo) -> RepoResult<Manifest> {
+        let asset = Repo::asset_of(snap);
+        let bad = |detail: String| RepoError::BadSnapshot {
+            asset: asset.to_owned(),
+            snapshot: snap.short_id.clone(),
+            detail,
+        };
+        let path = format!("/{asset}/{MANIFEST_NAME}");
+        let node = self
+            .indexed
+            .node_from_snapshot_and_path(&snap.file, &path)
+            .map_err(|e| {
+                bad(format!(
+                    "no manifest at {path}: {}",
+                    crate::error::short(&e)
+                ))
+            })?;
+        let mut buf = Vec::new();
+        self.indexed
+            .dump(&node, &mut buf)
+            .map_err(|e| bad(format!("read {path}: {}", crate::error::short(&e))))?;
+        serde_json::from_slice(&buf).map_err(|e| bad(format!("parse {path}: {e}")))
+    }
+
+    /// As [`Repo::dump_artifact`].
+    pub fn dump_artifact(
+        &self,
+        snap: &SnapshotInfo,
+        manifest: &Manifest,
+        name: &str,
+        out: &mut dyn Write,
+    ) -> RepoResult<u64> {
+        let asset = Repo::asset_of(snap);
+        let record = manifest
+            .artifact(name)
+            .ok_or_else(|| RepoError::BadSnapshot {
+                asset: asset.to_owned(),
+                snapshot: snap.short_id.clone(),
+                detail: format!(
+                    "no artifact named {name}; it has {}",
+                    manifest
+                        .artifacts
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        let path = format!("/{asset}/{DATA_DIR}/{name}");
+        let node = self
+            .indexed
+            .node_from_snapshot_and_path(&snap.file, &path)
+            .map_err(|e| RepoError::BadSnapshot {
+                asset: asset.to_owned(),
+                snapshot: snap.short_id.clone(),
+                detail: format!("find {path}: {}", crate::error::short(&e)),
+            })?;
+        let mut writer = HashingWriter {
+            inner: out,
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        self.indexed.dump(&node, &mut writer).map_err(|e| {
+            self.repo
+                .err(&format!("read {path} of snapshot {}", snap.short_id), &e)
+        })?;
+        writer
+            .inner
+            .flush()
+            .map_err(|e| RepoError::io("write", name, e))?;
+        let actual = hex::encode(writer.hasher.finalize());
+        if actual != record.sha256 || writer.size != record.size {
+            return Err(RepoError::ChecksumMismatch {
+                artifact: path,
+                snapshot: snap.short_id.clone(),
+                expected: record.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(writer.size)
+    }
+
+    /// As [`Repo::verify_artifact`].
+    pub fn verify_artifact(
+        &self,
+        snap: &SnapshotInfo,
+        manifest: &Manifest,
+        name: &str,
+    ) -> RepoResult<u64> {
+        self.dump_artifact(snap, manifest, name, &mut io::sink())
     }
 }
 
