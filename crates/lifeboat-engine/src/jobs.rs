@@ -3,7 +3,7 @@
 use std::{io::Write, path::PathBuf};
 
 use jiff::Timestamp;
-use lifeboat_core::{AssetKind, BackupInput, Manifest, RepoLocation};
+use lifeboat_core::{AssetKind, BackupInput, RepoLocation};
 use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
 use lifeboat_repo::{Decision, ProgressMode, Repo, RepoConfig, RepoError, SnapshotInfo, decide};
 use serde::Serialize;
@@ -101,15 +101,6 @@ pub struct AssetStatus {
 pub struct ForgetReport {
     pub asset: String,
     pub decisions: Vec<Decision>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct VerifyReport {
-    pub repository: String,
-    pub errors: Vec<String>,
-    pub warnings: Vec<String>,
-    /// Artifacts whose checksum was read and matched.
-    pub artifacts_verified: usize,
 }
 
 impl Engine {
@@ -486,49 +477,6 @@ impl Engine {
     /// When the repository cannot be read or written.
     pub fn prune(&self, dry_run: bool) -> Result<lifeboat_repo::PruneSummary, EngineError> {
         Ok(self.open_primary()?.prune(dry_run)?)
-    }
-
-    /// Checks the repository; with `read_data`, reads every pack and the newest snapshot of each
-    /// asset's artifacts against their checksums.
-    ///
-    /// # Errors
-    /// When the repository cannot be opened (findings are in the report, not errors).
-    pub fn verify(&self, read_data: bool) -> Result<VerifyReport, EngineError> {
-        let repo = self.open_primary()?;
-        let check = repo.check(read_data.then_some(100.0))?;
-        let mut report = VerifyReport {
-            repository: repo.name().to_owned(),
-            errors: check.errors,
-            warnings: check.warnings,
-            artifacts_verified: 0,
-        };
-        let snapshots = repo.snapshots()?;
-        for asset in &self.plan.assets {
-            let Some(snap) = snapshots
-                .iter()
-                .rev()
-                .find(|s| s.asset.as_deref() == Some(&asset.name))
-            else {
-                continue;
-            };
-            let manifest: Manifest = match repo.read_manifest(snap) {
-                Ok(m) => m,
-                Err(e) => {
-                    report.errors.push(format!("asset {}: {e}", asset.name));
-                    continue;
-                }
-            };
-            if !read_data {
-                continue;
-            }
-            for artifact in &manifest.artifacts {
-                match repo.verify_artifact(snap, &manifest, &artifact.name) {
-                    Ok(_) => report.artifacts_verified += 1,
-                    Err(e) => report.errors.push(format!("asset {}: {e}", asset.name)),
-                }
-            }
-        }
-        Ok(report)
     }
 
     /// Per asset: newest snapshot, its age against the asset's RPO, and whether that is a breach.
