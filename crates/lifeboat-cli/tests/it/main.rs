@@ -15,3 +15,4 @@ mod roundtrip;
 mod s3;
 mod sqlite;
 mod util;
+mod verify;
