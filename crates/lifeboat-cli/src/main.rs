@@ -10,7 +10,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use lifeboat_engine::{Engine, EngineError, RestoreRequest};
+use lifeboat_engine::{Engine, EngineError, ReadData, RestoreRequest};
 use lifeboat_repo::ProgressMode;
 
 const EXIT_CODES: &str = "\
@@ -103,12 +103,29 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Check the repository; --read-data also reads all data and the artifacts' checksums
+    /// Check the repository, each asset's manifests and newest size; --read-data reads the data too
     Verify {
-        #[arg(long)]
-        read_data: bool,
+        /// Assets whose snapshots to examine [default: all]
+        assets: Vec<String>,
+        /// Read and authenticate all data the snapshots use, and every artifact against its
+        /// checksum; --read-data=N% reads a random N% of the packs instead (a cheap daily run)
+        #[arg(
+            long,
+            value_name = "N%",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "100%",
+            value_parser = <ReadData as std::str::FromStr>::from_str
+        )]
+        read_data: Option<ReadData>,
+        /// Restore each asset into a sandbox, compare it with its manifest and run its checks
+        #[arg(long, conflicts_with = "read_data")]
+        restore: bool,
+        /// With --restore and one asset: this snapshot instead of the newest
+        #[arg(long, requires = "restore", value_name = "ID")]
+        snapshot: Option<String>,
     },
-    /// Every asset: newest snapshot, its age against the RPO, breach
+    /// Every asset: newest snapshot, its age against the RPO, restore forecast against the RTO
     Status,
     /// Restore assets into sandboxes, check them, and time it against the plan's RTO and RPO
     Drill {
@@ -120,6 +137,11 @@ enum Command {
         /// Assets restored at once
         #[arg(long, default_value_t = 1, value_name = "N")]
         parallel: usize,
+    },
+    /// Past drills, kept in the repository; --show ID prints one as Markdown
+    Reports {
+        #[arg(long, value_name = "ID")]
+        show: Option<String>,
     },
 }
 
@@ -299,14 +321,26 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             out.prune(&summary, *dry_run);
             Ok(Exit::Ok as u8)
         }
-        Command::Verify { read_data } => {
-            let report = engine.verify(*read_data)?;
-            out.verify(&report);
-            Ok(if report.errors.is_empty() {
+        Command::Verify {
+            assets,
+            restore: true,
+            snapshot,
+            ..
+        } => {
+            let results = engine.verify_restore(assets, snapshot.as_deref(), 1)?;
+            out.sandbox_restores(&results);
+            Ok(if results.iter().all(|r| r.ok) {
                 Exit::Ok as u8
             } else {
                 Exit::Error as u8
             })
+        }
+        Command::Verify {
+            assets, read_data, ..
+        } => {
+            let report = engine.verify(assets, *read_data)?;
+            out.verify(&report);
+            Ok(report.exit_code())
         }
         Command::Drill {
             assets,
@@ -322,21 +356,32 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     code: Exit::Error as u8,
                 })?;
             }
-            out.drill(&drill);
+            let saved = engine.save_drill(&drill)?;
+            out.drill(&drill, &saved);
             Ok(if drill.passed {
                 Exit::Ok as u8
             } else {
                 Exit::Error as u8
             })
         }
+        Command::Reports { show } => {
+            if let Some(id) = show {
+                print!("{}", engine.drill_markdown(id)?);
+            } else {
+                out.reports(&engine.past_drills()?);
+            }
+            Ok(Exit::Ok as u8)
+        }
         Command::Status => {
             let status = engine.status()?;
             out.status(&status);
-            Ok(if status.iter().any(|s| s.breach) {
-                Exit::Partial as u8
-            } else {
-                Exit::Ok as u8
-            })
+            Ok(
+                if status.iter().any(|s| s.breach || s.forecast_over_target) {
+                    Exit::Partial as u8
+                } else {
+                    Exit::Ok as u8
+                },
+            )
         }
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use lifeboat_engine::{
-    AssetStatus, BackupReport, DrillReport, ForgetReport, InitReport, RestoreAction, RestoreReport,
-    VerifyReport, human_secs,
+    AssetStatus, BackupReport, DrillReport, Finding, ForgetReport, InitReport, Level, PastDrill,
+    RestoreAction, RestoreReport, SandboxRestore, VerifyReport, human_secs,
 };
 use lifeboat_repo::{PruneSummary, SnapshotInfo};
 use serde::Serialize;
@@ -43,6 +43,15 @@ pub fn bytes(n: u64) -> String {
 pub fn age(secs: u64) -> String {
     let rounded = if secs >= 3600 { secs / 60 * 60 } else { secs };
     humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
+/// `1 snapshot`, `3 snapshots`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn time(t: Timestamp) -> String {
@@ -281,20 +290,36 @@ impl Output {
         if self.json {
             return json(r);
         }
-        for e in &r.errors {
-            println!("error: {e}");
+        let mut findings: Vec<&Finding> = r.findings.iter().collect();
+        findings.sort_by_key(|f| f.level != Level::Error);
+        for f in findings {
+            let level = match f.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+            };
+            println!("{level}: {}", f.message);
+            if let Some(h) = &f.hint {
+                println!("  hint: {h}");
+            }
         }
-        for w in &r.warnings {
-            println!("warning: {w}");
-        }
-        if r.errors.is_empty() {
-            println!(
-                "repository {} is consistent; {} artifact checksums verified",
-                r.repository, r.artifacts_verified
-            );
-        } else {
-            println!("repository {}: {} errors", r.repository, r.errors.len());
-        }
+        let head = match r.errors.len() {
+            0 => format!("repository {} is consistent", r.repository),
+            n => format!("repository {}: {}", r.repository, count(n, "error")),
+        };
+        let data = match r.read_data.as_deref() {
+            None => "pack data not read".to_owned(),
+            Some("all") => format!(
+                "all pack data read, {} matched their checksums ({} read)",
+                count(r.artifacts_verified, "artifact"),
+                bytes(r.artifact_bytes_read)
+            ),
+            Some(share) => format!("about {share} of the pack data read"),
+        };
+        println!(
+            "{head}; {} of {} examined; {data}",
+            count(r.snapshots_examined, "snapshot"),
+            r.assets.join(", ")
+        );
     }
 
     pub fn status(&self, rows: &[AssetStatus]) {
@@ -302,17 +327,23 @@ impl Output {
             return json(rows);
         }
         println!(
-            "{:<16} {:<8} {:<3} {:<10} {:<20} {:>10} {:>8}  state",
-            "asset", "kind", "pri", "snapshot", "last backup", "age", "rpo"
+            "{:<16} {:<8} {:<3} {:<10} {:<20} {:>10} {:>8} {:>17}  state",
+            "asset", "kind", "pri", "snapshot", "last backup", "age", "rpo", "restore / rto"
         );
         for s in rows {
-            let state = match (s.age_secs, s.breach) {
-                (None, _) => "BREACH (never backed up)",
-                (_, true) => "BREACH",
-                _ => "ok",
+            let mut state = match (s.age_secs, s.breach) {
+                (None, _) => "BREACH (never backed up)".to_owned(),
+                (_, true) => "BREACH".to_owned(),
+                _ => "ok".to_owned(),
             };
+            if s.forecast_over_target {
+                state.push_str(", restore forecast over RTO");
+            }
+            let forecast = s
+                .rto_forecast_secs
+                .map_or_else(|| "no drill".to_owned(), human_secs);
             println!(
-                "{:<16} {:<8} {:<3} {:<10} {:<20} {:>10} {:>8}  {state}",
+                "{:<16} {:<8} {:<3} {:<10} {:<20} {:>10} {:>8} {:>17}  {state}",
                 s.asset,
                 s.kind.to_string(),
                 s.priority,
@@ -320,11 +351,39 @@ impl Output {
                 s.last_time.map_or_else(|| "-".to_owned(), time),
                 s.age_secs.map_or_else(|| "-".to_owned(), age),
                 age(s.rpo_secs),
+                format!("{forecast} / {}", age(s.rto_secs)),
             );
         }
     }
 
-    pub fn drill(&self, r: &DrillReport) {
+    pub fn sandbox_restores(&self, results: &[SandboxRestore]) {
+        if self.json {
+            return json(results);
+        }
+        for r in results {
+            let head = format!(
+                "{} {}",
+                r.asset,
+                r.snapshot.as_deref().unwrap_or("(no snapshot)")
+            );
+            if r.ok {
+                println!(
+                    "{head:<26} ok    restored in {}; {}; checks {}/{}",
+                    human_secs(r.rto_secs),
+                    r.compared.as_deref().unwrap_or("artifacts as recorded"),
+                    r.checks.len(),
+                    r.checks.len()
+                );
+            } else {
+                println!("{head:<26} FAIL");
+                for p in &r.problems {
+                    println!("{:<26}       {p}", "");
+                }
+            }
+        }
+    }
+
+    pub fn drill(&self, r: &DrillReport, saved: &str) {
         if self.json {
             return json(r);
         }
@@ -381,5 +440,38 @@ impl Output {
             human_secs(r.rpo_target_secs as f64),
             if r.passed { "passed" } else { "FAILED" }
         );
+        println!(
+            "report kept in the repository: `lifeboat reports --show {}`",
+            &saved[..8.min(saved.len())]
+        );
+    }
+
+    pub fn reports(&self, drills: &[PastDrill]) {
+        if self.json {
+            return json(drills);
+        }
+        if drills.is_empty() {
+            println!("no drills yet: run `lifeboat drill`");
+            return;
+        }
+        println!(
+            "{:<9} {:<20} {:<7} {:>17} {:>6}  failed",
+            "REPORT", "WHEN", "RESULT", "RTO / TARGET", "ASSETS"
+        );
+        for d in drills {
+            println!(
+                "{:<9} {:<20} {:<7} {:>17} {:>6}  {}",
+                d.snapshot,
+                time(d.started_at),
+                if d.passed { "passed" } else { "FAILED" },
+                format!(
+                    "{} / {}",
+                    human_secs(d.rto_secs),
+                    human_secs(d.rto_target_secs as f64)
+                ),
+                d.assets,
+                d.failed.join(", ")
+            );
+        }
     }
 }

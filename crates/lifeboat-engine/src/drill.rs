@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::{EngineError, jobs::Engine, sandbox};
 
 /// One plan check and what it gave.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CheckOutcome {
     pub check: String,
     pub ok: bool,
@@ -28,7 +28,7 @@ pub struct CheckOutcome {
 }
 
 /// Time spent in each phase of a sandbox restore, in seconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Phases {
     /// Reading the snapshot's data out of the repository, checksums verified.
     pub fetch: f64,
@@ -39,7 +39,7 @@ pub struct Phases {
 }
 
 /// One asset restored into a sandbox and checked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SandboxRestore {
     pub asset: String,
     pub kind: lifeboat_core::AssetKind,

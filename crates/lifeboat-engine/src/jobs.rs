@@ -95,6 +95,10 @@ pub struct AssetStatus {
     pub rto_secs: u64,
     pub breach: bool,
     pub snapshots: usize,
+    /// Restore time forecast from past drills and the newest snapshot's size.
+    pub rto_forecast_secs: Option<f64>,
+    /// The forecast exceeds the RTO target.
+    pub forecast_over_target: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -487,6 +491,7 @@ impl Engine {
         let repo = self.open_primary()?;
         let snapshots = repo.snapshots()?;
         let now = Timestamp::now();
+        let drills = self.recent_drills(10)?;
         Ok(self
             .plan
             .assets
@@ -499,6 +504,8 @@ impl Engine {
                 let last = own.last();
                 let age =
                     last.map(|s| u64::try_from(now.as_second() - s.time.as_second()).unwrap_or(0));
+                let forecast =
+                    last.and_then(|s| crate::report::forecast_rto(&drills, &asset.name, s.bytes));
                 AssetStatus {
                     asset: asset.name.clone(),
                     kind: asset.kind(),
@@ -510,6 +517,8 @@ impl Engine {
                     rto_secs: asset.rto.as_secs(),
                     breach: age.is_none_or(|a| a > asset.rpo.as_secs()),
                     snapshots: own.len(),
+                    rto_forecast_secs: forecast,
+                    forecast_over_target: forecast.is_some_and(|f| f > asset.rto.as_secs() as f64),
                 }
             })
             .collect())

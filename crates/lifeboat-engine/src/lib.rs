@@ -14,13 +14,14 @@ mod restore;
 pub mod sandbox;
 mod secrets;
 mod sources;
+mod verify;
 
 pub use drill::{CheckOutcome, Phases, SandboxRestore};
 pub use error::EngineError;
-pub use report::{DrillReport, human_secs};
 pub use interrupt::{interrupted, on_interrupt};
 pub use jobs::{
     AssetBackup, AssetStatus, BackupReport, CopyOutcome, Engine, ForgetReport, InitReport,
-    VerifyReport,
 };
+pub use report::{DRILLS_ASSET, DrillReport, PastDrill, human_secs};
 pub use restore::{RestoreAction, RestoreReport, RestoreRequest};
+pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport};

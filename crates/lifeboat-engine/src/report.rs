@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::{EngineError, SandboxRestore, jobs::Engine};
 
 /// A drill of some or all of a plan's assets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DrillReport {
     pub plan: String,
     pub started_at: Timestamp,
@@ -32,7 +32,105 @@ impl SandboxRestore {
     }
 }
 
+/// Snapshots of drill reports use this asset name, which no plan asset can have (plan names
+/// start with a letter or digit).
+pub const DRILLS_ASSET: &str = "_drills";
+/// The report's artifacts inside such a snapshot.
+pub const REPORT_JSON: &str = "drill.json";
+pub const REPORT_MD: &str = "drill.md";
+
+/// A past drill, as `lifeboat reports` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PastDrill {
+    pub snapshot: String,
+    pub started_at: Timestamp,
+    pub passed: bool,
+    pub rto_secs: f64,
+    pub rto_target_secs: u64,
+    pub assets: usize,
+    pub failed: Vec<String>,
+}
+
 impl Engine {
+    /// Writes the report into the primary repository as a snapshot of its own (`drill.json`
+    /// and `drill.md`), so the evidence survives the loss of this host. Returns its id.
+    ///
+    /// # Errors
+    /// When the repository cannot be written.
+    pub fn save_drill(&self, report: &DrillReport) -> Result<String, EngineError> {
+        let repo = self.open_primary()?;
+        let artifact = |name: &str, bytes: Vec<u8>| lifeboat_core::StreamArtifact {
+            name: name.to_owned(),
+            data: lifeboat_core::ArtifactData::Stream(Box::new(move || {
+                Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read + Send>)
+            })),
+        };
+        let json = serde_json::to_vec_pretty(report).unwrap_or_default();
+        let input = lifeboat_core::BackupInput {
+            plan: self.plan().name.clone(),
+            asset: DRILLS_ASSET.to_owned(),
+            kind: lifeboat_core::AssetKind::Command,
+            source: "lifeboat drill".to_owned(),
+            reason: Some("drill-report".to_owned()),
+            payload: lifeboat_core::Payload::Streams(vec![
+                artifact(REPORT_JSON, json),
+                artifact(REPORT_MD, report.to_markdown().into_bytes()),
+            ]),
+            facts: lifeboat_core::SourceFacts::default(),
+        };
+        Ok(repo.backup(input, None)?.snapshot.id)
+    }
+
+    /// Past drills kept in the primary repository, newest first.
+    ///
+    /// # Errors
+    /// When the repository cannot be read.
+    pub fn past_drills(&self) -> Result<Vec<PastDrill>, EngineError> {
+        let repo = self.open_primary()?;
+        let mut out = Vec::new();
+        for snap in repo
+            .snapshots()?
+            .iter()
+            .rev()
+            .filter(|s| s.asset.as_deref() == Some(DRILLS_ASSET))
+        {
+            let manifest = repo.read_manifest(snap)?;
+            let mut bytes = Vec::new();
+            repo.dump_artifact(snap, &manifest, REPORT_JSON, &mut bytes)?;
+            let Ok(r) = serde_json::from_slice::<DrillReport>(&bytes) else {
+                continue;
+            };
+            out.push(PastDrill {
+                snapshot: snap.short_id.clone(),
+                started_at: r.started_at,
+                passed: r.passed,
+                rto_secs: r.rto_secs,
+                rto_target_secs: r.rto_target_secs,
+                assets: r.assets.len(),
+                failed: r
+                    .assets
+                    .iter()
+                    .filter(|a| !a.passed())
+                    .map(|a| a.asset.clone())
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One past drill's Markdown report.
+    ///
+    /// # Errors
+    /// No such drill, or the repository cannot be read.
+    pub fn drill_markdown(&self, id: &str) -> Result<String, EngineError> {
+        let repo = self.open_primary()?;
+        let snap = repo.find_snapshot(DRILLS_ASSET, Some(id))?;
+        let manifest = repo.read_manifest(&snap)?;
+        let mut bytes = Vec::new();
+        repo.dump_artifact(&snap, &manifest, REPORT_MD, &mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Restores each asset (priority order, P0 first) into a sandbox, checks it and times it,
     /// against the plan's targets. `parallel` assets run at once.
     ///
@@ -59,6 +157,48 @@ impl Engine {
             assets: results,
             passed,
         })
+    }
+}
+
+/// Restore-time forecast for an asset whose newest snapshot holds `bytes`: the newest past
+/// drill that restored it, its time scaled by the size ratio (restores are dominated by
+/// loading the data; the sandbox start-up is small beside it). `None` without such a drill.
+#[must_use]
+pub fn forecast_rto(past: &[DrillReport], asset: &str, bytes: u64) -> Option<f64> {
+    let (drilled_secs, drilled_bytes) = past
+        .iter()
+        .filter_map(|r| r.assets.iter().find(|a| a.asset == asset && a.ok))
+        .map(|a| (a.rto_secs, a.bytes))
+        .next()?;
+    if drilled_bytes == 0 {
+        return Some(drilled_secs);
+    }
+    Some(drilled_secs * bytes as f64 / drilled_bytes as f64)
+}
+
+impl Engine {
+    /// The newest drill reports kept in the primary repository (at most `limit`), newest first.
+    ///
+    /// # Errors
+    /// When the repository cannot be read.
+    pub fn recent_drills(&self, limit: usize) -> Result<Vec<DrillReport>, EngineError> {
+        let repo = self.open_primary()?;
+        let mut out = Vec::new();
+        for snap in repo
+            .snapshots()?
+            .iter()
+            .rev()
+            .filter(|s| s.asset.as_deref() == Some(DRILLS_ASSET))
+            .take(limit)
+        {
+            let manifest = repo.read_manifest(snap)?;
+            let mut bytes = Vec::new();
+            repo.dump_artifact(snap, &manifest, REPORT_JSON, &mut bytes)?;
+            if let Ok(r) = serde_json::from_slice::<DrillReport>(&bytes) {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -274,6 +414,45 @@ impl DrillReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forecast_scales_the_last_drill_by_size() {
+        let asset = |name: &str, ok: bool, secs: f64, bytes: u64| SandboxRestore {
+            asset: name.into(),
+            kind: lifeboat_core::AssetKind::Postgres,
+            priority: lifeboat_core::Priority::P0,
+            snapshot: None,
+            snapshot_time: None,
+            phases: crate::Phases::default(),
+            rto_secs: secs,
+            rto_target_secs: 60,
+            rpo_secs: None,
+            rpo_target_secs: 60,
+            bytes,
+            compared: None,
+            checks: Vec::new(),
+            problems: Vec::new(),
+            ok,
+        };
+        let report = |assets| DrillReport {
+            plan: "p".into(),
+            started_at: Timestamp::UNIX_EPOCH,
+            rto_secs: 0.0,
+            rto_target_secs: 0,
+            rpo_secs: None,
+            rpo_target_secs: 0,
+            parallel: 1,
+            assets,
+            passed: true,
+        };
+        // Newest first: the failed newest drill of db is skipped for the older good one.
+        let past = vec![
+            report(vec![asset("db", false, 1.0, 100)]),
+            report(vec![asset("db", true, 10.0, 1000)]),
+        ];
+        assert_eq!(forecast_rto(&past, "db", 3000), Some(30.0));
+        assert_eq!(forecast_rto(&past, "other", 3000), None);
+    }
 
     #[test]
     fn durations_read_like_a_person_writes_them() {

@@ -168,6 +168,38 @@ fn drill_of_a_whole_plan_passes_with_reports() {
         "left behind: {:?}",
         left_in(&scratch)
     );
+
+    // Every drill is kept in the repository, readable without this host's files.
+    let past = sb.run_ok(&["--json", "reports"]).json();
+    let past = past.as_array().unwrap();
+    assert_eq!(past.len(), 3, "{past:#?}");
+    assert!(past.iter().all(|d| d["passed"] == true));
+    let id = past[0]["snapshot"].as_str().unwrap();
+    let shown = sb.run_ok(&["reports", "--show", id]);
+    assert!(
+        shown.stdout.starts_with("# Recovery drill: it"),
+        "{}",
+        shown.stdout
+    );
+    // Plan assets' snapshots are not mistaken for drills, nor drills for assets.
+    assert_eq!(sb.snapshots_of("db").len(), 1);
+
+    // status forecasts each restore from the drills; a target tighter than the forecast is
+    // flagged (the database's sandbox alone takes more than a second to start).
+    let status = sb.run_ok(&["--json", "status"]).json();
+    let db = &status[0];
+    assert!(db["rto_forecast_secs"].as_f64().unwrap() > 0.0, "{db:#}");
+    assert_eq!(db["forecast_over_target"], false, "{db:#}");
+    let tight = fs::read_to_string(sb.plan_path())
+        .unwrap()
+        .replace("rto = \"5m\"", "rto = \"1s\"");
+    sb.write_raw_plan(&tight);
+    let flagged = sb.run(&["status"]).expect_code(3);
+    assert!(
+        flagged.stdout.contains("restore forecast over RTO"),
+        "{}",
+        flagged.stdout
+    );
 }
 
 #[test]
@@ -219,6 +251,43 @@ fn a_failing_check_or_damaged_data_fails_that_asset_only() {
         "left behind: {:?}",
         left_in(&scratch)
     );
+    // verify --restore judges the same way, asset by asset, and leaves nothing behind either.
+    let verified = Run::from(
+        sb.cmd(&["--json", "verify", "--restore"])
+            .env("TMPDIR", &scratch)
+            .env("LIFEBOAT_SPOOL_DIR", &scratch)
+            .output()
+            .unwrap(),
+    )
+    .expect_code(1)
+    .json();
+    let ok: Vec<(String, bool)> = verified
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["asset"].as_str().unwrap().to_owned(), r["ok"] == true))
+        .collect();
+    assert_eq!(
+        ok,
+        [
+            ("db", false),
+            ("cache", false),
+            ("hub", true),
+            ("site", true)
+        ]
+        .map(|(a, b)| (a.to_owned(), b))
+    );
+    let one = sb.run(&["verify", "--restore", "hub"]).expect_code(0);
+    assert!(one.stdout.contains("hub"), "{}", one.stdout);
+    assert!(
+        left_in(&scratch).is_empty(),
+        "left behind: {:?}",
+        left_in(&scratch)
+    );
+
+    let past = sb.run_ok(&["--json", "reports"]).json();
+    assert_eq!(past[0]["passed"], false);
+    assert_eq!(past[0]["failed"], serde_json::json!(["db", "cache"]));
 }
 
 fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
