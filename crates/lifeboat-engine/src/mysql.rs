@@ -130,7 +130,8 @@ pub(crate) fn restore(
     if let (Some(only), Some(state)) = (&only, &state) {
         refuse_awkward_tables(&asset.name, server, db, only, state)?;
     }
-    let stamp = Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
+    // Milliseconds: a restore and its undo may run within one second.
+    let stamp = Timestamp::now().strftime("%Y%m%d%H%M%S%3f").to_string();
     let job = Job {
         asset: &asset.name,
         server,

@@ -112,8 +112,31 @@ pub(crate) fn restore(
     let mut server = PostgresTarget::connect(&asset.name, &target, dump_major)?;
     let db = target.database();
     let stamp = jiff::Timestamp::now().as_second();
+    // Two restores within a second (a restore, then undoing it) must not meet on a name.
+    let mut unused = |suffix: &str| -> Result<String, EngineError> {
+        for n in 1..100 {
+            let extra = if n == 1 {
+                String::new()
+            } else {
+                format!("_{n}")
+            };
+            let name = derived_name(&db, &format!("{suffix}{extra}"));
+            if !server.exists(&name)? {
+                return Ok(name);
+            }
+        }
+        Err(EngineError::usage(
+            format!(
+                "restore asset {}: no free database name for {db}{suffix}",
+                asset.name
+            ),
+            Some("drop old <db>_lifeboat_* databases"),
+        ))
+    };
+    let kept = unused(&format!("_lifeboat_old_{stamp}"))?;
+    let scratch = unused(&format!("_lifeboat_{stamp}"))?;
     let load_into = if in_place {
-        derived_name(&db, &format!("_lifeboat_{stamp}"))
+        scratch
     } else {
         if server.exists(&db)? {
             return Err(EngineError::usage(
@@ -127,7 +150,6 @@ pub(crate) fn restore(
         }
         db.clone()
     };
-    let kept = derived_name(&db, &format!("_lifeboat_old_{stamp}"));
     let live_exists = in_place && server.exists(&db)?;
     let load_label = target.with_database(&load_into).label();
     report.actions.push(RestoreAction::CreateDatabase {
