@@ -143,6 +143,17 @@ enum Command {
         #[arg(long, value_name = "ID")]
         show: Option<String>,
     },
+    /// The catalog: a local index of the repository (.lifeboat/catalog.db, $LIFEBOAT_CATALOG)
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogAction {
+    /// Empty the catalog and index the repository again
+    Rebuild,
 }
 
 /// Process exit codes, one place (see `--help`).
@@ -369,6 +380,20 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 print!("{}", engine.drill_markdown(id)?);
             } else {
                 out.reports(&engine.past_drills()?);
+            }
+            Ok(Exit::Ok as u8)
+        }
+        Command::Catalog {
+            action: CatalogAction::Rebuild,
+        } => {
+            let drills = engine.rebuild_catalog()?;
+            if cli.json {
+                println!("{}", serde_json::json!({ "drills": drills }));
+            } else {
+                println!(
+                    "catalog {} rebuilt: {drills} drill report(s) indexed",
+                    engine.catalog_path().display()
+                );
             }
             Ok(Exit::Ok as u8)
         }

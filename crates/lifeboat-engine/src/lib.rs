@@ -3,6 +3,7 @@
 //!
 //! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
 
+mod catalog;
 mod drill;
 mod error;
 mod interrupt;
@@ -16,6 +17,7 @@ mod secrets;
 mod sources;
 mod verify;
 
+pub use catalog::CATALOG_ENV;
 pub use drill::{CheckOutcome, Phases, SandboxRestore};
 pub use error::EngineError;
 pub use interrupt::{interrupted, on_interrupt};

@@ -78,44 +78,12 @@ impl Engine {
             ]),
             facts: lifeboat_core::SourceFacts::default(),
         };
-        Ok(repo.backup(input, None)?.snapshot.id)
-    }
-
-    /// Past drills kept in the primary repository, newest first.
-    ///
-    /// # Errors
-    /// When the repository cannot be read.
-    pub fn past_drills(&self) -> Result<Vec<PastDrill>, EngineError> {
-        let repo = self.open_primary()?;
-        let mut out = Vec::new();
-        for snap in repo
-            .snapshots()?
-            .iter()
-            .rev()
-            .filter(|s| s.asset.as_deref() == Some(DRILLS_ASSET))
-        {
-            let manifest = repo.read_manifest(snap)?;
-            let mut bytes = Vec::new();
-            repo.dump_artifact(snap, &manifest, REPORT_JSON, &mut bytes)?;
-            let Ok(r) = serde_json::from_slice::<DrillReport>(&bytes) else {
-                continue;
-            };
-            out.push(PastDrill {
-                snapshot: snap.short_id.clone(),
-                started_at: r.started_at,
-                passed: r.passed,
-                rto_secs: r.rto_secs,
-                rto_target_secs: r.rto_target_secs,
-                assets: r.assets.len(),
-                failed: r
-                    .assets
-                    .iter()
-                    .filter(|a| !a.passed())
-                    .map(|a| a.asset.clone())
-                    .collect(),
-            });
+        let id = repo.backup(input, None)?.snapshot.id;
+        // The repository holds the report; the catalog only indexes it, and catches up later.
+        if let Err(e) = self.catalog().and_then(|c| c.add_drill(&id, report)) {
+            tracing::warn!("drill {}: not indexed in the catalog: {e}", &id[..8]);
         }
-        Ok(out)
+        Ok(id)
     }
 
     /// One past drill's Markdown report.

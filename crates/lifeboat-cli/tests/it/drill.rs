@@ -181,6 +181,24 @@ fn drill_of_a_whole_plan_passes_with_reports() {
         "{}",
         shown.stdout
     );
+    // The catalog indexes them beside the plan; it is a cache the repository can refill.
+    let catalog = sb
+        .plan_path()
+        .parent()
+        .unwrap()
+        .join(".lifeboat/catalog.db");
+    assert!(catalog.exists());
+    fs::remove_file(&catalog).unwrap();
+    assert_eq!(
+        sb.run_ok(&["--json", "reports"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let rebuilt = sb.run_ok(&["--json", "catalog", "rebuild"]).json();
+    assert_eq!(rebuilt["drills"], 3);
     // Plan assets' snapshots are not mistaken for drills, nor drills for assets.
     assert_eq!(sb.snapshots_of("db").len(), 1);
 
