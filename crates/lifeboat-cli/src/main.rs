@@ -17,7 +17,9 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    ok
   1    error
-  3    partial: some assets failed or had warnings; for status, an RPO breach
+  2    usage error (unknown option, bad value)
+  3    partial: some assets failed or had warnings; for status, an RPO breach or a
+       restore forecast over the RTO
   10   no repository at the plan's location
   12   wrong repository password
   130  interrupted";
@@ -195,10 +197,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
+    // rustic's own log lines repeat, in its words, findings Lifeboat reports in its own (with
+    // asset and snapshot): shown only from -vv.
     let default = match (cli.quiet, cli.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
+        (true, _) => "error,rustic_core=off",
+        (false, 0) => "warn,rustic_core=off",
+        (false, 1) => "info,rustic_core=warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
