@@ -543,3 +543,27 @@ fn mysql_failed_restore_leaves_the_live_database_untouched() {
         "no safety snapshot before the check"
     );
 }
+
+/// A drill restores the dump into a MariaDB sandbox of its own (routines, triggers, views and
+/// events included), compares rows with the manifest and runs the asset's SQL checks there.
+#[test]
+fn mysql_drill_restores_into_a_mariadb_sandbox() {
+    let db = live();
+    let sb = Sandbox::new();
+    sb.write_plan(&format!(
+        "{}checks = [\"SELECT count(*) > 0 FROM customers\", \"SELECT count(*) = 1 FROM rich WHERE id < 0\"]\n",
+        plan(&db, "shop", "shop")
+    ));
+    run(&sb, &["init"]).expect_code(0);
+    run(&sb, &["backup"]).expect_code(0);
+    let report = run(&sb, &["--json", "drill"]).expect_code(1).json();
+    let a = &report["assets"][0];
+    assert!(
+        a["compared"].as_str().unwrap().ends_with("as recorded"),
+        "{a:#}"
+    );
+    assert_eq!(a["checks"][0]["ok"], true, "{a:#}");
+    // The second check is false in the data: the drill fails on it, and says so.
+    assert_eq!(a["checks"][1]["ok"], false, "{a:#}");
+    assert_eq!(report["passed"], false);
+}
