@@ -67,7 +67,11 @@ pub(crate) fn restore(
     let target = match &req.to {
         Some(to) => Conn::parse(&to.to_string_lossy(), original.password.clone()).map_err(|e| {
             EngineError::usage(
-                format!("restore asset {}: --to {}: {e}", asset.name, to.display()),
+                format!(
+                    "restore asset {}: --to {}: {e}",
+                    asset.name,
+                    lifeboat_core::redact_url(&to.to_string_lossy())
+                ),
                 Some("give a database URL: --to postgres://user@host:port/newdb"),
             )
         })?,

@@ -96,6 +96,13 @@ impl Conn {
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(format!("not a postgres:// URL (scheme {:?})", url.scheme()));
         }
+        if url.password().is_some() {
+            // It would reach the tools' argv, visible to every user in `ps`.
+            return Err(
+                "the URL holds a password; give it through the asset's password-env, PGPASSWORD or ~/.pgpass instead"
+                    .into(),
+            );
+        }
         let conn = Self { url, password };
         if conn.database().is_empty() {
             return Err("the URL names no database (postgres://user@host:port/DATABASE)".into());
@@ -1088,6 +1095,11 @@ mod tests {
         assert!(other.dbname_arg().ends_with("?sslmode=require"));
         assert!(Conn::parse("postgres://app@host/", None).is_err());
         assert!(Conn::parse("mysql://app@host/db", None).is_err());
+        let err = Conn::parse("postgres://app:hunter2@host/db", None).unwrap_err();
+        assert!(
+            err.contains("password-env") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

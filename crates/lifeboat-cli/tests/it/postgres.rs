@@ -675,3 +675,31 @@ fn postgres_interrupted_restore_drops_its_scratch_database() {
     );
     assert_eq!(pg.psql("shop", "SELECT count(*) FROM big").unwrap(), "10");
 }
+
+/// A password written into --to would reach pg_restore's argv (visible in `ps`): refused,
+/// without echoing it.
+#[test]
+fn postgres_restore_refuses_a_password_in_the_target_url() {
+    let pg = PostgresSandbox::start(None).unwrap();
+    small_shop(&pg, "shop");
+    let sb = Sandbox::new();
+    sb.write_plan(&plan_for(&pg, "shop", ""));
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup"]);
+    let to = format!(
+        "postgres://postgres:Sup3rS3cret@127.0.0.1:{}/other",
+        pg.port()
+    );
+    let run = sb.run(&["restore", "shop", "--to", &to]).expect_code(1);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains("Sup3rS3cret"), "{all}");
+    assert!(all.contains("the URL holds a password"), "{all}");
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'other'"
+        )
+        .unwrap(),
+        "0"
+    );
+}
