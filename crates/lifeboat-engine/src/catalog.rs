@@ -49,7 +49,7 @@ impl Catalog {
 
     pub(crate) fn open(path: &Path) -> Result<Self, EngineError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| Self::err(path, e))?;
         }
         let conn = Connection::open(path).map_err(|e| Self::err(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
