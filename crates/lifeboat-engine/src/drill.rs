@@ -160,14 +160,17 @@ impl Engine {
         let snapshots = repo.snapshots()?;
         let run_one = |asset: &ResolvedAsset| {
             let snap = match snapshot {
-                Some(id) => repo.find_snapshot(&asset.name, Some(id)).ok(),
-                None => snapshots
+                Some(id) => repo
+                    .find_snapshot(&asset.name, Some(id))
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                None => Ok(snapshots
                     .iter()
                     .rev()
                     .find(|s| s.asset.as_deref() == Some(&asset.name) && !s.is_safety())
-                    .cloned(),
+                    .cloned()),
             };
-            sandbox_restore(&repo, asset, snap.as_ref())
+            sandbox_restore(&repo, asset, snap)
         };
         let workers = parallel.clamp(1, chosen.len().max(1));
         if workers == 1 {
@@ -201,8 +204,13 @@ impl Engine {
 fn sandbox_restore(
     repo: &Repo,
     asset: &ResolvedAsset,
-    snap: Option<&SnapshotInfo>,
+    snap: Result<Option<SnapshotInfo>, String>,
 ) -> SandboxRestore {
+    let (snap, lookup) = match snap {
+        Ok(s) => (s, None),
+        Err(e) => (None, Some(e)),
+    };
+    let snap = snap.as_ref();
     let mut out = SandboxRestore {
         asset: asset.name.clone(),
         kind: asset.kind(),
@@ -222,8 +230,10 @@ fn sandbox_restore(
         ok: false,
     };
     let Some(snap) = snap else {
-        out.problems
-            .push(format!("asset {} has no snapshot to restore", asset.name));
+        out.problems.push(
+            lookup
+                .unwrap_or_else(|| format!("asset {} has no snapshot to restore yet", asset.name)),
+        );
         return out;
     };
     let started = Instant::now();

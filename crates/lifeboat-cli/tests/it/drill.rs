@@ -297,6 +297,10 @@ fn a_failing_check_or_damaged_data_fails_that_asset_only() {
     );
     let one = sb.run(&["verify", "--restore", "hub"]).expect_code(0);
     assert!(one.stdout.contains("hub"), "{}", one.stdout);
+    let wrong = sb
+        .run(&["verify", "--restore", "hub", "--snapshot", "deadbeef"])
+        .expect_code(1);
+    assert!(wrong.stdout.contains("deadbeef"), "{}", wrong.stdout);
     assert!(
         left_in(&scratch).is_empty(),
         "left behind: {:?}",
