@@ -1000,6 +1000,44 @@ impl PostgresTarget {
                 quote_literal(kept)
             ))
             .unwrap_or_default();
+        // Database privileges (who may CONNECT, CREATE, TEMPORARY) follow the name: the new
+        // database would otherwise have the defaults, which let PUBLIC connect.
+        let has_acl = self
+            .session
+            .value(&format!(
+                "SELECT datacl IS NOT NULL FROM pg_database WHERE datname = {}",
+                quote_literal(kept)
+            ))
+            .unwrap_or_default();
+        if has_acl == "t" {
+            let grants = self
+                .session
+                .query(&format!(
+                    "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                     a.privilege_type, a.is_grantable \
+                     FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = {}",
+                    quote_literal(kept)
+                ))
+                .unwrap_or_default();
+            let mut sql = format!("REVOKE ALL ON DATABASE {l} FROM PUBLIC;");
+            for g in &grants {
+                if let [who, what, grantable] = g.as_slice() {
+                    sql.push_str(&format!(
+                        " GRANT {what} ON DATABASE {l} TO {who}{};",
+                        if grantable == "t" {
+                            " WITH GRANT OPTION"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+            if let Err(e) = self.session.query(&sql) {
+                tracing::warn!(
+                    "database {live}: privileges not copied from {kept}: {e}; compare them with `\\l` in psql"
+                );
+            }
+        }
         for row in settings {
             if let Some((key, value)) = row.first().and_then(|s| s.split_once('=')) {
                 // Stored as `key=a, b` for list settings such as search_path.

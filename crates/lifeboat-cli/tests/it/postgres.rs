@@ -213,6 +213,14 @@ fn small_shop(pg: &PostgresSandbox, db: &str) {
 fn postgres_restore_over_the_original_keeps_it_under_another_name() {
     let pg = PostgresSandbox::start(None).unwrap();
     small_shop(&pg, "shop");
+    // Only app may connect: the restored database must not fall back to PUBLIC's defaults.
+    pg.psql("postgres", "CREATE ROLE app LOGIN; CREATE ROLE other LOGIN")
+        .unwrap();
+    pg.psql(
+        "postgres",
+        "REVOKE ALL ON DATABASE shop FROM PUBLIC; GRANT CONNECT ON DATABASE shop TO app",
+    )
+    .unwrap();
     let sb = Sandbox::new();
     sb.write_plan(&plan_for(&pg, "shop", ""));
     sb.run_ok(&["init"]);
@@ -287,6 +295,16 @@ fn postgres_restore_over_the_original_keeps_it_under_another_name() {
         "100"
     );
     assert_eq!(pg.psql("shop", "SHOW work_mem").unwrap(), "7MB");
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT has_database_privilege('app', 'shop', 'CONNECT') || ' ' || \
+             has_database_privilege('other', 'shop', 'CONNECT')"
+        )
+        .unwrap(),
+        "true false",
+        "database privileges follow the name"
+    );
     let dbs = pg
         .psql(
             "postgres",
