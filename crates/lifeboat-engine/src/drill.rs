@@ -305,14 +305,7 @@ fn shell_checks(checks: &[String], dir: &Path, env: &[(&str, String)]) -> Vec<Ch
             for (k, v) in env {
                 cmd.env(k, v);
             }
-            let result = lifeboat_sources::process::spawn(cmd, false).and_then(|child| {
-                let mut child = child;
-                let mut stdout = String::new();
-                if let Some(out) = child.child.stdout.as_mut() {
-                    let _ = std::io::Read::read_to_string(out, &mut stdout);
-                }
-                child.finish().map(|()| stdout)
-            });
+            let result = run_check(cmd);
             match result {
                 Ok(stdout) => CheckOutcome {
                     check: check.clone(),
@@ -327,6 +320,48 @@ fn shell_checks(checks: &[String], dir: &Path, env: &[(&str, String)]) -> Vec<Ch
             }
         })
         .collect()
+}
+
+/// How long one shell check may run: `$LIFEBOAT_CHECK_TIMEOUT` seconds, 300 by default. A
+/// check that hangs must not hang the drill.
+fn check_timeout() -> std::time::Duration {
+    let secs = std::env::var("LIFEBOAT_CHECK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    std::time::Duration::from_secs(secs)
+}
+
+/// Runs one shell check to its end or its time limit (then its process group is killed).
+fn run_check(cmd: std::process::Command) -> std::io::Result<String> {
+    let mut child = lifeboat_sources::process::spawn(cmd, false)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(mut out) = child.child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            let _ = tx.send(text);
+        });
+    }
+    let limit = check_timeout();
+    let started = Instant::now();
+    while child.child.try_wait()?.is_none() {
+        if started.elapsed() > limit {
+            // Dropping the child kills its process group, which also ends the reader.
+            drop(child);
+            return Err(std::io::Error::other(format!(
+                "did not finish within {} s (LIFEBOAT_CHECK_TIMEOUT)",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A process the check left in the background would hold its output open: stop it.
+    child.kill_group();
+    let stdout = rx
+        .recv_timeout(std::time::Duration::from_secs(2))
+        .unwrap_or_default();
+    child.finish().map(|()| stdout)
 }
 
 fn tail(text: &str) -> String {

@@ -141,6 +141,12 @@ impl RunningChild {
         Err(io::Error::other(msg))
     }
 
+    /// Kills whatever is left of the child's process group (e.g. a process it started in the
+    /// background and did not wait for).
+    pub fn kill_group(&self) {
+        kill_group(self.child.id());
+    }
+
     /// The last bytes the child wrote to stderr, as one trimmed line.
     #[must_use]
     pub fn stderr_tail(&self) -> String {

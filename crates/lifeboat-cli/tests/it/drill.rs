@@ -325,3 +325,36 @@ fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// A check that hangs fails at its time limit instead of hanging the drill.
+#[test]
+fn a_hanging_check_fails_at_its_time_limit() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.join("site")).unwrap();
+    fs::write(sb.join("site/a.txt"), "a").unwrap();
+    // The second check leaves a process holding its stdout: the drill does not wait for it.
+    sb.write_plan(&format!(
+        "[assets.site]\ntype = \"files\"\npaths = [{}]\nchecks = [\"sleep 60\", \"(sleep 60 &) ; true\"]\n",
+        toml_path(&sb.join("site"))
+    ));
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup"]);
+    let run = Run::from(
+        sb.cmd(&["--json", "drill"])
+            .env("LIFEBOAT_CHECK_TIMEOUT", "1")
+            .output()
+            .unwrap(),
+    )
+    .expect_code(1);
+    let report = run.json();
+    let checks = &report["assets"][0]["checks"];
+    assert_eq!(checks[0]["ok"], false);
+    assert!(
+        checks[0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1 s"),
+        "{checks:#}"
+    );
+    assert_eq!(checks[1]["ok"], true, "the next check still runs");
+}
