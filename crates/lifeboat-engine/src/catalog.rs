@@ -137,6 +137,21 @@ impl Catalog {
         Ok(rows)
     }
 
+    fn recent_reports(&self, limit: usize) -> Result<Vec<DrillReport>, EngineError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT report FROM drills ORDER BY started_at DESC LIMIT ?1")
+            .map_err(|e| Self::err(&self.path, e))?;
+        let texts: Vec<String> = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| Self::err(&self.path, e))?;
+        Ok(texts
+            .iter()
+            .filter_map(|t| serde_json::from_str(t).ok())
+            .collect())
+    }
+
     fn clear(&self) -> Result<(), EngineError> {
         self.conn
             .execute("DELETE FROM drills", [])
@@ -190,6 +205,16 @@ impl Engine {
         let catalog = self.catalog()?;
         self.sync_drills(&catalog)?;
         catalog.drills()
+    }
+
+    /// The newest `limit` drill reports, newest first, through the catalog.
+    ///
+    /// # Errors
+    /// The catalog or the repository cannot be read.
+    pub fn recent_drills(&self, limit: usize) -> Result<Vec<DrillReport>, EngineError> {
+        let catalog = self.catalog()?;
+        self.sync_drills(&catalog)?;
+        catalog.recent_reports(limit)
     }
 
     /// Empties the catalog and fills it again from the repository; returns the drills indexed.

@@ -10,28 +10,31 @@ use lifeboat_sources::postgres::{
     Conn, DumpInput, GLOBALS_ARTIFACT, PostgresSource, PostgresTarget, TOC_ARTIFACT,
 };
 
+use lifeboat_sources::SourceError;
+
 use crate::{EngineError, RestoreAction, RestoreReport, RestoreRequest, jobs::Engine};
 
 /// PostgreSQL's limit on a name, in bytes.
 const MAX_NAME: usize = 63;
 
-pub(crate) fn conn_for(name: &str, spec: &PostgresSpec) -> Result<Conn, EngineError> {
+/// The asset's database with its password read. The error names what failed, not the asset.
+fn conn_for(spec: &PostgresSpec) -> Result<Conn, String> {
     let password = spec
         .password
         .as_ref()
         .map(crate::secrets::read_secret)
         .transpose()
-        .map_err(|reason| {
-            EngineError::usage(format!("asset {name}: read the password: {reason}"), None)
-        })?;
-    Conn::parse(spec.url.expose(), password)
-        .map_err(|e| EngineError::usage(format!("asset {name}: {}: {e}", spec.url), None))
+        .map_err(|reason| format!("read the password: {reason}"))?;
+    Conn::parse(spec.url.expose(), password).map_err(|e| format!("{}: {e}", spec.url))
 }
 
-pub(crate) fn source(name: &str, spec: &PostgresSpec) -> Result<PostgresSource, EngineError> {
+pub(crate) fn source(name: &str, spec: &PostgresSpec) -> Result<PostgresSource, SourceError> {
     Ok(PostgresSource {
         asset: name.to_owned(),
-        conn: conn_for(name, spec)?,
+        conn: conn_for(spec).map_err(|reason| SourceError::Unsupported {
+            asset: name.to_owned(),
+            reason,
+        })?,
         jobs: spec.jobs.max(1),
         globals: spec.globals,
     })
@@ -63,7 +66,8 @@ pub(crate) fn restore(
             None,
         )
     })?;
-    let original = conn_for(&asset.name, spec)?;
+    let original = conn_for(spec)
+        .map_err(|e| EngineError::usage(format!("asset {}: {e}", asset.name), None))?;
     let target = match &req.to {
         Some(to) => Conn::parse(&to.to_string_lossy(), original.password.clone()).map_err(|e| {
             EngineError::usage(

@@ -144,32 +144,6 @@ pub fn forecast_rto(past: &[DrillReport], asset: &str, bytes: u64) -> Option<f64
     Some(drilled_secs * bytes as f64 / drilled_bytes as f64)
 }
 
-impl Engine {
-    /// The newest drill reports kept in the primary repository (at most `limit`), newest first.
-    ///
-    /// # Errors
-    /// When the repository cannot be read.
-    pub fn recent_drills(&self, limit: usize) -> Result<Vec<DrillReport>, EngineError> {
-        let repo = self.open_primary()?;
-        let mut out = Vec::new();
-        for snap in repo
-            .snapshots()?
-            .iter()
-            .rev()
-            .filter(|s| s.asset.as_deref() == Some(DRILLS_ASSET))
-            .take(limit)
-        {
-            let manifest = repo.read_manifest(snap)?;
-            let mut bytes = Vec::new();
-            repo.dump_artifact(snap, &manifest, REPORT_JSON, &mut bytes)?;
-            if let Ok(r) = serde_json::from_slice::<DrillReport>(&bytes) {
-                out.push(r);
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// `1h 02m`, `4m 10s`, `3.2s`.
 #[must_use]
 pub fn human_secs(secs: f64) -> String {

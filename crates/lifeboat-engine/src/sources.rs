@@ -9,12 +9,7 @@ pub(crate) fn source_for(asset: &ResolvedAsset) -> Result<Box<dyn Source>, Sourc
     match &asset.spec {
         AssetSpec::Files(f) => Ok(Box::new(files_source(&asset.name, f))),
         AssetSpec::Command(c) => Ok(Box::new(command_source(&asset.name, c))),
-        AssetSpec::Postgres(p) => crate::postgres::source(&asset.name, p)
-            .map(|s| Box::new(s) as Box<dyn Source>)
-            .map_err(|e| SourceError::Unsupported {
-                asset: asset.name.clone(),
-                reason: e.to_string(),
-            }),
+        AssetSpec::Postgres(p) => Ok(Box::new(crate::postgres::source(&asset.name, p)?)),
         AssetSpec::Sqlite(s) => Ok(Box::new(SqliteSource {
             asset: asset.name.clone(),
             path: s.path.clone(),
