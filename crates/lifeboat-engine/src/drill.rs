@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use lifeboat_core::{Manifest, Secret};
 use lifeboat_plan::{AssetSpec, ResolvedAsset};
 use lifeboat_repo::{Repo, SnapshotInfo};
-use lifeboat_sources::postgres::{Conn, DumpInput, GLOBALS_ARTIFACT, PostgresTarget, TOC_ARTIFACT};
+use lifeboat_sources::postgres::{Conn, DumpInput, DumpLayout, GLOBALS_ARTIFACT, PostgresTarget};
 use serde::Serialize;
 
 use crate::{EngineError, jobs::Engine, sandbox};
@@ -490,12 +490,8 @@ fn restore_kind(
                 .cloned()
                 .unwrap_or_else(|| asset.name.clone());
             let conn = Conn::parse(&pg.url("postgres"), None)?;
-            let dump_major = manifest
-                .consistency
-                .get("pg_dump_major")
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
-            let mut server = PostgresTarget::connect(&asset.name, &conn, dump_major)
+            let layout = DumpLayout::of(manifest)?;
+            let mut server = PostgresTarget::connect(&asset.name, &conn, layout.pg_dump_major)
                 .map_err(|e| e.to_string())?;
             let globals = work.join(GLOBALS_ARTIFACT);
             if globals.exists() {
@@ -508,11 +504,7 @@ fn restore_kind(
             server
                 .create(&db, &manifest.consistency, None)
                 .map_err(|e| e.to_string())?;
-            let directory = manifest
-                .consistency
-                .get("format")
-                .is_some_and(|f| f == "directory");
-            let input = if directory {
+            let input = if layout.directory {
                 let dir = work.join("dump");
                 fs::create_dir(&dir).map_err(|e| e.to_string())?;
                 for a in manifest
@@ -522,15 +514,9 @@ fn restore_kind(
                 {
                     fs::rename(work.join(&a.name), dir.join(&a.name)).map_err(|e| e.to_string())?;
                 }
-                debug_assert!(dir.join(TOC_ARTIFACT).exists());
                 dir
             } else {
-                manifest
-                    .artifacts
-                    .iter()
-                    .find(|a| a.name != GLOBALS_ARTIFACT)
-                    .map(|a| work.join(&a.name))
-                    .ok_or("the snapshot has no dump")?
+                work.join(&layout.dump)
             };
             server
                 .load(&db, DumpInput::Path(&input), spec.jobs.max(1), &[])

@@ -7,7 +7,7 @@ use lifeboat_core::Manifest;
 use lifeboat_plan::{PostgresSpec, ResolvedAsset};
 use lifeboat_repo::{Repo, SnapshotInfo};
 use lifeboat_sources::postgres::{
-    Conn, DumpInput, GLOBALS_ARTIFACT, PostgresSource, PostgresTarget, TOC_ARTIFACT,
+    Conn, DumpInput, DumpLayout, GLOBALS_ARTIFACT, PostgresSource, PostgresTarget,
 };
 
 use lifeboat_sources::SourceError;
@@ -100,23 +100,10 @@ pub(crate) fn restore(
         ));
     }
     let facts = &manifest.consistency;
-    let directory = facts.get("format").is_some_and(|f| f == "directory");
-    let dump_artifact = if directory {
-        TOC_ARTIFACT.to_owned()
-    } else {
-        manifest
-            .artifacts
-            .iter()
-            .map(|a| a.name.clone())
-            .find(|n| n != GLOBALS_ARTIFACT)
-            .ok_or_else(|| {
-                EngineError::usage(format!("snapshot {} has no dump", snap.short_id), None)
-            })?
-    };
-    let dump_major = facts
-        .get("pg_dump_major")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
+    let layout = DumpLayout::of(&manifest)
+        .map_err(|e| EngineError::usage(format!("snapshot {}: {e}", snap.short_id), None))?;
+    let (directory, dump_artifact, dump_major) =
+        (layout.directory, layout.dump, layout.pg_dump_major);
     let mut server = PostgresTarget::connect(&asset.name, &target, dump_major)?;
     let db = target.database();
     let stamp = jiff::Timestamp::now().as_second();
