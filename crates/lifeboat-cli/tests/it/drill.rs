@@ -202,12 +202,25 @@ fn drill_of_a_whole_plan_passes_with_reports() {
     // Plan assets' snapshots are not mistaken for drills, nor drills for assets.
     assert_eq!(sb.snapshots_of("db").len(), 1);
 
-    // status forecasts each restore from the drills; a target tighter than the forecast is
-    // flagged (the database's sandbox alone takes more than a second to start).
+    // status forecasts each restore from the drills, scaled by the newest snapshot's size.
     let status = sb.run_ok(&["--json", "status"]).json();
     let db = &status[0];
     assert!(db["rto_forecast_secs"].as_f64().unwrap() > 0.0, "{db:#}");
     assert_eq!(db["forecast_over_target"], false, "{db:#}");
+    // The database grows a thousandfold after the drill: its forecast grows with it, past a
+    // one-second target, however fast this machine restored the small copy.
+    live.pg
+        .psql(
+            "shop",
+            "INSERT INTO customers SELECT i, repeat('x', 100) FROM generate_series(201, 200000) i",
+        )
+        .unwrap();
+    sb.run_ok(&["backup", "db"]);
+    // (Its exit code may already say "over target": 5m is not far from a thousandfold.)
+    let grown = sb.run(&["--json", "status"]).json();
+    let before = db["rto_forecast_secs"].as_f64().unwrap();
+    let after = grown[0]["rto_forecast_secs"].as_f64().unwrap();
+    assert!(after > before * 100.0, "{before} -> {after}");
     let tight = fs::read_to_string(sb.plan_path())
         .unwrap()
         .replace("rto = \"5m\"", "rto = \"1s\"");
