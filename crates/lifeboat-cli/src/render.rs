@@ -22,21 +22,9 @@ fn json<T: Serialize + ?Sized>(value: &T) {
     }
 }
 
-/// `1.2 GiB`, `340 KiB`, `12 B`.
+/// `1.2 GiB`, `340.0 KiB`, `12 B`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    #[allow(clippy::cast_precision_loss)]
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    lifeboat_engine::human_bytes(n)
 }
 
 /// A duration in whole units, as plans write them: `4h 12m`.

@@ -26,4 +26,4 @@ pub use jobs::{
 };
 pub use report::{DRILLS_ASSET, DrillReport, PastDrill, human_secs};
 pub use restore::{RestoreAction, RestoreReport, RestoreRequest};
-pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport};
+pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport, human_bytes};

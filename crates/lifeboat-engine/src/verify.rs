@@ -465,7 +465,8 @@ fn percent(fraction: f64) -> String {
 }
 
 /// `1.2 GiB`, `340.0 KiB`, `12 B`, as the CLI prints sizes.
-fn human_bytes(n: u64) -> String {
+#[must_use]
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     #[allow(clippy::cast_precision_loss)]
     let mut v = n as f64;

@@ -78,42 +78,14 @@ impl CommandSource {
             .restore
             .as_deref()
             .ok_or_else(|| err("the plan has no `restore` command for this asset".into()))?;
-        let mut child = spawn_shell(script, &self.workdir, true).map_err(|e| err(e.to_string()))?;
-        let mut stdin = child
-            .child
-            .stdin
-            .take()
-            .ok_or_else(|| err("no stdin".into()))?;
-        // stdout is not data here: pass it through to the user's stderr as progress.
-        let mut stdout = child.child.stdout.take();
-        let passthrough = std::thread::spawn(move || {
-            if let Some(out) = stdout.as_mut() {
-                let _ = io::copy(out, &mut io::stderr());
+        let child = spawn_shell(script, &self.workdir, true).map_err(|e| err(e.to_string()))?;
+        // stdout is not data here: it goes to the user's stderr as progress.
+        child.feed(io::stderr(), feed).map_err(|e| match e {
+            process::Fed::Feed(e, tail) if !tail.is_empty() => {
+                err(format!("{e} (command stderr: {tail})"))
             }
-        });
-        let fed = feed(&mut stdin);
-        match fed {
-            Ok(bytes) => {
-                drop(stdin);
-                let status = child.finish();
-                let _ = passthrough.join();
-                status.map_err(|e| err(e.to_string()))?;
-                Ok(bytes)
-            }
-            Err(e) => {
-                // Kill before closing stdin: the command must not take a cut stream as complete.
-                let _ = child.child.kill();
-                drop(stdin);
-                let tail = child.stderr_tail();
-                drop(child);
-                let _ = passthrough.join();
-                Err(err(if tail.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{e} (command stderr: {tail})")
-                }))
-            }
-        }
+            other => err(other.to_string()),
+        })
     }
 }
 

@@ -472,44 +472,16 @@ impl MysqlServer {
             MAX_PACKET.to_owned(),
             format!("--database={db}"),
         ];
-        let (mut child, defaults) = self.spawn(db, &tools.client, &args, true)?;
-        let mut stdin = child
-            .child
-            .stdin
-            .take()
-            .ok_or_else(|| self.error(db, "the client has no stdin"))?;
-        let mut stdout = child.child.stdout.take();
-        let drain = std::thread::spawn(move || {
-            if let Some(out) = stdout.as_mut() {
-                let _ = io::copy(out, &mut io::sink());
+        let (child, defaults) = self.spawn(db, &tools.client, &args, true)?;
+        let fed = child.feed(io::sink(), feed);
+        drop(defaults);
+        fed.map_err(|e| match e {
+            crate::process::Fed::Child(e) => self.error(db, client_error(&e.to_string())),
+            crate::process::Fed::Feed(e, tail) if !tail.is_empty() => {
+                self.error(db, format!("{e} (client: {tail})"))
             }
-        });
-        let fed = feed(&mut stdin);
-        match fed {
-            Ok(bytes) => {
-                drop(stdin);
-                let status = child.finish();
-                let _ = drain.join();
-                drop(defaults);
-                status.map_err(|e| self.error(db, client_error(&e.to_string())))?;
-                Ok(bytes)
-            }
-            Err(e) => {
-                let _ = child.child.kill();
-                drop(stdin);
-                let tail = child.stderr_tail();
-                drop(child);
-                let _ = drain.join();
-                Err(self.error(
-                    db,
-                    if tail.is_empty() {
-                        e.to_string()
-                    } else {
-                        format!("{e} (client: {tail})")
-                    },
-                ))
-            }
-        }
+            other => self.error(db, other.to_string()),
+        })
     }
 
     /// Dumps database `db` into `out`, counting rows per table as the bytes pass.

@@ -840,36 +840,13 @@ impl PostgresTarget {
                 }
                 cmd.args(["--exit-on-error", "--single-transaction", "-d"])
                     .arg(target.dbname_arg());
-                let mut child = process::spawn(cmd, true)
+                let child = process::spawn(cmd, true)
                     .map_err(|e| self.fail(db, &format!("run pg_restore: {e}")))?;
-                let mut stdin = child
-                    .child
-                    .stdin
-                    .take()
-                    .ok_or_else(|| self.fail(db, "pg_restore has no stdin"))?;
-                let mut stdout = child.child.stdout.take();
-                let passthrough = std::thread::spawn(move || {
-                    if let Some(out) = stdout.as_mut() {
-                        let _ = io::copy(out, &mut io::sink());
-                    }
-                });
-                match feed(&mut stdin) {
-                    Ok(bytes) => {
-                        drop(stdin);
-                        let status = child.finish();
-                        let _ = passthrough.join();
-                        status.map_err(|e| self.fail(db, &format!("pg_restore {e}")))?;
-                        Ok(bytes)
-                    }
-                    Err(e) => {
-                        // Killed before its input ends: the single transaction is rolled back.
-                        let _ = child.child.kill();
-                        drop(stdin);
-                        drop(child);
-                        let _ = passthrough.join();
-                        Err(self.fail(db, &e))
-                    }
-                }
+                // Killed before its input ends: its single transaction is rolled back.
+                child.feed(io::sink(), feed).map_err(|e| match e {
+                    process::Fed::Child(e) => self.fail(db, &format!("pg_restore {e}")),
+                    process::Fed::Feed(e, _) => self.fail(db, &e),
+                })
             }
             DumpInput::Path(path) => {
                 let jobs_arg = (jobs > 1).then(|| format!("--jobs={jobs}"));

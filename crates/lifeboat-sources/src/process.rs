@@ -1,7 +1,7 @@
 //! Child processes whose output is data: exit status checked at end of stream, stderr kept.
 
 use std::{
-    io::{self, Read},
+    io::{self, Read, Write},
     path::Path,
     process::{Child, ChildStdout, Command, Stdio},
     sync::{Arc, Mutex},
@@ -106,6 +106,25 @@ pub fn kill_all() {
     }
 }
 
+/// How [`RunningChild::feed`] failed.
+#[derive(Debug)]
+pub enum Fed<E> {
+    /// The feed failed (the child was killed first); with the child's stderr tail.
+    Feed(E, String),
+    /// The child failed after reading all its input.
+    Child(io::Error),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for Fed<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Feed(e, tail) if tail.is_empty() => write!(f, "{e}"),
+            Self::Feed(e, tail) => write!(f, "{e} (its stderr: {tail})"),
+            Self::Child(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// A started child with its stderr being collected.
 pub struct RunningChild {
     pub child: Child,
@@ -139,6 +158,50 @@ impl RunningChild {
             format!("{how}: {tail}")
         };
         Err(io::Error::other(msg))
+    }
+
+    /// Lets `feed` write the child's stdin, then waits for it. The child's stdout goes to
+    /// `stdout` (a sink, or the user's stderr as progress).
+    ///
+    /// If `feed` fails, the child is killed before its stdin closes: a restore tool must never
+    /// take a cut stream for a complete one.
+    ///
+    /// # Errors
+    /// [`Fed::Feed`] with the feed's error and the child's stderr tail, or [`Fed::Child`] when
+    /// the child exits non-zero after a complete feed.
+    pub fn feed<E>(
+        mut self,
+        mut stdout: impl Write + Send + 'static,
+        feed: impl FnOnce(&mut dyn Write) -> Result<u64, E>,
+    ) -> Result<u64, Fed<E>> {
+        let Some(mut stdin) = self.child.stdin.take() else {
+            return Err(Fed::Child(io::Error::other(
+                "the program's stdin is not piped",
+            )));
+        };
+        let out = self.child.stdout.take();
+        let pump = std::thread::spawn(move || {
+            if let Some(mut out) = out {
+                let _ = io::copy(&mut out, &mut stdout);
+            }
+        });
+        match feed(&mut stdin) {
+            Ok(bytes) => {
+                drop(stdin);
+                let status = self.finish();
+                let _ = pump.join();
+                status.map(|()| bytes).map_err(Fed::Child)
+            }
+            Err(e) => {
+                // The whole group: in `gunzip | psql` it is psql that must not see an end.
+                kill_group(self.child.id());
+                drop(stdin);
+                let stderr = self.stderr_tail();
+                drop(self);
+                let _ = pump.join();
+                Err(Fed::Feed(e, stderr))
+            }
+        }
     }
 
     /// Kills whatever is left of the child's process group (e.g. a process it started in the
