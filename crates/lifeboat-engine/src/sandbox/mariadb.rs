@@ -23,21 +23,6 @@ pub struct MariadbSandbox {
     client: PathBuf,
 }
 
-/// The `mysql` system user, when Lifeboat runs as root: the server will not run as root.
-fn mysql_user() -> Option<(u32, u32)> {
-    let me = fs::metadata("/proc/self").ok()?;
-    if std::os::unix::fs::MetadataExt::uid(&me) != 0 {
-        return None;
-    }
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.first() == Some(&"mysql") && f.len() > 3)
-            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-            .flatten()
-    })
-}
-
 /// The first of `names` found in `dirs` or on `PATH`.
 fn program(names: &[&str], dirs: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -77,7 +62,7 @@ impl MariadbSandbox {
             )
         })?;
         let dir = temp_dir(".lifeboat-sandbox-mariadb-").map_err(|e| fail(WHAT, e.to_string()))?;
-        let user = mysql_user();
+        let user = super::server_user("mysql");
         let prepared = Self::prepare(&dir, &install, user);
         if let Err(e) = prepared {
             let _ = fs::remove_dir_all(&dir);

@@ -84,9 +84,9 @@ pub(super) fn temp_dir(prefix: &str) -> Result<PathBuf, std::io::Error> {
     Ok(tempfile::Builder::new().prefix(prefix).tempdir()?.keep())
 }
 
-/// The system user a server runs as: PostgreSQL refuses to run as root, so root hands the
-/// sandbox to the `postgres` user.
-pub(super) fn server_user() -> Option<(u32, u32)> {
+/// The system user a server runs as when Lifeboat is root (`postgres`, `mysql`): the servers
+/// refuse to run as root, so root hands the sandbox to that user. `None` when not root.
+pub(super) fn server_user(name: &str) -> Option<(u32, u32)> {
     let me = fs::metadata("/proc/self").ok()?;
     if std::os::unix::fs::MetadataExt::uid(&me) != 0 {
         return None;
@@ -94,7 +94,7 @@ pub(super) fn server_user() -> Option<(u32, u32)> {
     let passwd = fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.first() == Some(&"postgres") && f.len() > 3)
+        (f.first() == Some(&name) && f.len() > 3)
             .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
             .flatten()
     })

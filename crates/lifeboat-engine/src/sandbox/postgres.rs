@@ -75,7 +75,7 @@ impl PostgresSandbox {
             })?,
         };
         let dir = temp_dir(".lifeboat-sandbox-pg-").map_err(|e| fail(WHAT, e.to_string()))?;
-        let user = server_user();
+        let user = server_user("postgres");
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
                 .map_err(|e| fail(WHAT, e.to_string()))?;
