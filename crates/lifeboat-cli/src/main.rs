@@ -18,8 +18,8 @@ Exit codes:
   0    ok
   1    error
   2    usage error (unknown option, bad value)
-  3    partial: some assets failed or had warnings; for status, an RPO breach or a
-       restore forecast over the RTO
+  3    partial: some assets failed or had warnings; for status, an RPO breach, a copy
+       lagging more than the RPO, or a restore forecast over the RTO
   10   no repository at the plan's location
   12   wrong repository password
   130  interrupted";
@@ -39,6 +39,11 @@ struct Cli {
     /// Print only errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+
+    /// Use this repository of the plan instead of the first (e.g. the off-site copy after the
+    /// primary is lost)
+    #[arg(long, global = true, value_name = "NAME")]
+    repo: Option<String>,
 
     /// Print more (repeat for debug output)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -127,8 +132,25 @@ enum Command {
         #[arg(long, requires = "restore", value_name = "ID")]
         snapshot: Option<String>,
     },
-    /// Every asset: newest snapshot, its age against the RPO, restore forecast against the RTO
+    /// Every asset: newest snapshot, its age against the RPO, restore forecast against the RTO,
+    /// and how far each copy lags
     Status,
+    /// Copy snapshots between repositories (those one lacks); without options, bring every
+    /// copy-from repository up to date
+    Copy {
+        /// Source repository [default: the primary]
+        #[arg(long, value_name = "REPO", requires = "to")]
+        from: Option<String>,
+        /// Target repository
+        #[arg(long, value_name = "REPO")]
+        to: Option<String>,
+    },
+    /// Remove stale locks (older than 30 minutes, or of a process of this host that is gone)
+    Unlock {
+        /// Remove every lock, also live ones: only when you know their jobs are gone
+        #[arg(long)]
+        all: bool,
+    },
     /// Restore assets into sandboxes, check them, and time it against the plan's RTO and RPO
     Drill {
         /// Assets to drill [default: all, P0 first]
@@ -274,7 +296,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     } else {
         ProgressMode::Hidden
     };
-    let engine = Engine::new(plan, progress);
+    let mut engine = Engine::new(plan, progress);
+    if let Some(name) = &cli.repo {
+        engine.use_repository(name)?;
+    }
     let out = render::Output { json: cli.json };
     match &cli.command {
         Command::Init => {
@@ -401,11 +426,31 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             }
             Ok(Exit::Ok as u8)
         }
+        Command::Copy { from, to } => {
+            let outcomes = match (from, to) {
+                (Some(from), Some(to)) => vec![engine.copy(from, to)?],
+                (None, Some(to)) => vec![engine.copy(&engine.primary().name, to)?],
+                (_, None) => engine.copy_all()?,
+            };
+            out.copies(&outcomes);
+            Ok(if outcomes.iter().all(|o| o.error.is_none()) {
+                Exit::Ok as u8
+            } else {
+                Exit::Error as u8
+            })
+        }
+        Command::Unlock { all } => {
+            let removed = engine.unlock(*all)?;
+            out.unlocked(&removed);
+            Ok(Exit::Ok as u8)
+        }
         Command::Status => {
             let status = engine.status()?;
             out.status(&status);
             Ok(
-                if status.iter().any(|s| s.breach || s.forecast_over_target) {
+                if status.iter().any(|s| {
+                    s.breach || s.forecast_over_target || s.copies.iter().any(|c| c.breach)
+                }) {
                     Exit::Partial as u8
                 } else {
                     Exit::Ok as u8

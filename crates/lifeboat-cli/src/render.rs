@@ -5,11 +5,28 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use lifeboat_engine::{
-    AssetStatus, BackupReport, DrillReport, Finding, ForgetReport, InitReport, Level, PastDrill,
-    RestoreAction, RestoreReport, SandboxRestore, VerifyReport, human_secs,
+    AssetStatus, BackupReport, CopyOutcome, DrillReport, Finding, ForgetReport, InitReport, Level,
+    PastDrill, RestoreAction, RestoreReport, SandboxRestore, VerifyReport, human_secs,
 };
-use lifeboat_repo::{PruneSummary, SnapshotInfo};
+use lifeboat_repo::{LockInfo, PruneSummary, SnapshotInfo};
 use serde::Serialize;
+
+fn copy_lines(outcomes: &[CopyOutcome]) {
+    for c in outcomes {
+        match &c.error {
+            None => println!(
+                "copied {} snapshot(s) from {} to {}",
+                c.copied, c.from, c.repository
+            ),
+            Some(e) => {
+                println!("copy from {} to {} FAILED: {e}", c.from, c.repository);
+                if let Some(h) = &c.hint {
+                    println!("  hint: {h}");
+                }
+            }
+        }
+    }
+}
 
 pub struct Output {
     pub json: bool,
@@ -104,19 +121,25 @@ impl Output {
                 (None, None) => {}
             }
         }
-        for c in &report.copies {
-            match &c.error {
-                None => println!(
-                    "copied {} snapshots to repository {}",
-                    c.copied, c.repository
-                ),
-                Some(e) => {
-                    println!("copy to repository {} FAILED: {e}", c.repository);
-                    if let Some(h) = &c.hint {
-                        println!("  hint: {h}");
-                    }
-                }
-            }
+        copy_lines(&report.copies);
+    }
+
+    pub fn copies(&self, outcomes: &[CopyOutcome]) {
+        if self.json {
+            return json(outcomes);
+        }
+        copy_lines(outcomes);
+    }
+
+    pub fn unlocked(&self, removed: &[LockInfo]) {
+        if self.json {
+            return json(removed);
+        }
+        if removed.is_empty() {
+            println!("no lock removed");
+        }
+        for l in removed {
+            println!("removed lock: {}", l.describe());
         }
     }
 
@@ -341,6 +364,39 @@ impl Output {
                 age(s.rpo_secs),
                 format!("{forecast} / {}", age(s.rto_secs)),
             );
+        }
+        let mut repos: Vec<(&str, &str)> = Vec::new();
+        for c in rows.iter().flat_map(|s| &s.copies) {
+            if !repos.contains(&(c.repository.as_str(), c.from.as_str())) {
+                repos.push((c.repository.as_str(), c.from.as_str()));
+            }
+        }
+        for (repo, from) in repos {
+            println!();
+            println!("repository {repo} (copy of {from})");
+            println!(
+                "{:<16} {:<10} {:<20} {:>10}  state",
+                "asset", "snapshot", "last backup", "lag"
+            );
+            for s in rows {
+                let Some(c) = s.copies.iter().find(|c| c.repository == repo) else {
+                    continue;
+                };
+                let state = match (&c.error, c.breach, c.lag_secs) {
+                    (Some(e), _, _) => format!("BREACH: {e}"),
+                    (None, true, None) => "BREACH (not copied yet)".to_owned(),
+                    (None, true, Some(_)) => "BREACH (lag over rpo)".to_owned(),
+                    (None, false, None) => "nothing to copy".to_owned(),
+                    (None, false, Some(_)) => "ok".to_owned(),
+                };
+                println!(
+                    "{:<16} {:<10} {:<20} {:>10}  {state}",
+                    s.asset,
+                    c.last_snapshot.as_deref().unwrap_or("-"),
+                    c.last_time.map_or_else(|| "-".to_owned(), time),
+                    c.lag_secs.map_or_else(|| "-".to_owned(), age),
+                );
+            }
         }
     }
 

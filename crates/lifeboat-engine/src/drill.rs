@@ -157,6 +157,7 @@ impl Engine {
         }
         chosen.sort_by_key(|a| a.priority);
         let repo = self.open_primary()?;
+        let _lock = repo.lock(lifeboat_repo::LockKind::Shared, "verify --restore")?;
         let snapshots = repo.snapshots()?;
         let run_one = |asset: &ResolvedAsset| {
             let snap = match snapshot {

@@ -62,6 +62,10 @@ impl EngineError {
                     lifeboat_core::SPOOL_DIR_ENV
                 ))
             }
+            Self::Repo(RepoError::Locked { .. }) => Some(format!(
+                "wait for that job to end, or set {} to wait longer; if its process is gone, `lifeboat unlock` removes stale locks",
+                lifeboat_repo::LOCK_WAIT_ENV
+            )),
             Self::Source(s) => s.hint().map(str::to_owned),
             Self::Usage { hint, .. } | Self::Password { hint, .. } => hint.clone(),
             _ => None,

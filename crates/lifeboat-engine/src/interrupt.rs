@@ -69,6 +69,8 @@ pub fn on_interrupt() {
     for (_, undo) in pending {
         undo();
     }
+    // Last: the undo steps above may still read the repository.
+    lifeboat_repo::release_all_locks();
     // Keep the lock: no swap may start while the process exits.
     std::mem::forget(guard);
 }

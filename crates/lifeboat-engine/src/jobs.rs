@@ -5,11 +5,14 @@ use std::{io::Write, path::PathBuf};
 use jiff::Timestamp;
 use lifeboat_core::{AssetKind, BackupInput, RepoLocation};
 use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
-use lifeboat_repo::{Decision, ProgressMode, Repo, RepoConfig, RepoError, SnapshotInfo, decide};
+use lifeboat_repo::{
+    Decision, LockKind, ProgressMode, Repo, RepoConfig, RepoError, SnapshotInfo, decide,
+};
 use serde::Serialize;
 
 use crate::{
     EngineError,
+    copy::{CopyOutcome, CopyStatus},
     secrets::{create_password_file, read_secret, repository_password},
     sources::source_for,
 };
@@ -19,6 +22,9 @@ use crate::{
 pub struct Engine {
     plan: ResolvedPlan,
     progress: ProgressMode,
+    /// `--repo NAME`: this repository stands in for the primary (e.g. the off-site copy after
+    /// the host with the primary is lost).
+    primary: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,17 +55,8 @@ pub struct AssetBackup {
 pub struct BackupReport {
     pub repository: String,
     pub assets: Vec<AssetBackup>,
-    /// One per repository with `copy-from` naming the primary.
+    /// One per repository copying the primary, directly or through another copy.
     pub copies: Vec<CopyOutcome>,
-}
-
-/// New snapshots copied to a `copy-from` repository after a backup.
-#[derive(Debug, Serialize)]
-pub struct CopyOutcome {
-    pub repository: String,
-    pub copied: usize,
-    pub error: Option<String>,
-    pub hint: Option<String>,
 }
 
 impl BackupReport {
@@ -97,6 +94,8 @@ pub struct AssetStatus {
     pub snapshots: usize,
     /// Restore time forecast from past drills and the newest snapshot's size.
     pub rto_forecast_secs: Option<f64>,
+    /// The asset in each copy repository; a copy lagging more than the RPO is a breach.
+    pub copies: Vec<CopyStatus>,
     /// The forecast exceeds the RTO target.
     pub forecast_over_target: bool,
 }
@@ -110,7 +109,34 @@ pub struct ForgetReport {
 impl Engine {
     #[must_use]
     pub const fn new(plan: ResolvedPlan, progress: ProgressMode) -> Self {
-        Self { plan, progress }
+        Self {
+            plan,
+            progress,
+            primary: None,
+        }
+    }
+
+    /// Makes the repository `name` stand in for the primary in every job.
+    ///
+    /// # Errors
+    /// When the plan has no repository of that name.
+    pub fn use_repository(&mut self, name: &str) -> Result<(), EngineError> {
+        self.repository(name)?;
+        self.primary = Some(name.to_owned());
+        Ok(())
+    }
+
+    /// The repository jobs read and write: `--repo`'s, else the plan's first.
+    #[must_use]
+    pub fn primary(&self) -> &ResolvedRepository {
+        self.primary
+            .as_deref()
+            .and_then(|n| self.plan.repositories.iter().find(|r| r.name == n))
+            .unwrap_or_else(|| self.plan.primary())
+    }
+
+    pub(crate) const fn progress(&self) -> ProgressMode {
+        self.progress
     }
 
     #[must_use]
@@ -118,7 +144,7 @@ impl Engine {
         &self.plan
     }
 
-    fn repo_config(&self, repo: &ResolvedRepository) -> Result<RepoConfig, EngineError> {
+    pub(crate) fn repo_config(&self, repo: &ResolvedRepository) -> Result<RepoConfig, EngineError> {
         let password = repository_password(repo)?;
         let s3_credentials = match &repo.s3_credentials {
             Some(vars) => {
@@ -151,7 +177,7 @@ impl Engine {
     /// # Errors
     /// No repository (exit 10), wrong password (12), unreadable password.
     pub fn open_primary(&self) -> Result<Repo, EngineError> {
-        let repo = self.plan.primary();
+        let repo = self.primary();
         if repo.embedded_default
             && let PasswordSource::DefaultFile(path) = &repo.password
             && !path.exists()
@@ -187,16 +213,18 @@ impl Engine {
         names.iter().map(|n| self.asset(n)).collect()
     }
 
-    /// Creates every repository of the plan. For the embedded default, also generates its
+    /// Creates the plan's repositories that do not exist yet; ones that exist are left as
+    /// they are (after a host is lost, `init` recreates the local repository beside the
+    /// surviving copy). New repositories take the chunker parameters of an existing one, so
+    /// copies between them stay deduplicated. For the embedded default, also generates its
     /// password file.
     ///
     /// # Errors
-    /// When a repository exists already or cannot be created.
+    /// When every repository exists already, or one cannot be opened or created.
     pub fn init(&self) -> Result<Vec<InitReport>, EngineError> {
-        let mut reports = Vec::new();
-        let mut created: Vec<Repo> = Vec::new();
+        let mut existing: Vec<Repo> = Vec::new();
+        let mut missing: Vec<&ResolvedRepository> = Vec::new();
         for repo in &self.plan.repositories {
-            let mut password_file = None;
             if repo.embedded_default
                 && let PasswordSource::DefaultFile(path) = &repo.password
                 && !path.exists()
@@ -210,16 +238,46 @@ impl Engine {
                     }
                     .into());
                 }
+                missing.push(repo);
+                continue;
+            }
+            let config = self.repo_config(repo)?;
+            match Repo::open(&config, self.progress) {
+                Ok(opened) => existing.push(opened),
+                Err(RepoError::NotFound { .. }) => missing.push(repo),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if missing.is_empty() {
+            let first = self.plan.primary();
+            return Err(RepoError::AlreadyExists {
+                name: first.name.clone(),
+                location: first.location.to_string(),
+            }
+            .into());
+        }
+        let mut reports = Vec::new();
+        for repo in missing {
+            let mut password_file = None;
+            if repo.embedded_default
+                && let PasswordSource::DefaultFile(path) = &repo.password
+                && !path.exists()
+            {
                 create_password_file(path)?;
                 password_file = Some(path.clone());
             }
             let config = self.repo_config(repo)?;
-            let source = repo
-                .copy_from
-                .as_ref()
-                .and_then(|from| created.iter().find(|r| r.name() == from));
-            let opened = match source {
-                // Same chunker as the source, or copies lose deduplication.
+            // The repository it copies or is copied from, else any: same chunker everywhere.
+            let like = existing
+                .iter()
+                .find(|r| {
+                    repo.copy_from.as_deref() == Some(r.name())
+                        || self.repository(r.name()).is_ok_and(|other| {
+                            other.copy_from.as_deref() == Some(repo.name.as_str())
+                        })
+                })
+                .or_else(|| existing.first());
+            let opened = match like {
                 Some(src) => Repo::init_like(&config, src, self.progress)?,
                 None => Repo::init(&config, self.progress)?,
             };
@@ -228,7 +286,7 @@ impl Engine {
                 location: opened.location(),
                 password_file,
             });
-            created.push(opened);
+            existing.push(opened);
         }
         Ok(reports)
     }
@@ -241,6 +299,10 @@ impl Engine {
     pub fn backup(&self, names: &[String]) -> Result<BackupReport, EngineError> {
         let assets = self.select(names)?;
         let repo = self.open_primary()?;
+        // Held for the whole job, so forget cannot remove the parent snapshots listed here;
+        // taken before any source starts, so a wait never holds a database transaction open.
+        let names: Vec<&str> = assets.iter().map(|a| a.name.as_str()).collect();
+        let lock = repo.lock(LockKind::Shared, &format!("backup {}", names.join(", ")))?;
         let snapshots = repo.snapshots()?;
         let mut ordered = assets;
         ordered.sort_by_key(|a| a.priority);
@@ -254,7 +316,7 @@ impl Engine {
                 .iter()
                 .rev()
                 .find(|s| s.asset.as_deref() == Some(&asset.name) && !s.is_safety());
-            let result = self.backup_one(&repo, asset, None, parent);
+            let result = self.backup_locked(&repo, &lock, asset, None, parent);
             report.assets.push(match result {
                 Ok(outcome) => {
                     tracing::info!(asset = %asset.name, snapshot = %outcome.snapshot.short_id, "backed up");
@@ -292,66 +354,28 @@ impl Engine {
                 }
             });
         }
-        let new: Vec<String> = report
-            .assets
-            .iter()
-            .filter_map(|a| a.snapshot.clone())
-            .collect();
-        for target in self
-            .plan
-            .repositories
-            .iter()
-            .filter(|r| r.copy_from.as_deref() == Some(repo.name()))
-        {
-            let result = self.copy_snapshots(&repo, target, &new);
-            report.copies.push(match result {
-                Ok(copied) => CopyOutcome {
-                    repository: target.name.clone(),
-                    copied,
-                    error: None,
-                    hint: None,
-                },
-                Err(e) => CopyOutcome {
-                    repository: target.name.clone(),
-                    copied: 0,
-                    hint: e.hint(),
-                    error: Some(e.to_string()),
-                },
-            });
-        }
+        // Copies catch up on everything they lack, not only this run's snapshots, so a copy
+        // that failed last time is mended by the next backup.
+        report.copies = self.copy_onward(&repo);
         Ok(report)
     }
 
-    /// Copies the snapshots with the given ids from `from` into `target`, skipping those it has.
-    fn copy_snapshots(
-        &self,
-        from: &Repo,
-        target: &ResolvedRepository,
-        ids: &[String],
-    ) -> Result<usize, EngineError> {
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let config = self.repo_config(target)?;
-        let to = Repo::open(&config, self.progress)?;
-        if !from.same_chunker(&to) {
-            tracing::warn!(
-                "repository {} chunks data differently from {}: copies are not deduplicated",
-                to.name(),
-                from.name()
-            );
-        }
-        let snaps: Vec<SnapshotInfo> = from
-            .snapshots()?
-            .into_iter()
-            .filter(|s| ids.contains(&s.id))
-            .collect();
-        Ok(from.copy_to(&to, &snaps)?)
-    }
-
+    /// One snapshot of `asset` under a lock of its own (a safety snapshot before a restore).
     pub(crate) fn backup_one(
         &self,
         repo: &Repo,
+        asset: &ResolvedAsset,
+        reason: Option<&str>,
+        parent: Option<&SnapshotInfo>,
+    ) -> Result<lifeboat_repo::BackupOutcome, EngineError> {
+        let lock = repo.lock(LockKind::Shared, &format!("backup {}", asset.name))?;
+        self.backup_locked(repo, &lock, asset, reason, parent)
+    }
+
+    fn backup_locked(
+        &self,
+        repo: &Repo,
+        lock: &lifeboat_repo::RepoLock,
         asset: &ResolvedAsset,
         reason: Option<&str>,
         parent: Option<&SnapshotInfo>,
@@ -368,7 +392,7 @@ impl Engine {
             payload,
             facts,
         };
-        Ok(repo.backup(input, parent)?)
+        Ok(repo.backup(lock, input, parent)?)
     }
 
     /// Snapshots of the primary repository, oldest first, optionally of one asset.
@@ -403,6 +427,7 @@ impl Engine {
     ) -> Result<u64, EngineError> {
         let a = self.asset(asset)?;
         let repo = self.open_primary()?;
+        let _lock = repo.lock(LockKind::Shared, &format!("dump {asset}"))?;
         let snap = repo.find_snapshot(asset, snapshot)?;
         let manifest = repo.read_manifest(&snap)?;
         let name = match artifact {
@@ -444,6 +469,11 @@ impl Engine {
     /// When the repository cannot be read or written.
     pub fn forget(&self, apply: bool) -> Result<Vec<ForgetReport>, EngineError> {
         let repo = self.open_primary()?;
+        let lock = if apply {
+            repo.lock(LockKind::Exclusive, "forget")?
+        } else {
+            repo.lock(LockKind::Shared, "forget --dry-run")?
+        };
         let snapshots = repo.snapshots()?;
         let now = Timestamp::now();
         let mut reports = Vec::new();
@@ -464,7 +494,7 @@ impl Engine {
                     .map(|d| d.id.clone())
                     .collect();
                 if !remove.is_empty() {
-                    repo.forget(&remove)?;
+                    repo.forget(&lock, &remove)?;
                 }
             }
             reports.push(ForgetReport {
@@ -480,7 +510,9 @@ impl Engine {
     /// # Errors
     /// When the repository cannot be read or written.
     pub fn prune(&self, dry_run: bool) -> Result<lifeboat_repo::PruneSummary, EngineError> {
-        Ok(self.open_primary()?.prune(dry_run)?)
+        let repo = self.open_primary()?;
+        let lock = repo.lock(LockKind::Exclusive, "prune")?;
+        Ok(repo.prune(&lock, dry_run)?)
     }
 
     /// Per asset: newest snapshot, its age against the asset's RPO, and whether that is a breach.
@@ -490,6 +522,8 @@ impl Engine {
     pub fn status(&self) -> Result<Vec<AssetStatus>, EngineError> {
         let repo = self.open_primary()?;
         let snapshots = repo.snapshots()?;
+        let mut listed = vec![(repo.name().to_owned(), Ok(snapshots.clone()))];
+        listed.extend(self.list_copies(repo.name()));
         let now = Timestamp::now();
         // Forecasts are a bonus: a catalog that cannot be read must not hide the status.
         let drills = self.recent_drills(10).unwrap_or_else(|e| {
@@ -522,6 +556,12 @@ impl Engine {
                     breach: age.is_none_or(|a| a > asset.rpo.as_secs()),
                     snapshots: own.len(),
                     rto_forecast_secs: forecast,
+                    copies: self.copy_status(
+                        &asset.name,
+                        asset.rpo.as_secs(),
+                        repo.name(),
+                        &listed,
+                    ),
                     forecast_over_target: forecast.is_some_and(|f| f > asset.rto.as_secs() as f64),
                 }
             })

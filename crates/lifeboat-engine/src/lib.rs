@@ -4,6 +4,7 @@
 //! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
 
 mod catalog;
+mod copy;
 mod drill;
 mod error;
 mod interrupt;
@@ -18,12 +19,11 @@ mod sources;
 mod verify;
 
 pub use catalog::CATALOG_ENV;
+pub use copy::{CopyOutcome, CopyStatus};
 pub use drill::{CheckOutcome, Phases, SandboxRestore};
 pub use error::EngineError;
 pub use interrupt::{interrupted, on_interrupt};
-pub use jobs::{
-    AssetBackup, AssetStatus, BackupReport, CopyOutcome, Engine, ForgetReport, InitReport,
-};
+pub use jobs::{AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport};
 pub use report::{DRILLS_ASSET, DrillReport, PastDrill, human_secs};
 pub use restore::{RestoreAction, RestoreReport, RestoreRequest};
 pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport, human_bytes};

@@ -59,6 +59,7 @@ impl Engine {
     /// When the repository cannot be written.
     pub fn save_drill(&self, report: &DrillReport) -> Result<String, EngineError> {
         let repo = self.open_primary()?;
+        let lock = repo.lock(lifeboat_repo::LockKind::Shared, "drill report")?;
         let artifact = |name: &str, bytes: Vec<u8>| lifeboat_core::StreamArtifact {
             name: name.to_owned(),
             data: lifeboat_core::ArtifactData::Stream(Box::new(move || {
@@ -78,7 +79,8 @@ impl Engine {
             ]),
             facts: lifeboat_core::SourceFacts::default(),
         };
-        let id = repo.backup(input, None)?.snapshot.id;
+        let id = repo.backup(&lock, input, None)?.snapshot.id;
+        drop(lock);
         // The repository holds the report; the catalog only indexes it, and catches up later.
         if let Err(e) = self.catalog().and_then(|c| c.add_drill(&id, report)) {
             tracing::warn!("drill {}: not indexed in the catalog: {e}", &id[..8]);

@@ -104,6 +104,11 @@ impl Engine {
     pub fn restore(&self, req: &RestoreRequest) -> Result<RestoreReport, EngineError> {
         let asset = self.asset(&req.asset)?;
         let repo = self.open_primary()?;
+        // Shared: prune waits until the restore has read what it needs.
+        let _lock = repo.lock(
+            lifeboat_repo::LockKind::Shared,
+            &format!("restore {}", asset.name),
+        )?;
         let snap = repo.find_snapshot(&asset.name, req.snapshot.as_deref())?;
         let manifest = if snap.asset.is_some() {
             Some(repo.read_manifest(&snap)?)

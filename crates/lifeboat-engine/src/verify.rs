@@ -9,7 +9,9 @@ use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use lifeboat_core::{AnomalyThresholds, SizeDeviation};
 use lifeboat_plan::ResolvedAsset;
-use lifeboat_repo::{CheckReport, DamagedPack, PackUsers, Reader, RepoError, SnapshotInfo};
+use lifeboat_repo::{
+    CheckReport, DamagedPack, LockKind, PackUsers, Reader, RepoError, SnapshotInfo,
+};
 use serde::Serialize;
 
 use crate::{Engine, EngineError};
@@ -201,6 +203,7 @@ impl Engine {
     ) -> Result<VerifyReport, EngineError> {
         let assets = self.verify_selection(names)?;
         let repo = self.open_primary()?;
+        let lock = repo.lock(LockKind::Exclusive, "verify")?;
         let all = repo.snapshots()?;
         let scope: Option<Vec<SnapshotInfo>> = (!names.is_empty()).then(|| {
             all.iter()
@@ -208,7 +211,7 @@ impl Engine {
                 .cloned()
                 .collect()
         });
-        let check = repo.check(scope.as_deref(), read_data.map(ReadData::percent))?;
+        let check = repo.check(&lock, scope.as_deref(), read_data.map(ReadData::percent))?;
         let mut report = VerifyReport {
             repository: repo.name().to_owned(),
             assets: assets.iter().map(|a| a.name.clone()).collect(),

@@ -7,7 +7,12 @@ use rustic_core::{
     CheckOptions, Id, IndexedFullStatus, ReadSubsetOption, Repository, TreeId, repofile::BlobType,
 };
 
-use crate::{error::RepoResult, repository::Repo, snapshot::SnapshotInfo};
+use crate::{
+    error::RepoResult,
+    lock::{LockKind, RepoLock},
+    repository::Repo,
+    snapshot::SnapshotInfo,
+};
 
 /// Findings of [`Repo::check`].
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -32,11 +37,15 @@ impl Repo {
     /// Checks the repository: index against pack files always, and the trees of `snapshots`
     /// (every snapshot when `None`). With `read_data`, also reads and authenticates the packs
     /// those trees use: all of them at 100, else a random subset of about that percentage.
+    /// Needs an exclusive lock, as restic's check: a backup running meanwhile would leave
+    /// packs no index lists yet.
     pub fn check(
         &self,
+        lock: &RepoLock,
         snapshots: Option<&[SnapshotInfo]>,
         read_data: Option<f64>,
     ) -> RepoResult<CheckReport> {
+        self.check_lock(lock, LockKind::Exclusive)?;
         let mut opts = CheckOptions::default();
         if let Some(pct) = read_data {
             opts.read_data = true;

@@ -6,7 +6,10 @@ use lifeboat_core::{RepoLocation, Secret};
 use rustic_backend::BackendOptions;
 use rustic_core::RepositoryBackends;
 
-use crate::error::{RepoError, RepoResult};
+use crate::{
+    error::{RepoError, RepoResult},
+    lock::LockStore,
+};
 
 /// A repository as the plan names it, with its password already read.
 #[derive(Debug, Clone)]
@@ -21,31 +24,37 @@ pub struct RepoConfig {
 }
 
 impl RepoConfig {
+    /// OpenDAL's S3 options for this repository, as rustic's backend and the lock files use.
+    fn s3_options(&self, s3: &lifeboat_core::S3Location) -> BTreeMap<String, String> {
+        let mut o = BTreeMap::new();
+        o.insert("bucket".to_owned(), s3.bucket.clone());
+        o.insert("root".to_owned(), format!("/{}", s3.prefix));
+        if let Some(endpoint) = &s3.endpoint {
+            o.insert("endpoint".to_owned(), endpoint.clone());
+        }
+        o.insert(
+            "region".to_owned(),
+            s3.region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
+        );
+        o.insert(
+            "enable_virtual_host_style".to_owned(),
+            (!s3.path_style).to_string(),
+        );
+        if let Some(class) = &s3.storage_class {
+            o.insert("default_storage_class".to_owned(), class.clone());
+        }
+        if let Some((id, secret)) = &self.s3_credentials {
+            o.insert("access_key_id".to_owned(), id.expose().to_owned());
+            o.insert("secret_access_key".to_owned(), secret.expose().to_owned());
+        }
+        o
+    }
+
     pub(crate) fn backends(&self) -> RepoResult<RepositoryBackends> {
         let (repository, options) = match &self.location {
             RepoLocation::Local { path } => (path.display().to_string(), BTreeMap::new()),
             RepoLocation::S3(s3) => {
-                let mut o = BTreeMap::new();
-                o.insert("bucket".to_owned(), s3.bucket.clone());
-                o.insert("root".to_owned(), format!("/{}", s3.prefix));
-                if let Some(endpoint) = &s3.endpoint {
-                    o.insert("endpoint".to_owned(), endpoint.clone());
-                }
-                o.insert(
-                    "region".to_owned(),
-                    s3.region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
-                );
-                o.insert(
-                    "enable_virtual_host_style".to_owned(),
-                    (!s3.path_style).to_string(),
-                );
-                if let Some(class) = &s3.storage_class {
-                    o.insert("default_storage_class".to_owned(), class.clone());
-                }
-                if let Some((id, secret)) = &self.s3_credentials {
-                    o.insert("access_key_id".to_owned(), id.expose().to_owned());
-                    o.insert("secret_access_key".to_owned(), secret.expose().to_owned());
-                }
+                let mut o = self.s3_options(s3);
                 // Bounded concurrency and retries with backoff on transient errors.
                 o.insert("connections".to_owned(), "8".to_owned());
                 o.insert("retry".to_owned(), "5".to_owned());
@@ -57,6 +66,14 @@ impl RepoConfig {
             .options(options)
             .to_backends()
             .map_err(|err| RepoError::backend("connect", &self.name, &err))
+    }
+
+    /// Where this repository's lock files are read and written.
+    pub(crate) fn lock_store(&self) -> RepoResult<LockStore> {
+        match &self.location {
+            RepoLocation::Local { path } => Ok(LockStore::local(path)),
+            RepoLocation::S3(s3) => LockStore::remote(&self.name, self.s3_options(s3)),
+        }
     }
 
     pub(crate) fn location_text(&self) -> String {

@@ -58,6 +58,13 @@ pub enum RepoError {
         source: std::io::Error,
     },
 
+    #[error("repository {name} is locked by {holder} (waited {waited_secs}s)")]
+    Locked {
+        name: String,
+        holder: String,
+        waited_secs: u64,
+    },
+
     #[error(
         "repository {name} was called from inside an async runtime; run it through lifeboat_repo::blocking"
     )]

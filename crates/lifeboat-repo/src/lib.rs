@@ -7,6 +7,7 @@
 mod check;
 mod config;
 mod error;
+mod lock;
 mod progress;
 mod repository;
 pub mod retention;
@@ -17,6 +18,10 @@ mod spool;
 pub use check::{CheckReport, DamagedPack, PackUsers};
 pub use config::RepoConfig;
 pub use error::{RepoError, RepoResult};
+pub use lock::{
+    DEFAULT_LOCK_WAIT, LOCK_WAIT_ENV, LockInfo, LockKind, RepoLock, lock_wait_from_env,
+    release_all_locks,
+};
 pub use progress::ProgressMode;
 pub use repository::{BackupOutcome, PruneSummary, Reader, Repo, RestoreSummary, original_paths};
 pub use retention::{Decision, decide};

@@ -6,6 +6,8 @@
 use std::{
     io::{self, Write},
     path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
 };
 
 use jiff::Timestamp;
@@ -21,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     config::RepoConfig,
     error::{RepoError, RepoResult},
+    lock::{LockInfo, LockKind, Locks, RepoLock, lock_wait_from_env},
     progress::{ProgressMode, bars},
     snapshot::{SnapshotInfo, tags_for},
     source::{AssetSource, DATA_DIR, FILES_DIR},
@@ -34,6 +37,7 @@ pub struct Repo {
     /// Kept so that later operations re-open without deriving the key from the password again
     /// (rustic's typestate consumes the repository on each indexing).
     key: MasterKey,
+    locks: Arc<Locks>,
     pub(crate) inner: Repository<OpenStatus>,
 }
 
@@ -103,7 +107,7 @@ impl Repo {
                 &ConfigOptions::default(),
             )
             .map_err(|err| RepoError::backend("init", &config.name, &err))?;
-        Ok(Self::from_open(config, progress, inner))
+        Self::from_open(config, progress, inner)
     }
 
     /// Creates a new repository with the same chunker parameters as `like`, so that copying
@@ -126,7 +130,7 @@ impl Repo {
                 file,
             )
             .map_err(|err| RepoError::backend("init", &config.name, &err))?;
-        Ok(Self::from_open(config, progress, inner))
+        Self::from_open(config, progress, inner)
     }
 
     /// Opens an existing repository: [`RepoError::NotFound`] when there is none,
@@ -151,20 +155,66 @@ impl Repo {
                     RepoError::backend("open", &config.name, &err)
                 }
             })?;
-        Ok(Self::from_open(config, progress, inner))
+        Self::from_open(config, progress, inner)
     }
 
     fn from_open(
         config: &RepoConfig,
         progress: ProgressMode,
         inner: Repository<OpenStatus>,
-    ) -> Self {
-        Self {
+    ) -> RepoResult<Self> {
+        let key = inner.key();
+        let locks = Arc::new(Locks::new(&config.name, config.lock_store()?, &key));
+        Ok(Self {
             config: config.clone(),
             progress,
-            key: inner.key(),
+            key,
+            locks,
             inner,
+        })
+    }
+
+    /// Locks the repository for one job (see `lock.rs` for the rule), waiting for conflicting
+    /// locks up to `$LIFEBOAT_LOCK_WAIT` (10 minutes unless set).
+    pub fn lock(&self, kind: LockKind, operation: &str) -> RepoResult<RepoLock> {
+        self.lock_waiting(kind, operation, lock_wait_from_env())
+    }
+
+    /// [`Repo::lock`] with an explicit wait.
+    pub fn lock_waiting(
+        &self,
+        kind: LockKind,
+        operation: &str,
+        wait: Duration,
+    ) -> RepoResult<RepoLock> {
+        RepoLock::acquire(Arc::clone(&self.locks), kind, operation, wait)
+    }
+
+    /// Every lock in the repository, Lifeboat's and restic's, with whether it is stale.
+    pub fn locks(&self) -> RepoResult<Vec<LockInfo>> {
+        Ok(self
+            .locks
+            .all()?
+            .into_iter()
+            .map(|(_, info)| info)
+            .collect())
+    }
+
+    /// Removes stale locks, or every lock with `all`; returns the removed ones.
+    pub fn unlock(&self, all: bool) -> RepoResult<Vec<LockInfo>> {
+        self.locks.remove(all)
+    }
+
+    /// Refuses an operation whose lock is of another repository or too weak.
+    pub(crate) fn check_lock(&self, lock: &RepoLock, needs: LockKind) -> RepoResult<()> {
+        if !lock.covers(&self.locks, needs) {
+            return Err(RepoError::Backend {
+                action: "lock".to_owned(),
+                name: self.config.name.clone(),
+                detail: format!("this operation needs a {needs:?} lock of this repository"),
+            });
         }
+        Ok(())
     }
 
     /// A fresh handle on the same repository, opened with the cached key.
@@ -201,14 +251,23 @@ impl Repo {
     }
 
     /// Every snapshot, oldest first, Lifeboat's and others' (e.g. written by restic).
+    ///
+    /// Needs no lock: a snapshot file that a concurrent forget removes between listing and
+    /// reading makes rustic fail, so the listing is tried again (three times in all).
     pub fn snapshots(&self) -> RepoResult<Vec<SnapshotInfo>> {
-        let mut snaps: Vec<SnapshotInfo> = self
-            .inner
-            .get_all_snapshots()
-            .map_err(|e| self.err("list snapshots", &e))?
-            .into_iter()
-            .map(SnapshotInfo::from_file)
-            .collect();
+        let mut attempt = 0;
+        let files = loop {
+            attempt += 1;
+            match self.inner.get_all_snapshots() {
+                Ok(files) => break files,
+                Err(e) if attempt < 3 => {
+                    tracing::debug!("list snapshots, try {attempt}: {}", crate::error::short(&e));
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(self.err("list snapshots", &e)),
+            }
+        };
+        let mut snaps: Vec<SnapshotInfo> = files.into_iter().map(SnapshotInfo::from_file).collect();
         snaps.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(snaps)
     }
@@ -261,9 +320,11 @@ impl Repo {
     /// listed in the manifest's warnings and the snapshot is kept.
     pub fn backup(
         &self,
+        lock: &RepoLock,
         input: BackupInput,
         parent: Option<&SnapshotInfo>,
     ) -> RepoResult<BackupOutcome> {
+        self.check_lock(lock, LockKind::Shared)?;
         let BackupInput {
             plan,
             asset,
@@ -508,7 +569,8 @@ impl Repo {
     }
 
     /// Removes snapshots (not their data: see [`Repo::prune`]).
-    pub fn forget(&self, ids: &[String]) -> RepoResult<()> {
+    pub fn forget(&self, lock: &RepoLock, ids: &[String]) -> RepoResult<()> {
+        self.check_lock(lock, LockKind::Exclusive)?;
         let ids: Vec<SnapshotId> = self
             .snapshots()?
             .into_iter()
@@ -523,7 +585,8 @@ impl Repo {
     /// Removes data no snapshot references. Packs are deleted in two phases (marked, then
     /// removed on a later prune after rustic's keep-delete delay) so that a backup running
     /// concurrently never loses a pack it is about to reference.
-    pub fn prune(&self, dry_run: bool) -> RepoResult<PruneSummary> {
+    pub fn prune(&self, lock: &RepoLock, dry_run: bool) -> RepoResult<PruneSummary> {
+        self.check_lock(lock, LockKind::Exclusive)?;
         // An interrupted backup leaves packs that no index lists; index them so that prune
         // can see they are unused and remove them.
         if !dry_run {
@@ -553,8 +616,17 @@ impl Repo {
         Ok(summary)
     }
 
-    /// Copies snapshots into `target`, which must use the same chunker parameters.
-    pub fn copy_to(&self, target: &Self, snaps: &[SnapshotInfo]) -> RepoResult<usize> {
+    /// Copies snapshots into `target`, which must use the same chunker parameters. Snapshots
+    /// the target has already are skipped; returns how many were copied.
+    pub fn copy_to(
+        &self,
+        lock: &RepoLock,
+        target: &Self,
+        target_lock: &RepoLock,
+        snaps: &[SnapshotInfo],
+    ) -> RepoResult<usize> {
+        self.check_lock(lock, LockKind::Shared)?;
+        target.check_lock(target_lock, LockKind::Shared)?;
         let files: Vec<SnapshotFile> = snaps.iter().map(|s| s.file.clone()).collect();
         let target_indexed = target
             .reopen()?

@@ -10,6 +10,8 @@
 //!   empty files, incompressible data).
 //! - [`tree_digest`] and [`compare_trees`]: prove that a restored tree equals the
 //!   original byte for byte, with a readable list of differences when it does not.
+//! - [`FaultProxy`]: a TCP proxy in front of a real server that resets, cuts, delays and
+//!   answers 500 at set rates, for proving that a backup survives a flaky network.
 //! - [`free_port`]: a loopback port nobody listens on (yet).
 //! - [`sandbox`]: Lifeboat's own scratch servers (PostgreSQL, Redis, MariaDB), the same code its
 //!   drills use, on 127.0.0.1 at free ports in temporary directories, removed when dropped.
@@ -17,11 +19,13 @@
 //! Helpers that only arrange a test (fixtures, digests) panic with the path in
 //! the message instead of returning errors: a failing arrangement is a failing test.
 
+mod fault;
 mod fixture;
 mod http;
 mod moto;
 mod tree;
 
+pub use fault::{FaultCounts, FaultProxy, Faults};
 pub use fixture::{FIXTURE_OLD_MTIME, write_fixture_tree, write_large_file};
 /// Lifeboat's sandboxes, re-exported so tests start servers exactly as drills do.
 pub use lifeboat_engine::sandbox;

@@ -1,11 +1,15 @@
 //! End-to-end tests of the `lifeboat` binary: real files, real repositories, restic and an S3
 //! server on 127.0.0.1. Each test works in its own temp directory.
 
+mod coldstart;
 mod command;
+mod copies;
 mod drill;
 mod errors;
+mod faults;
 mod interop;
 mod killed;
+mod locking;
 mod mysql;
 mod postgres;
 mod quickstart;

@@ -78,7 +78,12 @@ impl Sandbox {
     /// `lifeboat --config <plan> ARGS` with the repository password, quiet logs without colour,
     /// and UTC as the local time zone (retention buckets snapshots by local day).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("lifeboat").expect("the lifeboat binary");
+        Command::from_std(self.std_cmd(args))
+    }
+
+    /// [`Sandbox::cmd`] as a `std::process::Command`, for tests that spawn and wait.
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
         cmd.arg("--config")
             .arg(self.plan_path())
             .args(args)

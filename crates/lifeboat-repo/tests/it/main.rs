@@ -7,7 +7,7 @@ use lifeboat_core::{
     ArtifactData, AssetKind, BackupInput, Payload, RepoLocation, S3Location, Secret, SourceFacts,
     StreamArtifact,
 };
-use lifeboat_repo::{ProgressMode, Repo, RepoConfig, RepoError, blocking};
+use lifeboat_repo::{LockKind, ProgressMode, Repo, RepoConfig, RepoError, blocking};
 use lifeboat_testing::MotoServer;
 
 fn s3_config(moto: &MotoServer, bucket: &str) -> RepoConfig {
@@ -55,7 +55,11 @@ async fn s3_repository_from_async_code() {
 
     let (manifest, dumped) = blocking(move || {
         let repo = Repo::init(&config, ProgressMode::Hidden)?;
-        let outcome = repo.backup(stream_input(payload), None)?;
+        let lock = repo.lock(LockKind::Shared, "backup vault")?;
+        assert_eq!(repo.locks()?.len(), 1, "the lock is a file in the bucket");
+        let outcome = repo.backup(&lock, stream_input(payload), None)?;
+        drop(lock);
+        assert!(repo.locks()?.is_empty(), "the lock is removed when dropped");
         let snap = repo.find_snapshot("vault", None)?;
         let mut out = Vec::new();
         repo.dump_artifact(&snap, &outcome.manifest, "vault.snap", &mut out)?;
