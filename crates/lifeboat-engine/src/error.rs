@@ -62,6 +62,11 @@ impl EngineError {
                     lifeboat_core::SPOOL_DIR_ENV
                 ))
             }
+            Self::Repo(RepoError::Backend { detail, .. })
+                if detail.contains("failed to load signing credential") =>
+            {
+                Some("no S3 keys found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials, or access-key-id-env and secret-access-key-env in the repository's table".into())
+            }
             Self::Repo(RepoError::Locked { .. }) => Some(format!(
                 "wait for that job to end, or set {} to wait longer; if its process is gone, `lifeboat unlock` removes stale locks",
                 lifeboat_repo::LOCK_WAIT_ENV

@@ -106,3 +106,66 @@ fn s3_repository_round_trip() {
     assert_eq!(verify["errors"], serde_json::json!([]), "{verify:#}");
     assert_eq!(verify["artifacts_verified"], 1, "{verify:#}");
 }
+
+/// Keys from a profile in `~/.aws/credentials` (`AWS_PROFILE`), as the AWS tools read them,
+/// when neither the plan nor the environment gives any. Without keys at all the store refuses
+/// and the error names the repository.
+#[test]
+fn s3_keys_come_from_an_aws_profile_file() {
+    let s3 = MotoServer::start().expect("start moto_server");
+    s3.create_bucket(BUCKET).unwrap();
+    let sb = Sandbox::new();
+    let src = sb.join("src");
+    write_fixture_tree(&src);
+    let url = format!(
+        "s3://{BUCKET}/profiled?endpoint={}&region=us-east-1",
+        s3.endpoint()
+    );
+    sb.write_plan_with_url(
+        &toml_str(&url),
+        &format!(
+            "[assets.web]\ntype = \"files\"\npaths = [{}]\n",
+            toml_path(&src)
+        ),
+    );
+    let home = sb.join("home");
+    fs::create_dir_all(home.join(".aws")).unwrap();
+    fs::write(
+        home.join(".aws/credentials"),
+        "[backup]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    let run = |profile: Option<&str>, args: &[&str]| {
+        let mut cmd = sb.cmd(args);
+        cmd.env("HOME", &home)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env_remove("AWS_CONFIG_FILE");
+        match profile {
+            Some(p) => cmd.env("AWS_PROFILE", p),
+            None => cmd.env_remove("AWS_PROFILE"),
+        };
+        Run::from(cmd.output().unwrap())
+    };
+    run(Some("backup"), &["init"]).expect_code(0);
+    run(Some("backup"), &["backup"]).expect_code(0);
+    let out = sb.join("out");
+    run(
+        Some("backup"),
+        &["restore", "web", "--to", out.to_str().unwrap()],
+    )
+    .expect_code(0);
+    assert_same_tree(&src, &under(&out, &src));
+
+    let anonymous = run(None, &["snapshots"]);
+    assert_ne!(anonymous.code, 0, "{}", anonymous.stdout);
+    assert!(
+        anonymous.stderr.contains("repository main")
+            && anonymous.stderr.contains("hint: no S3 keys found"),
+        "{}",
+        anonymous.stderr
+    );
+}

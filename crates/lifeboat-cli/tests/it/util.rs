@@ -91,6 +91,8 @@ impl Sandbox {
             .env("LIFEBOAT_LOG", "warn")
             .env("NO_COLOR", "1")
             .env("TZ", "UTC")
+            // Never ask an EC2 metadata service for S3 keys: no network beyond 127.0.0.1.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env(PASSWORD_ENV, PASSWORD)
             .env_remove("LIFEBOAT_CONFIG");
         cmd
