@@ -26,6 +26,9 @@ pub struct S3Location {
     /// Address buckets as `endpoint/bucket` (MinIO, Garage, moto) instead of `bucket.endpoint`.
     pub path_style: bool,
     pub storage_class: Option<String>,
+    /// `timeout=`: how long a request may take (a read or write may stall for half of it)
+    /// before it is retried; 60 s unless given.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl fmt::Display for RepoLocation {

@@ -182,9 +182,16 @@ fn location(r: &Resolver<'_, '_>, path: &KeyPath, url: &str) -> Result<RepoLocat
 }
 
 /// Query parameters an `s3://` URL may carry.
-const S3_PARAMS: &[&str] = &["endpoint", "region", "path-style", "storage-class"];
+const S3_PARAMS: &[&str] = &[
+    "endpoint",
+    "region",
+    "path-style",
+    "storage-class",
+    "timeout",
+];
 
-/// Parses `s3://bucket/prefix?endpoint=..&region=..&path-style=true|false&storage-class=..`.
+/// Parses `s3://bucket/prefix?endpoint=..&region=..&path-style=true|false&storage-class=..
+/// &timeout=..`.
 /// Errors are (message, hint) and never quote the URL, which may have come from `${VAR}`.
 fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
     let url = url::Url::parse(raw).map_err(|e| (format!("invalid S3 URL: {e}"), None))?;
@@ -220,6 +227,7 @@ fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
         region: None,
         path_style: false,
         storage_class: None,
+        timeout: None,
     };
     let mut path_style = None;
     let mut seen = Vec::new();
@@ -244,6 +252,15 @@ fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
             }
             "region" => location.region = Some(value),
             "storage-class" => location.storage_class = Some(value),
+            "timeout" => match humantime::parse_duration(&value) {
+                Ok(t) if t >= std::time::Duration::from_secs(1) => location.timeout = Some(t),
+                _ => {
+                    return Err((
+                        format!("S3 URL timeout must be a duration of 1s or more, found {value:?}"),
+                        Some("e.g. timeout=2m".to_owned()),
+                    ));
+                }
+            },
             "path-style" => {
                 path_style = Some(match value.as_str() {
                     "true" => true,
@@ -334,6 +351,7 @@ mod tests {
                 region: Some("nyc3".into()),
                 path_style: true,
                 storage_class: None,
+                timeout: None,
             }
         );
         let l = parse_s3("s3://b/a/b/?region=eu-west-1&storage-class=STANDARD_IA").unwrap();
@@ -342,6 +360,8 @@ mod tests {
         let l = parse_s3("s3://b?endpoint=http://127.0.0.1:9000&path-style=false").unwrap();
         assert_eq!((l.prefix.as_str(), l.path_style), ("", false));
         assert_eq!(l.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        let l = parse_s3("s3://b?timeout=2m").unwrap();
+        assert_eq!(l.timeout, Some(std::time::Duration::from_secs(120)));
     }
 
     #[test]
@@ -351,14 +371,20 @@ mod tests {
             msg("s3://b/p?regoin=x"),
             (
                 "unknown query parameter \"regoin\" in S3 URL, did you mean region?".into(),
-                Some("known parameters: endpoint, region, path-style, storage-class".into())
+                Some(
+                    "known parameters: endpoint, region, path-style, storage-class, timeout".into()
+                )
             )
         );
         assert_eq!(
             msg("s3://b/p?colour=x").1.as_deref(),
-            Some("known parameters: endpoint, region, path-style, storage-class")
+            Some("known parameters: endpoint, region, path-style, storage-class, timeout")
         );
         assert_eq!(msg("s3:///p").0, "S3 URL has no bucket");
+        assert_eq!(
+            msg("s3://b?timeout=soon").0,
+            "S3 URL timeout must be a duration of 1s or more, found \"soon\""
+        );
         assert_eq!(
             msg("s3://b?endpoint=ftp://x").0,
             "S3 endpoint must be an http:// or https:// URL"

@@ -9,6 +9,7 @@ use rustic_core::RepositoryBackends;
 use crate::{
     error::{RepoError, RepoResult},
     lock::LockStore,
+    store,
 };
 
 /// A repository as the plan names it, with its password already read.
@@ -50,29 +51,37 @@ impl RepoConfig {
         o
     }
 
+    /// An S3 operator with time-outs, retries and bounded concurrency (`store.rs`).
+    fn s3_operator(
+        &self,
+        s3: &lifeboat_core::S3Location,
+    ) -> RepoResult<opendal::blocking::Operator> {
+        store::operator(self.s3_options(s3), s3.timeout).map_err(|e| RepoError::Backend {
+            action: "connect".to_owned(),
+            name: self.name.clone(),
+            detail: e.to_string(),
+        })
+    }
+
     pub(crate) fn backends(&self) -> RepoResult<RepositoryBackends> {
-        let (repository, options) = match &self.location {
-            RepoLocation::Local { path } => (path.display().to_string(), BTreeMap::new()),
-            RepoLocation::S3(s3) => {
-                let mut o = self.s3_options(s3);
-                // Bounded concurrency and retries with backoff on transient errors.
-                o.insert("connections".to_owned(), "8".to_owned());
-                o.insert("retry".to_owned(), "5".to_owned());
-                ("opendal:s3".to_owned(), o)
-            }
-        };
-        BackendOptions::default()
-            .repository(repository)
-            .options(options)
-            .to_backends()
-            .map_err(|err| RepoError::backend("connect", &self.name, &err))
+        match &self.location {
+            RepoLocation::Local { path } => BackendOptions::default()
+                .repository(path.display().to_string())
+                .options(BTreeMap::new())
+                .to_backends()
+                .map_err(|err| RepoError::backend("connect", &self.name, &err)),
+            RepoLocation::S3(s3) => Ok(RepositoryBackends::new(
+                store::backend(self.s3_operator(s3)?, self.location_text()),
+                None,
+            )),
+        }
     }
 
     /// Where this repository's lock files are read and written.
     pub(crate) fn lock_store(&self) -> RepoResult<LockStore> {
         match &self.location {
             RepoLocation::Local { path } => Ok(LockStore::local(path)),
-            RepoLocation::S3(s3) => LockStore::remote(&self.name, self.s3_options(s3)),
+            RepoLocation::S3(s3) => Ok(LockStore::Remote(self.s3_operator(s3)?)),
         }
     }
 

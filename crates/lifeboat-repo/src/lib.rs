@@ -14,6 +14,7 @@ pub mod retention;
 mod snapshot;
 pub mod source;
 mod spool;
+mod store;
 
 pub use check::{CheckReport, DamagedPack, PackUsers};
 pub use config::RepoConfig;

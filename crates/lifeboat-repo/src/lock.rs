@@ -12,9 +12,8 @@
 //! see the other and both step back (with jitter) instead of both going ahead.
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
-    sync::{Arc, Mutex, OnceLock, mpsc},
+    sync::{Arc, Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -133,46 +132,9 @@ pub(crate) enum LockStore {
     Remote(opendal::blocking::Operator),
 }
 
-fn remote_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("lifeboat-locks")
-            .enable_all()
-            .build()
-            .expect("start the runtime for lock files")
-    })
-}
-
 impl LockStore {
     pub(crate) fn local(repo: &std::path::Path) -> Self {
         Self::Local(repo.join("locks"))
-    }
-
-    /// An OpenDAL S3 operator built from the same options rustic's backend gets, with retries.
-    pub(crate) fn remote(name: &str, options: BTreeMap<String, String>) -> RepoResult<Self> {
-        let err = |e: opendal::Error| RepoError::Backend {
-            action: "open lock files".to_owned(),
-            name: name.to_owned(),
-            detail: e.to_string(),
-        };
-        let op = opendal::Operator::via_iter("s3", options)
-            .map_err(err)?
-            .layer(
-                opendal::layers::RetryLayer::new()
-                    .with_max_times(5)
-                    .with_jitter(),
-            )
-            .layer(
-                opendal::layers::TimeoutLayer::new()
-                    .with_timeout(Duration::from_secs(60))
-                    .with_io_timeout(Duration::from_secs(30)),
-            );
-        let _guard = remote_runtime().enter();
-        Ok(Self::Remote(
-            opendal::blocking::Operator::new(op).map_err(err)?,
-        ))
     }
 
     fn list(&self) -> Result<Vec<String>, String> {

@@ -25,6 +25,8 @@ pub struct Faults {
     pub cut: f64,
     /// Answer `500 Internal Server Error` (with an S3 error body) instead of the server.
     pub error_500: f64,
+    /// Read the request and never answer, until the client gives up (its time-out).
+    pub stall: f64,
     /// Hold the connection for up to `max_delay` before relaying.
     pub delay: f64,
     pub max_delay: Duration,
@@ -40,6 +42,7 @@ impl Faults {
             reset: 0.0,
             cut: 0.0,
             error_500: 0.0,
+            stall: 0.0,
             delay: 0.0,
             max_delay: Duration::ZERO,
             seed: 0,
@@ -54,19 +57,21 @@ pub struct FaultCounts {
     pub resets: AtomicU64,
     pub cuts: AtomicU64,
     pub errors_500: AtomicU64,
+    pub stalls: AtomicU64,
     pub delays: AtomicU64,
 }
 
 impl FaultCounts {
-    /// `connections=40 resets=2 cuts=1 500s=3 delays=5`
+    /// `connections=40 resets=2 cuts=1 500s=3 stalls=1 delays=5`
     #[must_use]
     pub fn summary(&self) -> String {
         format!(
-            "connections={} resets={} cuts={} 500s={} delays={}",
+            "connections={} resets={} cuts={} 500s={} stalls={} delays={}",
             self.connections.load(Ordering::Relaxed),
             self.resets.load(Ordering::Relaxed),
             self.cuts.load(Ordering::Relaxed),
             self.errors_500.load(Ordering::Relaxed),
+            self.stalls.load(Ordering::Relaxed),
             self.delays.load(Ordering::Relaxed),
         )
     }
@@ -85,6 +90,7 @@ enum Fate {
     Reset,
     Cut { after: u64 },
     Error500,
+    Stall,
     Delay(Duration),
     Relay,
 }
@@ -151,12 +157,17 @@ fn draw(rng: &mut StdRng, f: &Faults) -> Fate {
     edge += f.cut;
     if x < edge {
         return Fate::Cut {
-            after: rng.random_range(1..256 * 1024),
+            // Small, so that most requests (a few hundred bytes of head) are cut too.
+            after: rng.random_range(1..1024),
         };
     }
     edge += f.error_500;
     if x < edge {
         return Fate::Error500;
+    }
+    edge += f.stall;
+    if x < edge {
+        return Fate::Stall;
     }
     edge += f.delay;
     if x < edge && !f.max_delay.is_zero() {
@@ -201,6 +212,14 @@ fn serve(
             )?;
             client.flush()?;
             let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        Fate::Stall => {
+            read_request(&mut client)?;
+            counts.stalls.fetch_add(1, Ordering::Relaxed);
+            // Silent until the client hangs up.
+            let mut sink = [0u8; 4096];
+            while matches!(client.read(&mut sink), Ok(n) if n > 0) {}
             return Ok(());
         }
         Fate::Delay(d) => {
@@ -277,4 +296,45 @@ fn read_request(client: &mut TcpStream) -> io::Result<()> {
         .unwrap_or(0);
     io::copy(&mut client.take(len), &mut io::sink())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that sends 100 KiB and closes; through a proxy that cuts every connection,
+    /// the client gets less, and the cut is counted.
+    #[test]
+    fn cuts_are_made_and_counted() {
+        let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let upstream = server.local_addr().unwrap();
+        thread::spawn(move || {
+            for conn in server.incoming() {
+                let mut conn = conn.unwrap();
+                let mut req = [0u8; 16];
+                let _ = conn.read(&mut req);
+                let _ = conn.write_all(&vec![7u8; 100 * 1024]);
+            }
+        });
+        let proxy = FaultProxy::start(
+            upstream,
+            Faults {
+                cut: 1.0,
+                ..Faults::none()
+            },
+        )
+        .unwrap();
+        let mut client = TcpStream::connect(proxy.addr).unwrap();
+        client.write_all(b"GET").unwrap();
+        let mut got = Vec::new();
+        let _ = client.read_to_end(&mut got);
+        assert!(got.len() < 100 * 1024, "{} bytes came through", got.len());
+        for _ in 0..100 {
+            if proxy.counts().cuts.load(Ordering::Relaxed) == 1 {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("cut not counted: {}", proxy.counts().summary());
+    }
 }

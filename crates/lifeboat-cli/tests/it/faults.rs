@@ -1,5 +1,5 @@
 //! A flaky network between Lifeboat and its S3 store: the fault proxy resets connections, cuts
-//! them mid-transfer, answers 500 and delays, in front of a real moto_server. Every backup
+//! them mid-transfer, answers 500, goes silent and delays, in front of a real moto_server. Every backup
 //! either completes with a clean check or fails with a clear error; the repository stays
 //! consistent throughout.
 
@@ -13,7 +13,8 @@ use crate::util::{Run, Sandbox, toml_path, toml_str};
 const BUCKET: &str = "lifeboat-faults";
 
 fn plan(sb: &Sandbox, endpoint: &str) {
-    let url = format!("s3://{BUCKET}/dr?endpoint={endpoint}&region=us-east-1");
+    // A short time-out, so that stalled requests are given up and retried quickly.
+    let url = format!("s3://{BUCKET}/dr?endpoint={endpoint}&region=us-east-1&timeout=4s");
     sb.write_plan_with_url(
         &toml_str(&url),
         &format!(
@@ -51,6 +52,7 @@ fn backups_through_a_flaky_network_complete_or_fail_cleanly() {
             reset: 0.05,
             cut: 0.04,
             error_500: 0.06,
+            stall: 0.03,
             delay: 0.10,
             max_delay: Duration::from_millis(300),
             seed: 20_261_122,
@@ -106,7 +108,9 @@ fn backups_through_a_flaky_network_complete_or_fail_cleanly() {
     eprintln!("fault proxy: {}", counts.summary());
     assert!(
         counts.resets.load(std::sync::atomic::Ordering::Relaxed) > 0
-            && counts.errors_500.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            && counts.errors_500.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && counts.stalls.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && counts.cuts.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "the proxy injected too little to prove anything: {}",
         counts.summary()
     );

@@ -364,7 +364,7 @@ fn repository_errors() {
         ),
         (
             "[repositories.a]\nurl = \"s3://b/p?regoin=x\"\npassword-env = \"X\"\n",
-            "/plans/lifeboat.toml:5:7: repositories.a.url: unknown query parameter \"regoin\" in S3 URL, did you mean region?\n  hint: known parameters: endpoint, region, path-style, storage-class",
+            "/plans/lifeboat.toml:5:7: repositories.a.url: unknown query parameter \"regoin\" in S3 URL, did you mean region?\n  hint: known parameters: endpoint, region, path-style, storage-class, timeout",
         ),
         (
             "[repositories.a]\nurl = \"s3://b/p?endpoint=nyc3.example.com\"\npassword-env = \"X\"\n",

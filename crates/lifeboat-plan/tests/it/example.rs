@@ -44,6 +44,7 @@ fn design_example_parses() {
             region: Some("nyc3".into()),
             path_style: true,
             storage_class: None,
+            timeout: None,
         })
     );
     assert_eq!(

@@ -222,6 +222,7 @@ fn s3_repositories() {
             region: Some("us-east-1".into()),
             path_style: true,
             storage_class: None,
+            timeout: None,
         })
     );
     let creds = minio.s3_credentials.as_ref().unwrap();

@@ -20,6 +20,7 @@ fn s3_config(moto: &MotoServer, bucket: &str) -> RepoConfig {
             region: Some("us-east-1".into()),
             path_style: true,
             storage_class: None,
+            timeout: None,
         }),
         password: Secret::new("correct horse".into()),
         s3_credentials: Some((Secret::new("test".into()), Secret::new("test".into()))),
