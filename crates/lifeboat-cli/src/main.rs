@@ -1,6 +1,8 @@
 //! The `lifeboat` command: parses arguments, loads the plan, calls the engine, renders the
 //! result as text or JSON, and exits with a code from [`Exit`].
 
+mod plan_cmd;
+mod recover_cmd;
 mod render;
 
 use std::{
@@ -16,10 +18,11 @@ use lifeboat_repo::ProgressMode;
 const EXIT_CODES: &str = "\
 Exit codes:
   0    ok
-  1    error
+  1    error (for recover, a step failed; for plan check, the plan has errors)
   2    usage error (unknown option, bad value)
   3    partial: some assets failed or had warnings; for status, an RPO breach, a copy
-       lagging more than the RPO, or a restore forecast over the RTO
+       lagging more than the RPO, or a restore forecast over the RTO; for plan check,
+       warnings only
   10   no repository at the plan's location
   12   wrong repository password
   130  interrupted";
@@ -172,6 +175,42 @@ enum Command {
         #[command(subcommand)]
         action: CatalogAction,
     },
+    /// Run a scenario of the plan (a runbook): its steps in order, stopping at the first
+    /// failure, with a timeline and an incident report
+    Recover {
+        /// The scenario's name ([[scenarios]] name = ...)
+        scenario: String,
+        /// Show each step and what it would do; change nothing
+        #[arg(long, conflicts_with = "drill")]
+        dry_run: bool,
+        /// Ask nothing: restore over live targets (safety snapshots are still taken) and list
+        /// confirm steps as follow-up items. Needed when stdin is not a terminal
+        #[arg(long)]
+        yes: bool,
+        /// Rehearse on sandboxes: restores and checks go to scratch servers, steps that act on
+        /// live services are skipped
+        #[arg(long)]
+        drill: bool,
+        /// Write the incident report here, .md or .json [default:
+        /// .lifeboat/incidents/SCENARIO-TIME.md beside the plan; none for --dry-run]
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
+    /// The plan file: check it, or show it as tables
+    Plan {
+        #[command(subcommand)]
+        action: PlanAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PlanAction {
+    /// Validate the plan and lint it (schedules, retention, targets, off-site copies, restore
+    /// forecasts, risky scenario steps) without touching a server or a repository. Exit 0
+    /// clean, 3 warnings only, 1 errors
+    Check,
+    /// The plan as tables: repositories, assets, notifications, scenarios
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,7 +221,7 @@ enum CatalogAction {
 
 /// Process exit codes, one place (see `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
+pub(crate) enum Exit {
     Ok = 0,
     Error = 1,
     Partial = 3,
@@ -239,10 +278,10 @@ fn init_logging(cli: &Cli) {
 }
 
 /// An error on its way out: message, optional hint, exit code.
-struct Failure {
-    message: String,
-    hint: Option<String>,
-    code: u8,
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
+    pub(crate) code: u8,
 }
 
 impl From<EngineError> for Failure {
@@ -334,6 +373,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 yes: *yes,
                 skip_safety_snapshot: *skip_safety_snapshot,
                 tables: tables.clone(),
+                // --repo has already made its repository the primary.
+                repository: None,
             };
             let report = engine.restore(&req)?;
             out.restore(&report);
@@ -442,6 +483,32 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Unlock { all } => {
             let removed = engine.unlock(*all)?;
             out.unlocked(&removed);
+            Ok(Exit::Ok as u8)
+        }
+        Command::Recover {
+            scenario,
+            dry_run,
+            yes,
+            drill,
+            report,
+        } => recover_cmd::run(
+            &engine,
+            cli.json,
+            &recover_cmd::Args {
+                scenario,
+                dry_run: *dry_run,
+                yes: *yes,
+                drill: *drill,
+                report: report.as_deref(),
+            },
+        ),
+        Command::Plan {
+            action: PlanAction::Check,
+        } => Ok(plan_cmd::check(&engine, cli.json)),
+        Command::Plan {
+            action: PlanAction::Show,
+        } => {
+            plan_cmd::show(engine.plan(), cli.json);
             Ok(Exit::Ok as u8)
         }
         Command::Status => {

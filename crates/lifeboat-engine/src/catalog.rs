@@ -137,7 +137,7 @@ impl Catalog {
         Ok(rows)
     }
 
-    fn recent_reports(&self, limit: usize) -> Result<Vec<DrillReport>, EngineError> {
+    pub(crate) fn recent_reports(&self, limit: usize) -> Result<Vec<DrillReport>, EngineError> {
         let mut stmt = self
             .conn
             .prepare("SELECT report FROM drills ORDER BY started_at DESC LIMIT ?1")

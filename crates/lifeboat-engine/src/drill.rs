@@ -95,14 +95,14 @@ impl Clock {
 }
 
 /// A check's answer counts as passed unless it is false, zero, NULL or absent.
-fn truthy(value: Option<&str>) -> bool {
+pub(crate) fn truthy(value: Option<&str>) -> bool {
     match value.map(str::trim) {
         None | Some("" | "f" | "false" | "0" | "NULL" | "FALSE") => false,
         Some(_) => true,
     }
 }
 
-fn compare_counts(
+pub(crate) fn compare_counts(
     what: &str,
     found: &BTreeMap<String, u64>,
     expected: &BTreeMap<String, u64>,
@@ -202,7 +202,7 @@ impl Engine {
     }
 }
 
-fn sandbox_restore(
+pub(crate) fn sandbox_restore(
     repo: &Repo,
     asset: &ResolvedAsset,
     snap: Result<Option<SnapshotInfo>, String>,
@@ -297,7 +297,11 @@ fn only_artifact(manifest: &Manifest, dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// Runs shell checks with `env` set; each passes when it exits 0.
-fn shell_checks(checks: &[String], dir: &Path, env: &[(&str, String)]) -> Vec<CheckOutcome> {
+pub(crate) fn shell_checks(
+    checks: &[String],
+    dir: &Path,
+    env: &[(&str, String)],
+) -> Vec<CheckOutcome> {
     checks
         .iter()
         .map(|check| {
@@ -335,6 +339,17 @@ fn check_timeout() -> std::time::Duration {
 
 /// Runs one shell check to its end or its time limit (then its process group is killed).
 fn run_check(cmd: std::process::Command) -> std::io::Result<String> {
+    run_limited(cmd, Some(check_timeout()), "LIFEBOAT_CHECK_TIMEOUT")
+}
+
+/// Runs `cmd` to its end, or kills its process group once `limit` has passed (`why` names
+/// where the limit comes from). Returns its stdout; a non-zero exit is an error carrying the
+/// tail of its stderr.
+pub(crate) fn run_limited(
+    cmd: std::process::Command,
+    limit: Option<std::time::Duration>,
+    why: &str,
+) -> std::io::Result<String> {
     let mut child = lifeboat_sources::process::spawn(cmd, false)?;
     let (tx, rx) = std::sync::mpsc::channel();
     if let Some(mut out) = child.child.stdout.take() {
@@ -344,14 +359,15 @@ fn run_check(cmd: std::process::Command) -> std::io::Result<String> {
             let _ = tx.send(text);
         });
     }
-    let limit = check_timeout();
     let started = Instant::now();
     while child.child.try_wait()?.is_none() {
-        if started.elapsed() > limit {
+        if let Some(limit) = limit
+            && started.elapsed() > limit
+        {
             // Dropping the child kills its process group, which also ends the reader.
             drop(child);
             return Err(std::io::Error::other(format!(
-                "did not finish within {} s (LIFEBOAT_CHECK_TIMEOUT)",
+                "did not finish within {} s ({why})",
                 limit.as_secs()
             )));
         }
@@ -365,7 +381,7 @@ fn run_check(cmd: std::process::Command) -> std::io::Result<String> {
     child.finish().map(|()| stdout)
 }
 
-fn tail(text: &str) -> String {
+pub(crate) fn tail(text: &str) -> String {
     let t = text.trim();
     let start = t.len().saturating_sub(300);
     let start = (start..t.len())
@@ -374,7 +390,7 @@ fn tail(text: &str) -> String {
     t[start..].to_owned()
 }
 
-fn sql_checks(
+pub(crate) fn sql_checks(
     checks: &[String],
     mut run: impl FnMut(&str) -> Result<Option<String>, String>,
 ) -> Vec<CheckOutcome> {

@@ -194,6 +194,17 @@ impl Engine {
         Ok(Repo::open(&config, self.progress)?)
     }
 
+    /// Opens the repository named `name` (a restore step's `from`), or the primary when `None`.
+    ///
+    /// # Errors
+    /// An unknown name, and those of [`Engine::open_primary`].
+    pub fn open_named_or_primary(&self, name: Option<&str>) -> Result<Repo, EngineError> {
+        match name.filter(|n| *n != self.primary().name) {
+            Some(name) => self.open_repository(name),
+            None => self.open_primary(),
+        }
+    }
+
     pub(crate) fn asset(&self, name: &str) -> Result<&ResolvedAsset, EngineError> {
         self.plan.asset(name).ok_or_else(|| {
             let known: Vec<&str> = self.plan.assets.iter().map(|a| a.name.as_str()).collect();

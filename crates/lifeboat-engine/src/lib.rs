@@ -7,10 +7,14 @@ mod catalog;
 mod copy;
 mod drill;
 mod error;
+mod incident;
 mod interrupt;
 mod jobs;
+mod lint;
+mod live;
 mod mysql;
 mod postgres;
+mod recover;
 mod report;
 mod restore;
 pub mod sandbox;
@@ -24,6 +28,10 @@ pub use drill::{CheckOutcome, Phases, SandboxRestore};
 pub use error::EngineError;
 pub use interrupt::{interrupted, on_interrupt};
 pub use jobs::{AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport};
+pub use lint::{PlanCheck, PlanFinding};
+pub use recover::{
+    RecoverMode, RecoverReport, RecoverRequest, RecoverUi, RestoredAsset, StepRecord, StepStatus,
+};
 pub use report::{DRILLS_ASSET, DrillReport, PastDrill, human_secs};
 pub use restore::{RestoreAction, RestoreReport, RestoreRequest};
 pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport, human_bytes};

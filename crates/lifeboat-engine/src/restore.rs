@@ -25,6 +25,9 @@ pub struct RestoreRequest {
     pub skip_safety_snapshot: bool,
     /// Only these tables (database assets, restored into another database).
     pub tables: Vec<String>,
+    /// The repository to restore from (and to write the safety snapshot to); the primary
+    /// unless given.
+    pub repository: Option<String>,
 }
 
 /// One step of a restore, as printed by `--dry-run` and done otherwise.
@@ -103,7 +106,7 @@ impl Engine {
     /// Missing `--yes`, unknown asset or snapshot, a failed safety snapshot, a failed restore.
     pub fn restore(&self, req: &RestoreRequest) -> Result<RestoreReport, EngineError> {
         let asset = self.asset(&req.asset)?;
-        let repo = self.open_primary()?;
+        let repo = self.open_named_or_primary(req.repository.as_deref())?;
         // Shared: prune waits until the restore has read what it needs.
         let _lock = repo.lock(
             lifeboat_repo::LockKind::Shared,

@@ -31,6 +31,10 @@ pub struct ResolvedAsset {
     pub rpo: Duration,
     /// Recovery time objective: how long a restore may take. From `[plan]` unless given.
     pub rto: Duration,
+    /// Whether the asset or `[plan]` states an RPO (otherwise it is the built-in default).
+    pub rpo_given: bool,
+    /// Whether the asset or `[plan]` states an RTO (otherwise it is the built-in default).
+    pub rto_given: bool,
     /// Which snapshots `forget` keeps; empty keeps all.
     pub retention: Retention,
     /// How far a new snapshot's size may stray from the average of the previous ones before
@@ -155,6 +159,8 @@ pub struct CommandSpec {
 pub(crate) struct AssetDefaults {
     pub rpo: Duration,
     pub rto: Duration,
+    pub rpo_given: bool,
+    pub rto_given: bool,
 }
 
 pub(crate) fn resolve(
@@ -195,6 +201,8 @@ pub(crate) fn resolve(
         rto: r
             .opt_duration(&base.key("rto"), config.rto.as_ref())?
             .unwrap_or(defaults.rto),
+        rpo_given: config.rpo.is_some() || defaults.rpo_given,
+        rto_given: config.rto.is_some() || defaults.rto_given,
         retention: retention(r, &base.key("retention"), config.retention.as_ref())?,
         anomaly: anomaly(r, &base.key("anomaly"), config.anomaly.as_ref())?,
         checks,

@@ -218,6 +218,7 @@ pub(crate) struct StepConfig {
     pub restore: Option<String>,
     pub snapshot: Option<String>,
     pub to: Option<String>,
+    pub from: Option<String>,
     #[serde(default)]
     pub tables: Vec<String>,
     pub check: Option<String>,
@@ -242,7 +243,7 @@ impl StepConfig {
     pub(crate) fn verb_keys(verb: &str) -> &'static [&'static str] {
         match verb {
             "run" => &["run", "timeout"],
-            "restore" => &["restore", "snapshot", "to", "tables"],
+            "restore" => &["restore", "snapshot", "to", "tables", "from"],
             "check" => &["check"],
             "http" => &["http", "expect", "body", "retries", "interval"],
             "wait" => &["wait", "timeout", "interval"],

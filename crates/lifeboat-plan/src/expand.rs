@@ -5,9 +5,25 @@ use toml::de::{DeTable, DeValue};
 use crate::{document::Document, error::PlanError, key_path::KeyPath};
 
 /// Values handed to a shell or a database verbatim: the shell expands its own variables, and a
-/// `${` in SQL is not ours to touch.
+/// `${` in SQL is not ours to touch. A restore step's `snapshot` is expanded when the step
+/// runs ([`expand_now`]): which snapshot predates a breach is known only during the incident.
 fn is_verbatim(key: &str) -> bool {
-    matches!(key, "backup" | "restore" | "run" | "wait" | "checks") || key.ends_with("-command")
+    matches!(
+        key,
+        "backup" | "restore" | "run" | "wait" | "checks" | "snapshot"
+    ) || key.ends_with("-command")
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` in `text` from the process environment now, for
+/// values the plan leaves to run time (a restore step's `snapshot`).
+///
+/// # Errors
+/// The message names the unset variable (or the unterminated reference).
+pub fn expand_now(text: &str) -> Result<String, String> {
+    expand_str(text, &|name| std::env::var(name).ok()).map_err(|f| match f {
+        Fault::Unset(var) => format!("environment variable {var} is not set"),
+        Fault::Unterminated => format!("unterminated ${{ in {text:?}"),
+    })
 }
 
 /// Reads a variable; `None` when it is unset (or not valid Unicode).
@@ -21,7 +37,9 @@ pub(crate) fn expand(doc: &mut Document<'_>, env: Env<'_>) -> Result<(), PlanErr
         None => Ok(()),
         Some((path, Fault::Unset(var))) => Err(doc
             .error(&path, format!("environment variable {var} is not set"))
-            .with_hint(format!("set {var}, or write the value without ${{{var}}}"))),
+            .with_hint(format!(
+                "set {var}, give a default with ${{{var}:-value}}, or write the value without ${{{var}}}"
+            ))),
         Some((path, Fault::Unterminated)) => Err(doc
             .error(&path, "unterminated ${ in value")
             .with_hint("write ${NAME} for a variable, or $${ for a literal ${")),
@@ -67,7 +85,8 @@ fn walk_value(value: &mut DeValue<'_>, path: &KeyPath, env: Env<'_>, failure: &m
     }
 }
 
-/// `${NAME}` is replaced, `$${` is a literal `${`, any other `$` stays as it is.
+/// `${NAME}` is replaced, `${NAME:-default}` falls back to `default` when `NAME` is unset or
+/// empty (as in the shell), `$${` is a literal `${`, any other `$` stays as it is.
 fn expand_str(s: &str, env: Env<'_>) -> Result<String, Fault> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -79,8 +98,13 @@ fn expand_str(s: &str, env: Env<'_>) -> Result<String, Fault> {
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
             let end = tail.find('}').ok_or(Fault::Unterminated)?;
-            let name = &tail[..end];
-            let value = env(name).ok_or_else(|| Fault::Unset(name.to_owned()))?;
+            let reference = &tail[..end];
+            let value = match reference.split_once(":-") {
+                Some((name, default)) => env(name)
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| default.to_owned()),
+                None => env(reference).ok_or_else(|| Fault::Unset(reference.to_owned()))?,
+            };
             out.push_str(&value);
             rest = &tail[end + 1..];
         } else {
@@ -113,5 +137,12 @@ mod tests {
         );
         assert!(matches!(expand_str("${NOPE}", e), Err(Fault::Unset(v)) if v == "NOPE"));
         assert!(matches!(expand_str("${HOME", e), Err(Fault::Unterminated)));
+        assert_eq!(
+            expand_str("${NOPE:-db.internal}:${HOME:-/root}", e)
+                .ok()
+                .as_deref(),
+            Some("db.internal:/home/ops")
+        );
+        assert_eq!(expand_str("${NOPE:-}x", e).ok().as_deref(), Some("x"));
     }
 }

@@ -42,6 +42,7 @@ pub use asset::{
     SqliteSpec,
 };
 pub use error::PlanError;
+pub use expand::expand_now;
 pub use lifeboat_core::{AnomalyThresholds, Retention};
 pub use name::{NameError, validate_name};
 pub use notify::{NotifyEvent, NotifyKind, ResolvedNotify};

@@ -147,7 +147,12 @@ pub(crate) fn resolve(
                 .with_hint("add [assets.NAME] with type = \"postgres\", \"sqlite\", \"redis\", \"mysql\", \"files\" or \"command\""));
         }
     };
-    let defaults = AssetDefaults { rpo, rto };
+    let defaults = AssetDefaults {
+        rpo,
+        rto,
+        rpo_given: plan.rpo.is_some(),
+        rto_given: plan.rto.is_some(),
+    };
     let assets = asset_configs
         .iter()
         .map(|(n, c)| asset::resolve(&r, &assets_path.key(n), n, c, &defaults))
@@ -162,8 +167,10 @@ pub(crate) fn resolve(
 
     let asset_names: Vec<&str> = assets.iter().map(|a| a.name.as_str()).collect();
     let notify_names: Vec<&str> = notify.iter().map(|n| n.name.as_str()).collect();
+    let repository_names: Vec<&str> = repositories.iter().map(|r| r.name.as_str()).collect();
     let names = Names {
         assets: &asset_names,
+        repositories: &repository_names,
         notifiers: &notify_names,
     };
     let scenarios_path = root.key("scenarios");

@@ -37,12 +37,16 @@ pub enum Step {
     Restore {
         /// An asset of the plan.
         asset: String,
-        /// A snapshot id; the latest unless given.
+        /// A snapshot id (or `latest`); the latest unless given. `${VAR}` in it is expanded
+        /// when the step runs ([`crate::expand_now`]).
         snapshot: Option<String>,
         /// Another target (a database URL, a directory); the asset's own unless given.
         to: Option<String>,
         /// Narrows a database restore to these tables; all when empty.
         tables: Vec<String>,
+        /// The repository to restore from (e.g. the off-site copy after losing the host);
+        /// the primary unless given.
+        from: Option<String>,
     },
     /// `{ check = "db" }`: verify an asset against its manifest and run its checks.
     Check {
@@ -93,6 +97,7 @@ const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
 /// What steps may refer to.
 pub(crate) struct Names<'n> {
     pub assets: &'n [&'n str],
+    pub repositories: &'n [&'n str],
     pub notifiers: &'n [&'n str],
 }
 
@@ -164,6 +169,11 @@ fn step(
                 .transpose()?,
             to: s.to.as_deref().map(|x| text("to", x)).transpose()?,
             tables: s.tables.clone(),
+            from: s
+                .from
+                .as_deref()
+                .map(|f| reference(r, &base.key("from"), f, names.repositories, "repository"))
+                .transpose()?,
         });
     }
     if let Some(asset) = &s.check {

@@ -16,6 +16,7 @@ mod quickstart;
 mod redis;
 mod retention;
 mod roundtrip;
+mod runbooks;
 mod s3;
 mod sqlite;
 mod util;

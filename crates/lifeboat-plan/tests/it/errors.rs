@@ -447,7 +447,7 @@ fn unset_variables_name_key_and_variable() {
         err(&format!(
             "{HEAD}[assets.web]\ntype = \"files\"\npaths = [\"${{LIFEBOAT_TEST_SURELY_UNSET}}/a\"]\n"
         )),
-        "/plans/lifeboat.toml:6:10: assets.web.paths[0]: environment variable LIFEBOAT_TEST_SURELY_UNSET is not set\n  hint: set LIFEBOAT_TEST_SURELY_UNSET, or write the value without ${LIFEBOAT_TEST_SURELY_UNSET}"
+        "/plans/lifeboat.toml:6:10: assets.web.paths[0]: environment variable LIFEBOAT_TEST_SURELY_UNSET is not set\n  hint: set LIFEBOAT_TEST_SURELY_UNSET, give a default with ${LIFEBOAT_TEST_SURELY_UNSET:-value}, or write the value without ${LIFEBOAT_TEST_SURELY_UNSET}"
     );
     assert_eq!(
         err(&format!(

@@ -152,7 +152,8 @@ fn design_example_parses() {
             asset: "db".into(),
             snapshot: None,
             to: None,
-            tables: vec![]
+            tables: vec![],
+            from: None,
         }
     );
     assert_eq!(scenario.steps[2], Step::Check { asset: "db".into() });

@@ -291,6 +291,7 @@ fn notifiers_and_steps_get_their_defaults() {
                 snapshot: Some("latest".into()),
                 to: Some("/tmp/restore".into()),
                 tables: vec!["a".into()],
+                from: None,
             },
             Step::Check {
                 asset: "web".into()
