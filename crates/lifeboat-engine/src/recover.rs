@@ -905,13 +905,54 @@ impl Run<'_> {
         }
     }
 
-    fn notify_step(&self, message: &str, target: Option<&str>) -> Outcome {
-        let to = target.map_or_else(|| "every notifier".to_owned(), str::to_owned);
-        tracing::warn!("notify {to}: {message}");
-        (
-            StepStatus::Skipped,
-            format!("notification delivery is not built yet; message logged for {to}: {message}"),
-        )
+    /// Sends the message to the notifier named (every one when none is). A notification
+    /// that cannot be delivered does not stop a recovery: the step says so, and telling
+    /// people by hand becomes a follow-up item.
+    fn notify_step(&mut self, message: &str, target: Option<&str>) -> Outcome {
+        let notifiers = crate::notify::Notifiers::from_plan(self.engine.plan());
+        let names: Vec<String> = match target {
+            Some(t) => vec![t.to_owned()],
+            None => self
+                .engine
+                .plan()
+                .notify
+                .iter()
+                .map(|n| n.name.clone())
+                .collect(),
+        };
+        if names.is_empty() {
+            self.follow_up.push(format!(
+                "Tell the people concerned: {message} (the plan has no notifier)"
+            ));
+            return (
+                StepStatus::Skipped,
+                "the plan has no notifier; listed under follow-up items".into(),
+            );
+        }
+        let mut sent = Vec::new();
+        let mut failed_to = Vec::new();
+        for name in &names {
+            match notifiers.send_message(name, message) {
+                Ok(_) => sent.push(name.as_str()),
+                Err(e) => failed_to.push(match e.hint() {
+                    Some(h) => format!("{e} (hint: {h})"),
+                    None => e.to_string(),
+                }),
+            }
+        }
+        if failed_to.is_empty() {
+            return done(format!("sent to {}", sent.join(", ")));
+        }
+        self.follow_up.push(format!(
+            "Tell the people concerned by hand: {message} (not delivered: {})",
+            failed_to.join("; ")
+        ));
+        let mut detail = format!("NOT delivered: {}", failed_to.join("; "));
+        if !sent.is_empty() {
+            detail.push_str(&format!("; sent to {}", sent.join(", ")));
+        }
+        detail.push_str(" (the recovery goes on; listed under follow-up items)");
+        done(detail)
     }
 }
 

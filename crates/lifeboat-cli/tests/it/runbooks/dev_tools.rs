@@ -9,11 +9,15 @@ use lifeboat_testing::sandbox::{PostgresSandbox, RedisSandbox};
 
 use super::{Example, Health, assert_example_checks_clean, assert_report_complete};
 
+/// The secret part of the Slack webhook URL: it must never show.
+const SLACK_SECRET: &str = "xoxb-secret-path-4242";
+
 struct Servers {
     pg: PostgresSandbox,
     redis: RedisSandbox,
     _state: Health,
     _registry: Health,
+    slack: Health,
 }
 
 fn rows(pg: &PostgresSandbox) -> String {
@@ -61,6 +65,7 @@ fn setup() -> (Example, Servers) {
     fs::write(home.join("config/env/.env"), "API_KEY=sk-test\n").unwrap();
     let state = Health::start("ok");
     let registry = Health::start("{\"event_bus\": \"connected\"}");
+    let slack = Health::start("ok");
     ex.set("DEVTOOLS_REPO", ex.path("repo").display().to_string());
     ex.set("DEVTOOLS_OFFSITE", ex.path("offsite").display().to_string());
     ex.set("DEVTOOLS_PG_HOST", "127.0.0.1");
@@ -72,6 +77,10 @@ fn setup() -> (Example, Servers) {
     ex.set("DEVTOOLS_VOLUMES", volumes.display().to_string());
     ex.set("DEVTOOLS_STATE_API", state.addr.clone());
     ex.set("DEVTOOLS_REGISTRY_API", registry.addr.clone());
+    ex.set(
+        "DEVTOOLS_SLACK_WEBHOOK",
+        format!("http://{}/services/T0/B0/{SLACK_SECRET}", slack.addr),
+    );
     ex.ok(&["init"]);
     ex.ok(&["backup"]);
     let servers = Servers {
@@ -79,6 +88,7 @@ fn setup() -> (Example, Servers) {
         redis,
         _state: state,
         _registry: registry,
+        slack,
     };
     (ex, servers)
 }
@@ -134,6 +144,17 @@ fn dev_tools_database_corruption_is_recovered_and_can_be_rolled_back() {
     assert!(run.stdout.contains("[7/7]"), "{}", run.stdout);
     assert_report_complete(&report, "database-corruption", &["db"]);
     assert!(report.contains("50 rows"), "{report}");
+    // The last step told Slack, and the webhook URL shows nowhere.
+    let posts = s.slack.received();
+    assert!(
+        posts.iter().any(|p| p.starts_with("POST /services/T0/B0/")
+            && p.contains("PostgreSQL restored after corruption")),
+        "{posts:?}"
+    );
+    assert!(report.contains("sent to ops"), "{report}");
+    for text in [&report, &run.stdout, &run.stderr] {
+        assert!(!text.contains(SLACK_SECRET), "{text}");
+    }
 
     // The report names the exact command that undoes the recovery; it works.
     let rollback = report

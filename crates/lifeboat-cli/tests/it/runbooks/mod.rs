@@ -17,7 +17,7 @@ use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -134,10 +134,12 @@ fn stand_in(dir: &Path, tool: &str, log: &Path) {
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// A health endpoint: answers every request with 200 and `body`, until dropped.
+/// A health endpoint (and webhook receiver): answers every request with 200 and `body`, and
+/// keeps each request's line and body, until dropped.
 pub struct Health {
     pub addr: String,
     stop: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<String>>>,
 }
 
 impl Health {
@@ -147,6 +149,8 @@ impl Health {
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
         let body = body.to_owned();
         std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
@@ -154,11 +158,26 @@ impl Health {
                     Ok((stream, _)) => {
                         stream.set_nonblocking(false).unwrap();
                         let mut reader = BufReader::new(stream.try_clone().unwrap());
+                        let mut request = String::new();
+                        let _ = reader.read_line(&mut request);
+                        let mut length = 0;
                         let mut line = String::new();
-                        // The request line and headers, up to the blank line.
+                        // The headers, up to the blank line, then the body.
                         while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                            if let Some(v) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
                             line.clear();
                         }
+                        let mut content = vec![0; length];
+                        let _ = std::io::Read::read_exact(&mut reader, &mut content);
+                        log.lock().unwrap().push(format!(
+                            "{}{}",
+                            request,
+                            String::from_utf8_lossy(&content)
+                        ));
                         let mut stream = stream;
                         let _ = write!(
                             stream,
@@ -170,7 +189,16 @@ impl Health {
                 }
             }
         });
-        Self { addr, stop }
+        Self {
+            addr,
+            stop,
+            received,
+        }
+    }
+
+    /// Every request so far: its request line, then its body.
+    pub fn received(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
     }
 }
 
