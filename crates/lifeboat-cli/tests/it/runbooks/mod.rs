@@ -9,6 +9,8 @@
 //! request), so the tests can see that the scenario stopped and started the services.
 
 mod dev_tools;
+mod devops_hub;
+mod tool_hub;
 
 use std::{
     fs,
