@@ -8,8 +8,10 @@
 //! `systemctl` are not run for real: a stand-in on `PATH` records its arguments (and fails on
 //! request), so the tests can see that the scenario stopped and started the services.
 
+mod atlasia;
 mod dev_tools;
 mod devops_hub;
+mod moltbeat;
 mod tool_hub;
 
 use std::{
