@@ -350,7 +350,7 @@ impl Engine {
         let plan = self.plan();
         let mut report = RecoverReport {
             plan: plan.name.clone(),
-            plan_file: plan.file.clone(),
+            plan_file: self.plan_file(),
             scenario: scenario.name.clone(),
             description: scenario.description.clone(),
             mode,
@@ -442,7 +442,16 @@ impl Engine {
         }
     }
 
-    /// `lifeboat ARGS`, with `--config` when the plan is not `./lifeboat.toml`.
+    /// The plan file's absolute path.
+    fn plan_file(&self) -> PathBuf {
+        let plan = self.plan();
+        plan.file
+            .file_name()
+            .map_or_else(|| plan.file.clone(), |name| plan.base_dir.join(name))
+    }
+
+    /// `lifeboat ARGS`, with `--config` when the plan is not `./lifeboat.toml`: a command that
+    /// works from any directory.
     pub(crate) fn command_line(&self, args: &str) -> String {
         // Run with --repo: the same repository again.
         let args =
@@ -455,7 +464,7 @@ impl Engine {
         if file.as_os_str() == "lifeboat.toml" || file.as_os_str() == "./lifeboat.toml" {
             format!("lifeboat {args}")
         } else {
-            format!("lifeboat --config {} {args}", file.display())
+            format!("lifeboat --config {} {args}", self.plan_file().display())
         }
     }
 }

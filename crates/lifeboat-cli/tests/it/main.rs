@@ -11,6 +11,7 @@ mod interop;
 mod killed;
 mod locking;
 mod mysql;
+mod plan;
 mod postgres;
 mod quickstart;
 mod redis;
