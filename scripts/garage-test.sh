@@ -5,6 +5,7 @@
 #
 #   bash scripts/garage-test.sh            # installs Garage first when missing (~15 min)
 #   GARAGE=/path/to/garage bash scripts/garage-test.sh
+#   LIFEBOAT=target/release/lifeboat bash scripts/garage-test.sh   # skip building Lifeboat
 #
 # Not part of `bash scripts/test`: building Garage takes longer than the whole test suite.
 # Exit 0 when every check passed; the work directory is removed unless KEEP=1.
@@ -19,8 +20,10 @@ if [ -z "$GARAGE" ]; then
 fi
 echo "garage: $("$GARAGE" --version 2>/dev/null | head -1)"
 
-cargo build --locked -q -p lifeboat-cli
-LIFEBOAT="$PWD/target/debug/lifeboat"
+if [ -z "${LIFEBOAT:-}" ]; then
+  cargo build --locked -q -p lifeboat-cli
+  LIFEBOAT="$PWD/target/debug/lifeboat"
+fi
 
 WORK=$(mktemp -d -t lifeboat-garage-XXXXXX)
 PIDS=()
@@ -66,6 +69,8 @@ api_bind_addr = "127.0.0.1:$admin"
 EOF
   "$GARAGE" -c "$WORK/node$i.toml" server >"$WORK/node$i.log" 2>&1 &
   PIDS+=("$!")
+  disown "$!" # killed on purpose below: no job-control notice
+
 done
 S3_PORT=${PORTS[1]}
 g() { "$GARAGE" -c "$WORK/node1.toml" "$@"; }

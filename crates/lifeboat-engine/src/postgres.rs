@@ -176,8 +176,9 @@ pub(crate) fn restore(
     }
 
     let owner = if in_place { server.owner(&db)? } else { None };
-    server.create(&load_into, facts, owner.as_deref())?;
+    // Registered first: an interrupt during CREATE DATABASE must drop it too.
     let undo = crate::interrupt::undo_on_interrupt(server.dropper(&load_into));
+    server.create(&load_into, facts, owner.as_deref())?;
     // From here on, the database being loaded is Lifeboat's: dropped again on any failure.
     let loaded = load_and_check(
         repo,

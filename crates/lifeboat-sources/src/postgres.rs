@@ -1087,11 +1087,27 @@ impl PostgresTarget {
     pub fn dropper(&self, db: &str) -> impl FnOnce() + Send + 'static {
         let conn = self.conn.with_database("postgres");
         let psql = self.client.program("psql");
+        // A CREATE DATABASE cut short on the client side still finishes on the server: wait
+        // (up to 10 s) for any such statement on this name to end, so the drop comes after it.
+        let wait = format!(
+            "DO $$ BEGIN FOR i IN 1..100 LOOP EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE pid <> pg_backend_pid() AND query ILIKE {}); PERFORM pg_sleep(0.1); END LOOP; END $$",
+            quote_literal(&format!("CREATE DATABASE {}%", quote_ident(db)))
+        );
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db));
         move || {
             let _ = conn
                 .command(&psql)
-                .args(["-X", "-q", "-c", &sql, "-d", &conn.dbname_arg()])
+                .args([
+                    "-X",
+                    "-q",
+                    "-c",
+                    &wait,
+                    "-c",
+                    &sql,
+                    "-d",
+                    &conn.dbname_arg(),
+                ])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
