@@ -173,13 +173,8 @@ pub(crate) fn resolve(
     r.name(base, At::Key, name)?;
     let schedule = config
         .schedule
-        .as_ref()
-        .map(|expr| {
-            Schedule::parse(expr).map_err(|e| {
-                r.error(&base.key("schedule"), format!("invalid cron expression {expr:?}: {e}"))
-                    .with_hint("use 5 fields, minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\"")
-            })
-        })
+        .as_deref()
+        .map(|expr| crate::schedules::cron(r, &base.key("schedule"), expr))
         .transpose()?;
     let checks = config
         .checks

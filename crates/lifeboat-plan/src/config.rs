@@ -29,6 +29,23 @@ pub(crate) struct PlanFileConfig {
     pub notify: IndexMap<String, NotifyConfig>,
     #[serde(default)]
     pub scenarios: Vec<ScenarioConfig>,
+    pub schedules: Option<SchedulesConfig>,
+}
+
+/// `[schedules]`: what the daemon runs besides each asset's own backup schedule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct SchedulesConfig {
+    pub time_zone: Option<String>,
+    pub jitter: Option<String>,
+    pub verify: Option<String>,
+    pub verify_read_data: Option<String>,
+    pub drill: Option<String>,
+    pub forget: Option<String>,
+    pub prune: Option<String>,
+    pub copy: Option<String>,
+    pub parallel: Option<u32>,
+    pub rpo_reminder: Option<String>,
 }
 
 /// `[plan]`

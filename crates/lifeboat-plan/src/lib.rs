@@ -30,6 +30,7 @@ mod repository;
 mod resolve;
 mod scenario;
 mod schedule;
+mod schedules;
 mod secret_source;
 mod secrets;
 mod shape;
@@ -49,7 +50,8 @@ pub use notify::{NotifyEvent, NotifyKind, ResolvedNotify};
 pub use plan::ResolvedPlan;
 pub use repository::{PasswordSource, ResolvedRepository, S3CredentialVars};
 pub use scenario::{ResolvedScenario, Step};
-pub use schedule::Schedule;
+pub use schedule::{Schedule, ScheduleZone};
+pub use schedules::ResolvedSchedules;
 pub use secret_source::SecretSource;
 
 /// Reads and resolves the plan file at `path`.

@@ -15,6 +15,7 @@ use crate::{
     repository::{self, ResolvedRepository},
     resolve::{Resolver, normalize},
     scenario::{self, Names, ResolvedScenario},
+    schedules::{self, ResolvedSchedules},
     suggest,
 };
 
@@ -48,6 +49,8 @@ pub struct ResolvedPlan {
     pub notify: Vec<ResolvedNotify>,
     /// `[[scenarios]]`, in file order; names are unique.
     pub scenarios: Vec<ResolvedScenario>,
+    /// `[schedules]`: plan-level jobs, time zone, jitter and pacing for the daemon.
+    pub schedules: ResolvedSchedules,
 }
 
 impl ResolvedPlan {
@@ -189,6 +192,8 @@ pub(crate) fn resolve(
         scenarios.push(s);
     }
 
+    let schedules = schedules::resolve(&r, config.schedules.as_ref())?;
+
     Ok(ResolvedPlan {
         file: doc.file.to_path_buf(),
         base_dir: r.base_dir,
@@ -200,5 +205,6 @@ pub(crate) fn resolve(
         assets,
         notify,
         scenarios,
+        schedules,
     })
 }

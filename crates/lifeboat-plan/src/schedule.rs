@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, TimeZone};
+use chrono::{DateTime, TimeZone, Utc};
 use croner::{
     Cron,
     parser::{CronParser, Seconds, Year},
@@ -45,6 +45,43 @@ impl Schedule {
     #[must_use]
     pub const fn cron(&self) -> &Cron {
         &self.cron
+    }
+}
+
+/// The time zone cron expressions are read in: `[schedules].time-zone`, or the host's local
+/// time when the plan names none (as cron itself does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScheduleZone(Option<chrono_tz::Tz>);
+
+impl ScheduleZone {
+    /// The host's local time zone (`TZ`, `/etc/localtime`).
+    pub const LOCAL: Self = Self(None);
+
+    /// An IANA time zone name such as `Europe/Paris`; `None` when unknown.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        name.parse::<chrono_tz::Tz>().ok().map(|tz| Self(Some(tz)))
+    }
+
+    /// The IANA name, or `None` for the host's local time.
+    #[must_use]
+    pub fn name(&self) -> Option<&'static str> {
+        self.0.map(|tz| tz.name())
+    }
+
+    /// The first time strictly after `t` at which `schedule` fires, read in this zone.
+    /// Across a daylight-saving change a time that does not exist is skipped and one that
+    /// occurs twice fires once, as croner decides.
+    #[must_use]
+    pub fn next_after(&self, schedule: &Schedule, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.0 {
+            Some(tz) => schedule
+                .next_after(&t.with_timezone(&tz))
+                .map(|n| n.with_timezone(&Utc)),
+            None => schedule
+                .next_after(&t.with_timezone(&chrono::Local))
+                .map(|n| n.with_timezone(&Utc)),
+        }
     }
 }
 
@@ -101,6 +138,24 @@ mod tests {
             sunday.next_after(&at("2025-02-27T00:00:00Z")),
             Some(at("2025-03-02T03:00:00Z"))
         );
+    }
+
+    #[test]
+    fn a_named_zone_shifts_the_schedule() {
+        let nightly = Schedule::parse("0 2 * * *").unwrap();
+        let paris = ScheduleZone::named("Europe/Paris").unwrap();
+        assert_eq!(paris.name(), Some("Europe/Paris"));
+        // 02:00 in Paris is 01:00 UTC in winter, 00:00 UTC in summer.
+        assert_eq!(
+            paris.next_after(&nightly, at("2025-01-10T12:00:00Z")),
+            Some(at("2025-01-11T01:00:00Z"))
+        );
+        assert_eq!(
+            paris.next_after(&nightly, at("2025-07-10T12:00:00Z")),
+            Some(at("2025-07-11T00:00:00Z"))
+        );
+        assert!(ScheduleZone::named("Mars/Olympus").is_none());
+        assert_eq!(ScheduleZone::LOCAL.name(), None);
     }
 
     #[test]

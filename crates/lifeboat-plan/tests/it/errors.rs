@@ -80,7 +80,7 @@ fn did_you_mean_at_every_depth() {
 fn unknown_key_without_a_close_match_lists_the_keys() {
     assert_eq!(
         err("frobnicate = 1\nversion = 1\n"),
-        "/plans/lifeboat.toml:1:1: frobnicate: unknown key\n  hint: expected one of: version, plan, repositories, assets, notify, scenarios"
+        "/plans/lifeboat.toml:1:1: frobnicate: unknown key\n  hint: expected one of: version, plan, repositories, assets, notify, scenarios, schedules"
     );
     assert_eq!(
         err(&format!("{MINIMAL}retention = {{ forever = true }}\n")),

@@ -3,6 +3,7 @@
 mod errors;
 mod example;
 mod resolution;
+mod schedules;
 mod secrets;
 
 use std::path::Path;
