@@ -66,7 +66,7 @@ impl ScheduleZone {
     /// The IANA name, or `None` for the host's local time.
     #[must_use]
     pub fn name(&self) -> Option<&'static str> {
-        self.0.map(|tz| tz.name())
+        self.0.map(chrono_tz::Tz::name)
     }
 
     /// The first time strictly after `t` at which `schedule` fires, read in this zone.
