@@ -92,12 +92,33 @@ pub struct AssetStatus {
     pub rto_secs: u64,
     pub breach: bool,
     pub snapshots: usize,
+    /// Bytes read from the source by the newest snapshot.
+    pub last_bytes: Option<u64>,
+    /// Seconds the newest snapshot's backup took.
+    pub last_duration_secs: Option<f64>,
     /// Restore time forecast from past drills and the newest snapshot's size.
     pub rto_forecast_secs: Option<f64>,
     /// The asset in each copy repository; a copy lagging more than the RPO is a breach.
     pub copies: Vec<CopyStatus>,
     /// The forecast exceeds the RTO target.
     pub forecast_over_target: bool,
+}
+
+/// One repository's size and, for a `copy-from` target, how far it lags behind its source.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepositoryStats {
+    pub repository: String,
+    /// Bytes in the store; `None` when it could not be listed.
+    pub stored_bytes: Option<u64>,
+    pub snapshots: Option<usize>,
+    /// The repository it copies from (`copy-from`).
+    pub copy_from: Option<String>,
+    /// Snapshots of the source this one does not hold yet.
+    pub copy_pending: Option<usize>,
+    /// Age of the oldest snapshot of the source not copied yet, in seconds; 0 when up to date.
+    pub copy_lag_secs: Option<u64>,
+    /// Why the figures are missing.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -526,6 +547,75 @@ impl Engine {
         Ok(repo.prune(&lock, dry_run)?)
     }
 
+    /// Size of each repository and, for `copy-from` targets, what has not been copied yet
+    /// (snapshots matched by their original id, as restic's copy keeps it). A repository that
+    /// cannot be opened gets its error and no figures.
+    #[must_use]
+    pub fn repository_stats(&self) -> Vec<RepositoryStats> {
+        type Opened = Result<(Repo, Vec<SnapshotInfo>), EngineError>;
+        let opened: Vec<(String, Opened)> = self
+            .plan
+            .repositories
+            .iter()
+            .map(|r| {
+                let repo = self
+                    .repo_config(r)
+                    .and_then(|c| Ok(Repo::open(&c, ProgressMode::Hidden)?))
+                    .and_then(|repo| {
+                        let snaps = repo.snapshots()?;
+                        Ok((repo, snaps))
+                    });
+                (r.name.clone(), repo)
+            })
+            .collect();
+        let now = Timestamp::now();
+        self.plan
+            .repositories
+            .iter()
+            .zip(&opened)
+            .map(|(r, (_, this))| {
+                let mut stats = RepositoryStats {
+                    repository: r.name.clone(),
+                    stored_bytes: None,
+                    snapshots: None,
+                    copy_from: r.copy_from.clone(),
+                    copy_pending: None,
+                    copy_lag_secs: None,
+                    error: None,
+                };
+                let (repo, snaps) = match this {
+                    Ok(x) => x,
+                    Err(e) => {
+                        stats.error = Some(e.to_string());
+                        return stats;
+                    }
+                };
+                stats.snapshots = Some(snaps.len());
+                match repo.stored_bytes() {
+                    Ok(b) => stats.stored_bytes = Some(b),
+                    Err(e) => stats.error = Some(e.to_string()),
+                }
+                let source = r
+                    .copy_from
+                    .as_ref()
+                    .and_then(|from| opened.iter().find(|(n, _)| n == from))
+                    .and_then(|(_, o)| o.as_ref().ok());
+                if let Some((_, from)) = source {
+                    // A copy keeps its source's time and tags (and content), not its id.
+                    let key = |s: &SnapshotInfo| (s.time, s.tags.join(","));
+                    let have: std::collections::HashSet<_> = snaps.iter().map(key).collect();
+                    let missing: Vec<&SnapshotInfo> =
+                        from.iter().filter(|s| !have.contains(&key(s))).collect();
+                    stats.copy_pending = Some(missing.len());
+                    stats.copy_lag_secs = Some(missing.first().map_or(0, |s| {
+                        u64::try_from(now.as_second() - s.time.as_second()).unwrap_or(0)
+                    }));
+                }
+                stats
+            })
+            .collect()
+    }
+
     /// Per asset: newest snapshot, its age against the asset's RPO, and whether that is a breach.
     ///
     /// # Errors
@@ -566,6 +656,8 @@ impl Engine {
                     rto_secs: asset.rto.as_secs(),
                     breach: age.is_none_or(|a| a > asset.rpo.as_secs()),
                     snapshots: own.len(),
+                    last_bytes: last.map(|s| s.bytes),
+                    last_duration_secs: last.map(|s| s.duration_secs),
                     rto_forecast_secs: forecast,
                     copies: self.copy_status(
                         &asset.name,

@@ -3,6 +3,7 @@
 //!
 //! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
 
+pub mod audit;
 mod catalog;
 mod copy;
 mod drill;
@@ -11,6 +12,7 @@ mod host;
 mod incident;
 mod interrupt;
 mod jobs;
+mod journal;
 mod lint;
 mod live;
 mod mysql;
@@ -24,7 +26,7 @@ mod secrets;
 mod sources;
 mod verify;
 
-pub use catalog::CATALOG_ENV;
+pub use catalog::{CATALOG_ENV, EventRecord, Rebuilt, Run, RunOutcome};
 pub use copy::{CopyOutcome, CopyStatus};
 pub use drill::{CheckOutcome, Phases, SandboxRestore};
 pub use error::EngineError;

@@ -250,6 +250,16 @@ impl Repo {
         RepoError::backend(action, &self.config.name, err)
     }
 
+    /// Bytes the repository takes in its store: every file (packs, index, snapshots, keys),
+    /// as listed by the backend; no data is read.
+    pub fn stored_bytes(&self) -> RepoResult<u64> {
+        let infos = self
+            .inner
+            .infos_files()
+            .map_err(|e| self.err("list files", &e))?;
+        Ok(infos.repo.iter().map(|f| f.size).sum())
+    }
+
     /// Every snapshot, oldest first, Lifeboat's and others' (e.g. written by restic).
     ///
     /// Needs no lock: a snapshot file that a concurrent forget removes between listing and
