@@ -201,6 +201,31 @@ enum Command {
         #[command(subcommand)]
         action: PlanAction,
     },
+    /// The audit log of every operation (.lifeboat/audit.jsonl, $LIFEBOAT_AUDIT_LOG)
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// The plan's schedules, for an external scheduler
+    Schedule {
+        #[command(subcommand)]
+        action: ScheduleAction,
+    },
+    /// Run the plan's schedules, watch RPOs, notify, and serve /healthz, /metrics and a JSON API
+    Daemon {
+        /// Address to serve HTTP on; any but loopback needs an API token
+        #[arg(long, default_value = "127.0.0.1:9184", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// File holding the API bearer token [or $LIFEBOAT_API_TOKEN]
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// On SIGTERM, how long running jobs may go on before they are stopped
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        /// How often the RPO watchdog looks at the repository
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        check_every: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,10 +238,53 @@ enum PlanAction {
     Show,
 }
 
+/// Environment variable holding the daemon's API token.
+const TOKEN_ENV: &str = "LIFEBOAT_API_TOKEN";
+
 #[derive(Debug, Subcommand)]
 enum CatalogAction {
     /// Empty the catalog and index the repository again
     Rebuild,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Check the audit log's hash chain; names the first line that breaks it
+    Verify {
+        /// The log to check [default: the plan's, .lifeboat/audit.jsonl or $LIFEBOAT_AUDIT_LOG]
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Copy the audit log into the repository now (the daemon does it after jobs)
+    Push,
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleAction {
+    /// Write the plan's schedules for systemd, cron or Kubernetes
+    Export {
+        /// systemd (service + timer units), cron (crontab lines) or k8s (CronJob manifests)
+        #[arg(long, value_parser = <lifeboat_server::export::ExportFormat as std::str::FromStr>::from_str)]
+        format: lifeboat_server::export::ExportFormat,
+        /// systemd: write the unit files into this directory instead of printing them
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// The lifeboat program the units and crontab run [default: this one]
+        #[arg(long, value_name = "PATH")]
+        program: Option<String>,
+        /// k8s: the container image
+        #[arg(long, default_value = "lifeboat:latest")]
+        image: String,
+        /// k8s: the namespace
+        #[arg(long)]
+        namespace: Option<String>,
+        /// k8s: the Secret holding the environment variables the plan names
+        #[arg(long, default_value = "lifeboat-secrets")]
+        secret: String,
+        /// k8s: the ConfigMap holding lifeboat.toml
+        #[arg(long, default_value = "lifeboat-plan")]
+        config_map: String,
+    },
 }
 
 /// Process exit codes, one place (see `--help`).
@@ -236,13 +304,17 @@ impl From<Exit> for ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let _ = ctrlc::set_handler(|| {
-        lifeboat_engine::on_interrupt();
-        eprintln!("interrupted");
-        std::process::exit(130);
-    });
+    // The daemon handles its own signals: it lets running jobs finish first.
+    if !matches!(cli.command, Command::Daemon { .. }) {
+        let _ = ctrlc::set_handler(|| {
+            lifeboat_engine::on_interrupt();
+            eprintln!("interrupted");
+            std::process::exit(130);
+        });
+    }
     let outcome = run(&cli);
-    if lifeboat_engine::interrupted() {
+    // (The daemon cancels its jobs this way too, and then returns on its own.)
+    if lifeboat_engine::interrupted() && !matches!(cli.command, Command::Daemon { .. }) {
         // The handler is cleaning up and exits with 130; the job's error is only its echo.
         loop {
             std::thread::sleep(std::time::Duration::from_secs(1));
@@ -260,21 +332,27 @@ fn main() -> ExitCode {
 fn init_logging(cli: &Cli) {
     // rustic's own log lines repeat, in its words, findings Lifeboat reports in its own (with
     // asset and snapshot): shown only from -vv.
+    let daemon = matches!(cli.command, Command::Daemon { .. });
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error,rustic_core=off",
+        // The daemon says what it runs.
+        (false, 0) if daemon => "info,rustic_core=off",
         (false, 0) => "warn,rustic_core=off",
         (false, 1) => "info,rustic_core=warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    let _ = if daemon {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 /// An error on its way out: message, optional hint, exit code.
@@ -290,6 +368,16 @@ impl From<EngineError> for Failure {
             message: e.to_string(),
             hint: e.hint(),
             code: e.exit_code(),
+        }
+    }
+}
+
+impl From<lifeboat_server::DaemonError> for Failure {
+    fn from(e: lifeboat_server::DaemonError) -> Self {
+        Self {
+            message: e.to_string(),
+            hint: e.hint(),
+            code: Exit::Error as u8,
         }
     }
 }
@@ -327,8 +415,42 @@ fn plan_path(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("lifeboat.toml"))
 }
 
+/// Runs a job whose report records itself; when it fails as a whole, records that (run,
+/// `failure` notification, audit line).
+fn job<T>(
+    engine: &Engine,
+    name: &str,
+    what: &str,
+    f: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<T, Failure> {
+    let started = jiff::Timestamp::now();
+    f().map_err(|e| {
+        engine.record_job(name, what, started, Err(&e), "cli");
+        e.into()
+    })
+}
+
+/// Runs a job with no report of its own and records it either way.
+fn simple_job<T>(
+    engine: &Engine,
+    name: &str,
+    what: &str,
+    f: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<T, Failure> {
+    let started = jiff::Timestamp::now();
+    let result = f();
+    engine.record_job(name, what, started, result.as_ref().map(|_| ()), "cli");
+    result.map_err(Failure::from)
+}
+
 fn run(cli: &Cli) -> Result<u8, Failure> {
     let path = plan_path(cli);
+    if let Command::Audit {
+        action: AuditAction::Verify { file: Some(file) },
+    } = &cli.command
+    {
+        return audit_verify(cli, file);
+    }
     let plan = lifeboat_plan::load(&path)?;
     let progress = if !cli.json && !cli.quiet && std::io::stderr().is_terminal() {
         ProgressMode::Bars
@@ -342,12 +464,16 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let out = render::Output { json: cli.json };
     match &cli.command {
         Command::Init => {
-            let reports = engine.init()?;
+            let reports = simple_job(&engine, "init", "init", || engine.init())?;
             out.init(&reports);
             Ok(Exit::Ok as u8)
         }
         Command::Backup { assets } => {
-            let report = engine.backup(assets)?;
+            let started = jiff::Timestamp::now();
+            engine.job_started("backup", None);
+            let what = format!("backup {}", assets.join(" "));
+            let report = job(&engine, "backup", what.trim_end(), || engine.backup(assets))?;
+            engine.record_backup(&report, started, "cli");
             out.backup(&report);
             Ok(report.exit_code())
         }
@@ -376,7 +502,21 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 // --repo has already made its repository the primary.
                 repository: None,
             };
-            let report = engine.restore(&req)?;
+            let what = format!(
+                "restore {asset}{}{}",
+                snapshot
+                    .as_deref()
+                    .map(|s| format!(" --snapshot {s}"))
+                    .unwrap_or_default(),
+                if *dry_run { " --dry-run" } else { "" }
+            );
+            // The target may be a URL: only whether one was given is recorded.
+            let what = if to.is_some() {
+                format!("{what} --to (another target)")
+            } else {
+                what
+            };
+            let report = simple_job(&engine, "restore", &what, || engine.restore(&req))?;
             out.restore(&report);
             Ok(Exit::Ok as u8)
         }
@@ -387,18 +527,27 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         } => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            let bytes = engine.dump(asset, snapshot.as_deref(), artifact.as_deref(), &mut lock)?;
+            let what = format!("dump {asset} {}", artifact.as_deref().unwrap_or_default());
+            let bytes = simple_job(&engine, "dump", what.trim_end(), || {
+                engine.dump(asset, snapshot.as_deref(), artifact.as_deref(), &mut lock)
+            })?;
             let _ = lock.flush();
             tracing::info!("wrote {bytes} bytes");
             Ok(Exit::Ok as u8)
         }
         Command::Forget { dry_run } => {
-            let reports = engine.forget(!dry_run)?;
+            let what = if *dry_run {
+                "forget --dry-run"
+            } else {
+                "forget"
+            };
+            let reports = simple_job(&engine, "forget", what, || engine.forget(!dry_run))?;
             out.forget(&reports, *dry_run);
             Ok(Exit::Ok as u8)
         }
         Command::Prune { dry_run } => {
-            let summary = engine.prune(*dry_run)?;
+            let what = if *dry_run { "prune --dry-run" } else { "prune" };
+            let summary = simple_job(&engine, "prune", what, || engine.prune(*dry_run))?;
             out.prune(&summary, *dry_run);
             Ok(Exit::Ok as u8)
         }
@@ -408,7 +557,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             snapshot,
             ..
         } => {
-            let results = engine.verify_restore(assets, snapshot.as_deref(), 1)?;
+            let what = format!("verify --restore {}", assets.join(" "));
+            let results = simple_job(&engine, "verify", what.trim_end(), || {
+                engine.verify_restore(assets, snapshot.as_deref(), 1)
+            })?;
             out.sandbox_restores(&results);
             Ok(if results.iter().all(|r| r.ok) {
                 Exit::Ok as u8
@@ -419,7 +571,13 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Verify {
             assets, read_data, ..
         } => {
-            let report = engine.verify(assets, *read_data)?;
+            let started = jiff::Timestamp::now();
+            engine.job_started("verify", None);
+            let what = format!("verify {}", assets.join(" "));
+            let report = job(&engine, "verify", what.trim_end(), || {
+                engine.verify(assets, *read_data)
+            })?;
+            engine.record_verify(&report, started, "cli");
             out.verify(&report);
             Ok(report.exit_code())
         }
@@ -428,7 +586,11 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             report,
             parallel,
         } => {
-            let drill = engine.drill(assets, *parallel)?;
+            engine.job_started("drill", None);
+            let what = format!("drill {}", assets.join(" "));
+            let drill = job(&engine, "drill", what.trim_end(), || {
+                engine.drill(assets, *parallel)
+            })?;
             if let Some(path) = report {
                 let text = drill.render_for(path)?;
                 std::fs::write(path, text).map_err(|e| Failure {
@@ -437,7 +599,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     code: Exit::Error as u8,
                 })?;
             }
-            let saved = engine.save_drill(&drill)?;
+            let saved = job(&engine, "drill", "drill (save report)", || {
+                engine.save_drill(&drill)
+            })?;
+            engine.record_drill(&drill, "cli");
             out.drill(&drill, &saved);
             Ok(if drill.passed {
                 Exit::Ok as u8
@@ -456,23 +621,29 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Catalog {
             action: CatalogAction::Rebuild,
         } => {
-            let drills = engine.rebuild_catalog()?;
+            let rebuilt = simple_job(&engine, "catalog", "catalog rebuild", || {
+                engine.rebuild_catalog()
+            })?;
             if cli.json {
-                println!("{}", serde_json::json!({ "drills": drills }));
+                println!("{}", serde_json::json!(rebuilt));
             } else {
                 println!(
-                    "catalog {} rebuilt: {drills} drill report(s) indexed",
-                    engine.catalog_path().display()
+                    "catalog {} rebuilt: {} drill report(s), {} backup run(s) indexed",
+                    engine.catalog_path().display(),
+                    rebuilt.drills,
+                    rebuilt.runs
                 );
             }
             Ok(Exit::Ok as u8)
         }
         Command::Copy { from, to } => {
-            let outcomes = match (from, to) {
-                (Some(from), Some(to)) => vec![engine.copy(from, to)?],
-                (None, Some(to)) => vec![engine.copy(&engine.primary().name, to)?],
-                (_, None) => engine.copy_all()?,
-            };
+            let started = jiff::Timestamp::now();
+            let outcomes = job(&engine, "copy", "copy", || match (from, to) {
+                (Some(from), Some(to)) => Ok(vec![engine.copy(from, to)?]),
+                (None, Some(to)) => Ok(vec![engine.copy(&engine.primary().name, to)?]),
+                (_, None) => engine.copy_all(),
+            })?;
+            engine.record_copies(&outcomes, started, "cli");
             out.copies(&outcomes);
             Ok(if outcomes.iter().all(|o| o.error.is_none()) {
                 Exit::Ok as u8
@@ -491,17 +662,35 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             yes,
             drill,
             report,
-        } => recover_cmd::run(
-            &engine,
-            cli.json,
-            &recover_cmd::Args {
-                scenario,
-                dry_run: *dry_run,
-                yes: *yes,
-                drill: *drill,
-                report: report.as_deref(),
-            },
-        ),
+        } => {
+            let code = recover_cmd::run(
+                &engine,
+                cli.json,
+                &recover_cmd::Args {
+                    scenario,
+                    dry_run: *dry_run,
+                    yes: *yes,
+                    drill: *drill,
+                    report: report.as_deref(),
+                },
+            );
+            let mode = match (*dry_run, *drill) {
+                (true, _) => " --dry-run",
+                (_, true) => " --drill",
+                _ => "",
+            };
+            let (outcome, detail) = match &code {
+                Ok(0) => ("ok", None),
+                Ok(c) => ("failed", Some(format!("exit {c}"))),
+                Err(f) => ("failed", Some(f.message.clone())),
+            };
+            engine.audit(
+                &format!("recover {scenario}{mode}"),
+                outcome,
+                detail.as_deref(),
+            );
+            code
+        }
         Command::Plan {
             action: PlanAction::Check,
         } => Ok(plan_cmd::check(&engine, cli.json)),
@@ -509,6 +698,113 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             action: PlanAction::Show,
         } => {
             plan_cmd::show(engine.plan(), cli.json);
+            Ok(Exit::Ok as u8)
+        }
+        Command::Audit { action } => match action {
+            AuditAction::Verify { file } => {
+                audit_verify(cli, file.as_deref().unwrap_or(&engine.audit_path()))
+            }
+            AuditAction::Push => {
+                let id = simple_job(&engine, "audit", "audit push", || engine.save_audit())?;
+                match (&id, cli.json) {
+                    (_, true) => println!("{}", serde_json::json!({ "snapshot": id })),
+                    (Some(id), false) => println!(
+                        "audit log copied into the repository: snapshot {}",
+                        &id[..8.min(id.len())]
+                    ),
+                    (None, false) => println!("no audit log yet: nothing to copy"),
+                }
+                Ok(Exit::Ok as u8)
+            }
+        },
+        Command::Schedule {
+            action:
+                ScheduleAction::Export {
+                    format,
+                    output,
+                    program,
+                    image,
+                    namespace,
+                    secret,
+                    config_map,
+                },
+        } => {
+            let opts = lifeboat_server::export::ExportOptions {
+                program: program.clone().unwrap_or_else(|| {
+                    std::env::current_exe()
+                        .map_or_else(|_| "lifeboat".to_owned(), |p| p.display().to_string())
+                }),
+                config: std::path::absolute(&path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+                image: image.clone(),
+                namespace: namespace.clone(),
+                secret: secret.clone(),
+                config_map: config_map.clone(),
+            };
+            let plan = engine.plan();
+            match (format, output) {
+                (lifeboat_server::export::ExportFormat::Systemd, Some(dir)) => {
+                    let files = lifeboat_server::export::write_systemd(plan, &opts, dir).map_err(
+                        |message| Failure {
+                            message,
+                            hint: None,
+                            code: Exit::Error as u8,
+                        },
+                    )?;
+                    for f in files {
+                        println!("{}", dir.join(f).display());
+                    }
+                }
+                (_, Some(_)) => {
+                    return Err(Failure {
+                        message: "--output is for --format systemd".to_owned(),
+                        hint: Some("redirect the output to a file instead".to_owned()),
+                        code: 2,
+                    });
+                }
+                (format, None) => {
+                    let text =
+                        lifeboat_server::export::export(plan, *format, &opts).map_err(|e| {
+                            Failure {
+                                message: e.to_string(),
+                                hint: Some(
+                                    "use --format cron, which takes any cron expression".to_owned(),
+                                ),
+                                code: Exit::Error as u8,
+                            }
+                        })?;
+                    print!("{text}");
+                }
+            }
+            Ok(Exit::Ok as u8)
+        }
+        Command::Daemon {
+            listen,
+            token_file,
+            grace,
+            check_every,
+        } => {
+            let token = match token_file {
+                Some(f) => Some(std::fs::read_to_string(f).map_err(|e| Failure {
+                    message: format!("read the API token from {}: {e}", f.display()),
+                    hint: None,
+                    code: Exit::Error as u8,
+                })?),
+                None => std::env::var(TOKEN_ENV).ok(),
+            }
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(lifeboat_core::Secret::new);
+            let config = lifeboat_server::DaemonConfig {
+                plan_path: path.clone(),
+                listen: *listen,
+                token,
+                grace: *grace,
+                check_every: *check_every,
+            };
+            lifeboat_server::run(config, engine.plan().clone())?;
             Ok(Exit::Ok as u8)
         }
         Command::Status => {
@@ -525,4 +821,31 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             )
         }
     }
+}
+
+fn audit_verify(cli: &Cli, file: &std::path::Path) -> Result<u8, Failure> {
+    let check = lifeboat_engine::audit::verify(file)?;
+    if cli.json {
+        println!("{}", serde_json::json!(check));
+    } else {
+        match &check.broken {
+            None => println!(
+                "audit log {}: {} line(s), chain intact",
+                file.display(),
+                check.valid
+            ),
+            Some(b) => eprintln!(
+                "error: audit log {}: line {} breaks the chain: {}\n  hint: lines 1-{} are intact; compare with the copy in the repository (`lifeboat snapshots --asset _audit`)",
+                file.display(),
+                b.line,
+                b.reason,
+                check.valid
+            ),
+        }
+    }
+    Ok(if check.broken.is_none() {
+        Exit::Ok as u8
+    } else {
+        Exit::Error as u8
+    })
 }

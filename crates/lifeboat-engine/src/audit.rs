@@ -287,7 +287,9 @@ impl Engine {
             }]),
             facts: lifeboat_core::SourceFacts::default(),
         };
-        let id = repo.backup(input, None)?.snapshot.id;
+        let lock = repo.lock(lifeboat_repo::LockKind::Shared, "audit log copy")?;
+        let id = repo.backup(&lock, input, None)?.snapshot.id;
+        drop(lock);
         let old: Vec<String> = {
             let mut copies: Vec<_> = repo
                 .snapshots()?
@@ -303,10 +305,19 @@ impl Engine {
                 .filter(|i| *i != id)
                 .collect()
         };
-        if !old.is_empty()
-            && let Err(e) = repo.forget(&old)
-        {
-            tracing::warn!("forget older audit log copies: {e}");
+        // Older copies go only when the repository is free right now: never wait behind a
+        // backup for this; the next copy tries again.
+        if !old.is_empty() {
+            let forgotten = repo
+                .lock_waiting(
+                    lifeboat_repo::LockKind::Exclusive,
+                    "forget older audit log copies",
+                    std::time::Duration::ZERO,
+                )
+                .and_then(|lock| repo.forget(&lock, &old));
+            if let Err(e) = forgotten {
+                tracing::info!("older audit log copies kept for now: {e}");
+            }
         }
         Ok(Some(id))
     }

@@ -40,7 +40,7 @@ impl CopyOutcome {
 }
 
 /// An asset's newest snapshot in a copy, against the repository it copies.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CopyStatus {
     pub repository: String,
     pub from: String,

@@ -80,7 +80,7 @@ impl BackupReport {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AssetStatus {
     pub asset: String,
     pub kind: AssetKind,

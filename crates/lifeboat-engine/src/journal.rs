@@ -334,6 +334,51 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Records copies between repositories: one run and one audit line each, `failure` for
+    /// each that failed.
+    pub fn record_copies(
+        &self,
+        outcomes: &[crate::CopyOutcome],
+        started: Timestamp,
+        trigger: &str,
+    ) {
+        for o in outcomes {
+            let what = format!("copy --from {} --to {}", o.from, o.repository);
+            let outcome = match &o.error {
+                None => RunOutcome::Ok,
+                Some(_) if crate::interrupted() => RunOutcome::Cancelled,
+                Some(_) => RunOutcome::Failed,
+            };
+            self.add_run(&Run {
+                id: 0,
+                job: "copy".to_owned(),
+                asset: None,
+                started_at: started,
+                duration_secs: since(started),
+                bytes: None,
+                outcome,
+                error: o.error.clone(),
+                snapshot: None,
+                trigger: trigger.to_owned(),
+            });
+            if let (RunOutcome::Failed, Some(e)) = (outcome, &o.error) {
+                self.raise(&self.event(
+                    NotifyEvent::Failure,
+                    "copy",
+                    None,
+                    format!("copy to repository {} failed: {e}", o.repository),
+                ));
+            }
+            let detail = o
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("{} snapshot(s) copied", o.copied));
+            self.audit(&what, outcome.as_str(), Some(&detail));
+        }
+    }
+}
+
 /// A failed drill asset's first problem, or the target it missed.
 fn drill_problem(a: &crate::SandboxRestore) -> String {
     if let Some(p) = a.problems.first() {

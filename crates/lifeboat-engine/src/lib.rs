@@ -32,7 +32,9 @@ pub use drill::{CheckOutcome, Phases, SandboxRestore};
 pub use error::EngineError;
 pub use host::{host_name, user_name};
 pub use interrupt::{interrupted, on_interrupt};
-pub use jobs::{AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport};
+pub use jobs::{
+    AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport, RepositoryStats,
+};
 pub use lint::{PlanCheck, PlanFinding};
 pub use recover::{
     RecoverMode, RecoverReport, RecoverRequest, RecoverUi, RestoredAsset, StepRecord, StepStatus,

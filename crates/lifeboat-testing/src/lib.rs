@@ -13,6 +13,8 @@
 //! - [`FaultProxy`]: a TCP proxy in front of a real server that resets, cuts, delays and
 //!   answers 500 at set rates, for proving that a backup survives a flaky network.
 //! - [`free_port`]: a loopback port nobody listens on (yet).
+//! - [`Receiver`]: a local HTTP server that keeps what notifiers send it; [`http_request`]
+//!   to talk to the daemon.
 //! - [`sandbox`]: Lifeboat's own scratch servers (PostgreSQL, Redis, MariaDB), the same code its
 //!   drills use, on 127.0.0.1 at free ports in temporary directories, removed when dropped.
 //!
@@ -23,6 +25,7 @@ mod fault;
 mod fixture;
 mod http;
 mod moto;
+mod receiver;
 mod tree;
 
 pub use fault::{FaultCounts, FaultProxy, Faults};
@@ -30,6 +33,7 @@ pub use fixture::{FIXTURE_OLD_MTIME, write_fixture_tree, write_large_file};
 /// Lifeboat's sandboxes, re-exported so tests start servers exactly as drills do.
 pub use lifeboat_engine::sandbox;
 pub use moto::{MOTO_PROGRAM_ENV, MotoServer};
+pub use receiver::{Received, Receiver};
 pub use tree::{CompareOpts, EntryDigest, EntryKind, compare_trees, tree_digest};
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -51,6 +55,22 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap_or_else(|e| panic!("read the address of a bound listener: {e}"))
         .port()
+}
+
+/// One HTTP/1.1 request to `127.0.0.1:port` (no TLS): the status and the body as text. For
+/// tests that talk to a server Lifeboat runs (the daemon).
+///
+/// # Errors
+/// The connection or the exchange failed.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<(u16, String)> {
+    let r = http::request(port, method, target, headers, body, http::IO_TIMEOUT)?;
+    Ok((r.status, r.body_text()))
 }
 
 #[cfg(test)]

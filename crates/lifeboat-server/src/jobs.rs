@@ -1,0 +1,296 @@
+//! One job under the daemon: claim its assets, take a slot on its repository, run the engine
+//! on a blocking thread, record the outcome (catalog, notifications, audit) through the same
+//! engine functions the CLI uses.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use lifeboat_engine::{Engine, ReadData};
+use serde::Serialize;
+
+use crate::state::{ActiveJob, AppState, lock};
+
+/// What the daemon can run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "job", rename_all = "kebab-case")]
+pub enum JobKind {
+    /// Back up these assets (one snapshot each).
+    Backup { assets: Vec<String> },
+    /// Verify every asset; `read_data` like `--read-data=N%`.
+    Verify { read_data: Option<String> },
+    /// A restore drill of every asset; the report is saved in the repository.
+    Drill,
+    /// Apply every asset's retention.
+    Forget,
+    /// Remove data no snapshot uses.
+    Prune,
+    /// Copy snapshots into every `copy-from` repository.
+    Copy,
+}
+
+impl JobKind {
+    /// The job's name in runs, logs and the audit log.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Backup { .. } => "backup",
+            Self::Verify { .. } => "verify",
+            Self::Drill => "drill",
+            Self::Forget => "forget",
+            Self::Prune => "prune",
+            Self::Copy => "copy",
+        }
+    }
+
+    /// Unique among jobs that must not wait or run twice: `backup:db`, `verify`.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Self::Backup { assets } => format!("backup:{}", assets.join(",")),
+            other => other.name().to_owned(),
+        }
+    }
+
+    /// The assets the job reads or writes: none may be in another job meanwhile.
+    fn assets(&self, engine: &Engine) -> Vec<String> {
+        match self {
+            Self::Backup { assets } => assets.clone(),
+            Self::Copy => Vec::new(),
+            _ => engine
+                .plan()
+                .assets
+                .iter()
+                .map(|a| a.name.clone())
+                .collect(),
+        }
+    }
+
+    /// Jobs that rewrite the repository's index run alone on it.
+    const fn exclusive(&self) -> bool {
+        matches!(self, Self::Forget | Self::Prune)
+    }
+}
+
+/// Why a job did not start.
+#[derive(Debug)]
+pub enum Refused {
+    /// Another job holds one of its assets (or the same job is already waiting).
+    Busy(String),
+    Stopping,
+}
+
+/// Marks `assets` busy if none is; the caller must [`release`] them.
+fn try_claim(state: &AppState, assets: &[String]) -> bool {
+    let mut busy = lock(&state.0.busy);
+    if assets.iter().any(|a| busy.contains(a)) {
+        return false;
+    }
+    busy.extend(assets.iter().cloned());
+    true
+}
+
+fn release(state: &AppState, assets: &[String], key: &str) {
+    {
+        let mut busy = lock(&state.0.busy);
+        for a in assets {
+            busy.remove(a);
+        }
+    }
+    lock(&state.0.active).remove(key);
+    state.0.released.notify_waiters();
+}
+
+/// Registers `job` as active; `None` when the same job is already waiting or running.
+fn register(state: &AppState, job: &JobKind, trigger: &str) -> Option<String> {
+    let key = job.key();
+    let mut active = lock(&state.0.active);
+    if active.contains_key(&key) {
+        return None;
+    }
+    active.insert(
+        key.clone(),
+        ActiveJob {
+            key: key.clone(),
+            trigger: trigger.to_owned(),
+            since: Timestamp::now(),
+            running: false,
+        },
+    );
+    Some(key)
+}
+
+/// Starts `job` now if its assets are free, else refuses (HTTP requests).
+///
+/// # Errors
+/// [`Refused::Busy`] naming what is busy; [`Refused::Stopping`] during shutdown.
+pub fn start_now(state: &AppState, job: JobKind, trigger: &str) -> Result<(), Refused> {
+    if state.stopping() {
+        return Err(Refused::Stopping);
+    }
+    let engine = state.engine();
+    let assets = job.assets(&engine);
+    let Some(key) = register(state, &job, trigger) else {
+        return Err(Refused::Busy(format!(
+            "{} is already waiting or running",
+            job.key()
+        )));
+    };
+    if !try_claim(state, &assets) {
+        lock(&state.0.active).remove(&key);
+        let busy = lock(&state.0.busy);
+        let held: Vec<&String> = assets.iter().filter(|a| busy.contains(*a)).collect();
+        return Err(Refused::Busy(format!(
+            "asset(s) {} are in another job",
+            held.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let state = state.clone();
+    let trigger = trigger.to_owned();
+    tokio::spawn(async move { run_claimed(state, engine, job, key, assets, trigger).await });
+    Ok(())
+}
+
+/// Runs `job` once its assets are free (scheduled runs). A job already waiting or running
+/// is not queued again.
+pub async fn run_when_free(state: AppState, job: JobKind, trigger: &str) {
+    let Some(key) = register(&state, &job, trigger) else {
+        tracing::warn!(job = %job.key(), "still waiting or running from its last due time: this run is skipped");
+        return;
+    };
+    let engine = state.engine();
+    let assets = job.assets(&engine);
+    loop {
+        if state.stopping() {
+            lock(&state.0.active).remove(&key);
+            return;
+        }
+        let released = state.0.released.notified();
+        if try_claim(&state, &assets) {
+            break;
+        }
+        tracing::info!(job = %key, "waiting for another job on its assets");
+        // Bounded, so a stop request is seen even if no job ends.
+        let _ = tokio::time::timeout(Duration::from_secs(5), released).await;
+    }
+    run_claimed(state, engine, job, key, assets, trigger.to_owned()).await;
+}
+
+async fn run_claimed(
+    state: AppState,
+    engine: Arc<Engine>,
+    job: JobKind,
+    key: String,
+    assets: Vec<String>,
+    trigger: String,
+) {
+    let plan = engine.plan();
+    let parallel = plan.schedules.parallel;
+    let mut repos: Vec<String> = vec![plan.primary().name.clone()];
+    if job == JobKind::Copy {
+        repos.extend(
+            plan.repositories
+                .iter()
+                .filter(|r| r.copy_from.is_some())
+                .map(|r| r.name.clone()),
+        );
+    }
+    repos.sort();
+    repos.dedup();
+    let mut permits = Vec::new();
+    for r in &repos {
+        let (sem, total) = state.slots(r, parallel);
+        let need = if job.exclusive() { total } else { 1 };
+        match sem
+            .acquire_many_owned(u32::try_from(need).unwrap_or(1))
+            .await
+        {
+            Ok(p) => permits.push(p),
+            Err(_) => {
+                release(&state, &assets, &key);
+                return;
+            }
+        }
+    }
+    if let Some(a) = lock(&state.0.active).get_mut(&key) {
+        a.running = true;
+    }
+    tracing::info!(job = %key, trigger = %trigger, "job started");
+    let name = job.name();
+    let engine2 = Arc::clone(&engine);
+    let result = tokio::task::spawn_blocking(move || execute(&engine2, &job, &trigger)).await;
+    if let Err(e) = result {
+        tracing::error!(job = %key, "job ended abnormally: {e}");
+    }
+    drop(permits);
+    release(&state, &assets, &key);
+    tracing::info!(job = %key, "job ended");
+    crate::watchdog::refresh(&state).await;
+    crate::scheduler::maybe_save_audit(&state, name);
+}
+
+/// Runs `job` to its end on this (blocking) thread and records it.
+pub(crate) fn execute(engine: &Engine, job: &JobKind, trigger: &str) {
+    let started = Timestamp::now();
+    match job {
+        JobKind::Backup { assets } => {
+            engine.job_started("backup", assets.first().map(String::as_str));
+            match engine.backup(assets) {
+                Ok(report) => engine.record_backup(&report, started, trigger),
+                Err(e) => engine.record_job(
+                    "backup",
+                    &format!("backup {}", assets.join(" ")),
+                    started,
+                    Err(&e),
+                    trigger,
+                ),
+            }
+        }
+        JobKind::Verify { read_data } => {
+            engine.job_started("verify", None);
+            let read = read_data
+                .as_deref()
+                .and_then(|r| r.parse::<ReadData>().ok());
+            match engine.verify(&[], read) {
+                Ok(report) => engine.record_verify(&report, started, trigger),
+                Err(e) => engine.record_job("verify", "verify", started, Err(&e), trigger),
+            }
+        }
+        JobKind::Drill => {
+            engine.job_started("drill", None);
+            let result = engine.drill(&[], 1).and_then(|report| {
+                engine.save_drill(&report)?;
+                Ok(report)
+            });
+            match result {
+                Ok(report) => engine.record_drill(&report, trigger),
+                Err(e) => engine.record_job("drill", "drill", started, Err(&e), trigger),
+            }
+        }
+        JobKind::Forget => {
+            let r = engine.forget(true).map(|_| ());
+            engine.record_job("forget", "forget", started, r.as_ref().map(|_| ()), trigger);
+        }
+        JobKind::Prune => {
+            let r = engine.prune(false).map(|_| ());
+            engine.record_job("prune", "prune", started, r.as_ref().map(|_| ()), trigger);
+        }
+        JobKind::Copy => copy(engine, started, trigger),
+    }
+}
+
+/// Copies into every repository whose `copy-from` names the primary, then onward.
+fn copy(engine: &Engine, started: Timestamp, trigger: &str) {
+    match engine.copy_all() {
+        Ok(outcomes) => engine.record_copies(&outcomes, started, trigger),
+        Err(e) => engine.record_job("copy", "copy", started, Err(&e), trigger),
+    }
+}
+
+/// The set of assets busy right now (for `/api/status`).
+#[must_use]
+pub fn busy_assets(state: &AppState) -> HashSet<String> {
+    lock(&state.0.busy).clone()
+}
