@@ -299,6 +299,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_backup_request_names_known_assets_in_json() {
+        let app = router(state(Some("tok"), false));
+        let post = |body: &'static str| {
+            Request::builder()
+                .method("POST")
+                .uri("/api/backup")
+                .header("authorization", "Bearer tok")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let resp = app.clone().oneshot(post("{bad")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let resp = app.oneshot(post(r#"{"assets": ["nope"]}"#)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("the plan has: web"));
+    }
+
+    #[tokio::test]
     async fn without_a_token_nothing_can_be_started() {
         let app = router(state(None, false));
         assert_eq!(
