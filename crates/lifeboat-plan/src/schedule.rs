@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Timelike, Utc};
 use croner::{
     Cron,
     parser::{CronParser, Seconds, Year},
@@ -74,6 +74,8 @@ impl ScheduleZone {
     /// occurs twice fires once, as croner decides.
     #[must_use]
     pub fn next_after(&self, schedule: &Schedule, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Whole seconds: croner carries the fraction of `t` into its answer.
+        let t = t.with_nanosecond(0).unwrap_or(t);
         match self.0 {
             Some(tz) => schedule
                 .next_after(&t.with_timezone(&tz))
@@ -153,6 +155,11 @@ mod tests {
         assert_eq!(
             paris.next_after(&nightly, at("2025-07-10T12:00:00Z")),
             Some(at("2025-07-11T00:00:00Z"))
+        );
+        let fraction = at("2025-01-10T12:00:00Z") + chrono::Duration::milliseconds(250);
+        assert_eq!(
+            paris.next_after(&nightly, fraction),
+            Some(at("2025-01-11T01:00:00Z"))
         );
         assert!(ScheduleZone::named("Mars/Olympus").is_none());
         assert_eq!(ScheduleZone::LOCAL.name(), None);

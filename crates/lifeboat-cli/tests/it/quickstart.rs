@@ -32,7 +32,12 @@ fn quickstart_example_uses_the_embedded_default() {
     let run = sb.run(&["backup"]);
     assert_eq!(run.code, 10, "{run:?}");
     assert!(run.stderr.contains("lifeboat init"), "{}", run.stderr);
-    assert!(!sb.join(".lifeboat").exists(), "a failed backup wrote");
+    // Only the audit log records the attempt: no password, no repository.
+    assert!(!password.exists(), "a failed backup wrote a password");
+    assert!(
+        !sb.join(".lifeboat/repo").exists(),
+        "a failed backup wrote a repository"
+    );
 
     let init = sb.run_ok(&["init"]);
     assert!(init.stdout.contains("KEEP A COPY"), "{}", init.stdout);

@@ -99,7 +99,8 @@ fn restore_in_place_needs_yes_and_takes_a_safety_snapshot() {
     let beside: Vec<_> = fs::read_dir(sb.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".lifeboat"))
+        // (`.lifeboat` itself holds the catalog and the audit log.)
+        .filter(|n| n.starts_with(".lifeboat-"))
         .collect();
     assert!(beside.is_empty(), "left behind: {beside:?}");
 
