@@ -220,23 +220,17 @@ impl Engine {
                             error: None,
                         }
                     }
-                    Some(Err(e)) => CopyStatus {
+                    unreadable => CopyStatus {
                         repository: r.name.clone(),
                         from: from.to_owned(),
                         last_snapshot: None,
                         last_time: None,
                         lag_secs: None,
                         breach: true,
-                        error: Some(e.clone()),
-                    },
-                    None => CopyStatus {
-                        repository: r.name.clone(),
-                        from: from.to_owned(),
-                        last_snapshot: None,
-                        last_time: None,
-                        lag_secs: None,
-                        breach: true,
-                        error: Some("not listed".to_owned()),
+                        error: Some(match unreadable {
+                            Some(Err(e)) => e.clone(),
+                            _ => "not listed".to_owned(),
+                        }),
                     },
                 }
             })

@@ -40,6 +40,15 @@ fn wait_for_lock(repo: &Path) {
     }
 }
 
+/// Starts `lifeboat ARGS` without waiting; its output is kept for [`finish`].
+fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
+    sb.std_cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lifeboat")
+}
+
 fn finish(child: Child) -> Run {
     Run::from(child.wait_with_output().expect("wait for lifeboat"))
 }
@@ -71,18 +80,8 @@ fn concurrent_backups_and_prune_never_lose_data() {
     for round in 1..=20 {
         fs::write(src.join(format!("round-{round}.txt")), format!("{round}\n")).unwrap();
         fs::write(sb.join("vault.txt"), format!("round {round}\n")).unwrap();
-        let web = sb
-            .std_cmd(&["backup", "web"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let vault = sb
-            .std_cmd(&["backup", "vault"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let web = spawn(&sb, &["backup", "web"]);
+        let vault = spawn(&sb, &["backup", "vault"]);
         // forget then prune, racing the two backups.
         let forget = sb.run(&["forget"]);
         let prune = sb.run(&["prune"]);
@@ -129,12 +128,7 @@ fn concurrent_backups_and_prune_never_lose_data() {
 fn prune_names_the_backup_that_holds_the_lock() {
     let sb = Sandbox::new();
     two_assets(&sb, "5");
-    let backup = sb
-        .std_cmd(&["backup", "vault"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let backup = spawn(&sb, &["backup", "vault"]);
     wait_for_lock(&sb.repo());
     let prune = Run::from(
         sb.cmd(&["prune"])
@@ -168,12 +162,7 @@ fn prune_names_the_backup_that_holds_the_lock() {
 fn a_killed_backup_leaves_a_stale_lock_that_does_not_block() {
     let sb = Sandbox::new();
     two_assets(&sb, "30");
-    let mut backup = sb
-        .std_cmd(&["backup", "vault"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut backup = spawn(&sb, &["backup", "vault"]);
     wait_for_lock(&sb.repo());
     backup.kill().unwrap();
     backup.wait().unwrap();
@@ -202,12 +191,7 @@ fn a_killed_backup_leaves_a_stale_lock_that_does_not_block() {
 fn an_interrupted_backup_removes_its_lock() {
     let sb = Sandbox::new();
     two_assets(&sb, "30");
-    let backup = sb
-        .std_cmd(&["backup", "vault"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let backup = spawn(&sb, &["backup", "vault"]);
     wait_for_lock(&sb.repo());
     let pid = nix::unistd::Pid::from_raw(i32::try_from(backup.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
@@ -224,12 +208,7 @@ fn restic_and_lifeboat_honour_each_others_locks() {
     two_assets(&sb, "20");
     sb.run_ok(&["backup", "web"]);
 
-    let mut backup = sb
-        .std_cmd(&["backup", "vault"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut backup = spawn(&sb, &["backup", "vault"]);
     wait_for_lock(&sb.repo());
     let prune = restic(&sb.repo(), &["prune"]);
     assert_ne!(prune.code, 0, "restic pruned under a Lifeboat backup");
