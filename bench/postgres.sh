@@ -1,100 +1,139 @@
 #!/usr/bin/env bash
 # PostgreSQL side by side on one scratch cluster (127.0.0.1, free port, temp dir; never the
-# machine's own server): a pgbench database of SCALE (default 50), then
-#   backup:  bare `pg_dump -Fc` to a file, `pg_dump | gzip`, `pg_dump -Z0 | restic --stdin`,
-#            `lifeboat backup`
-#   restore: `pg_restore` from that file into a new database, `gunzip | psql`,
-#            `restic dump | pg_restore`, `lifeboat restore --to` (created, loaded, rows checked)
-#   storage: after DAYS (default 8) daily backups with pgbench load between them
-# Medians of RUNS (default 3), one line per measurement. Usage: bench/postgres.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# machine's own server): a pgbench database of SCALE (default 50), then, medians of RUNS (3):
+#   backup:  bare `pg_dump -Fc` to a file, the seeds' `pg_dump | gzip`, `pg_dump -Fc -Z0 |
+#            restic --stdin`, a pgBackRest full backup, `lifeboat backup`
+#   restore: `pg_restore` of that file into a new database, the seeds' `gunzip | psql`,
+#            `restic dump | pg_restore`, pgBackRest restore of the cluster started until it
+#            answers, `lifeboat restore --to` (created, loaded, every table's rows checked
+#            against the manifest)
+#   storage: a first backup and then DAYS (default 7) days of pgbench load, each followed by a
+#            backup: the gzip files, restic's and Lifeboat's repositories
+# One line per measurement. Usage: bench/postgres.sh
+source "$(dirname "$0")/lib.sh"
 scale=${SCALE:-50}
-runs=${RUNS:-3}
-days=${DAYS:-8}
-bin=${LIFEBOAT_BIN:-target/release/lifeboat}
-[ -x "$bin" ] || cargo build --release -q -p lifeboat-cli
-command -v restic >/dev/null || { echo "restic is needed: apt-get install restic" >&2; exit 1; }
+days=${DAYS:-7}
+need restic restic; need pgbackrest pgbackrest
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
-work=$(mktemp -d /var/tmp/lifeboat-bench-pg.XXXXXX)
+work=$(mktemp -d "${BENCH_TMP:-/var/tmp}/lifeboat-bench-pg.XXXXXX")
 chmod 755 "$work"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$work/pg" && { [ "$(id -u)" = 0 ] && chown postgres "$work/pg"; true; }
-cleanup() { as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"; }
+port=$(free_port) rport=$(free_port)
+mkdir "$work/pg" "$work/pgbr" "$work/pgr"
+[ "$(id -u)" = 0 ] && chown postgres "$work/pg" "$work/pgbr" "$work/pgr"
+cleanup() {
+  as_pg "$pgbin/pg_ctl" -D "$work/pgr/data" -m immediate stop >/dev/null 2>&1 || true
+  as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
+cat > "$work/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$work/pgbr/repo
+repo1-retention-full=100
+log-path=$work/pgbr
+lock-path=$work/pgbr
+log-level-console=warn
+log-level-file=off
+[bench]
+pg1-path=$work/pg/data
+pg1-port=$port
+pg1-socket-path=$work/pg
+CONF
+pgbr() { as_pg pgbackrest --config="$work/pgbackrest.conf" --stanza=bench "$@"; }
+# Archiving is on from the start (archive_mode needs a restart) but a no-op until the
+# pgBackRest measurements switch archive_command over with a reload.
 as_pg "$pgbin/initdb" -D "$work/pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
-as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1" start >/dev/null
-export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres RESTIC_PASSWORD=bench BENCH_PW=bench
+as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
+  -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c archive_mode=on -c archive_command=/bin/true" start >/dev/null
+export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
 url="postgres://postgres@127.0.0.1:$port"
 "$pgbin/createdb" bench
 "$pgbin/pgbench" -i -q -s "$scale" bench >/dev/null 2>&1
-"$pgbin/psql" -qAtc "SELECT pg_size_pretty(pg_database_size('bench'))" bench | sed "s/^/bench=postgres scale=$scale database_size=/"
+printf 'bench=postgres scale=%s database_bytes=%s\n' "$scale" "$("$pgbin/psql" -qAtc "SELECT pg_database_size('bench')" bench)"
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-timed() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); awk "BEGIN{print $e - $s}"; }
-report() { printf 'bench=postgres scale=%s tool=%s metric=%s median_s=%.2f runs=%d\n' "$scale" "$1" "$2" "$(printf '%s\n' "${@:3}" | median)" "$runs"; }
-plan() {
-  cat > "$work/lifeboat.toml" <<TOML
-version = 1
-[plan]
-name = "bench"
-[repositories.main]
-url = "$work/repo"
-password-env = "BENCH_PW"
+lifeboat_plan "$work/lifeboat.toml" "$work/repo"
+cat >> "$work/lifeboat.toml" <<TOML
 [assets.bench]
 type = "postgres"
 url = "$url/bench"
 TOML
-}
-fresh_db() { "$pgbin/dropdb" --if-exists "$1"; }
+lb() { "$bin" --config "$work/lifeboat.toml" -q "$@"; }
+line() { printf 'bench=postgres scale=%s tool=%s metric=%s' "$scale" "$1" "$2"; }
 
 # Backups: each run into a fresh repository (a first backup).
-pgdump=() gz=() rs=() lb=()
+pgdump=() gz=() rs=() br=() lbb=()
 for _ in $(seq "$runs"); do
-  pgdump+=("$(timed "$pgbin/pg_dump" -Fc -f "$work/bench.dump" bench)")
-  gz+=("$(timed sh -c "'$pgbin/pg_dump' bench | gzip > '$work/bench.sql.gz'")")
+  pgdump+=("$(measure "$pgbin/pg_dump" -Fc -f "$work/bench.dump" bench)")
+  gz+=("$(measure sh -c "'$pgbin/pg_dump' bench | gzip > '$work/bench.sql.gz'")")
   rm -rf "$work/restic"; restic -q -r "$work/restic" init >/dev/null
-  rs+=("$(timed sh -c "'$pgbin/pg_dump' -Fc -Z0 bench | restic -q -r '$work/restic' backup --stdin --stdin-filename bench.dump")")
-  rm -rf "$work/repo"; plan; "$bin" --config "$work/lifeboat.toml" -q init >/dev/null
-  lb+=("$(timed "$bin" --config "$work/lifeboat.toml" -q backup)")
+  rs+=("$(measure sh -c "'$pgbin/pg_dump' -Fc -Z0 bench | restic -q -r '$work/restic' backup --stdin --stdin-filename bench.dump")")
+  rm -rf "$work/repo"; lb init >/dev/null
+  lbb+=("$(measure "$bin" --config "$work/lifeboat.toml" -q backup)")
 done
-report pg_dump-Fc backup "${pgdump[@]}"
-report pg_dump-gzip backup "${gz[@]}"
-report restic backup "${rs[@]}"
-report lifeboat backup "${lb[@]}"
+emit "$(line pg_dump-Fc backup)" "${pgdump[@]}"
+emit "$(line pg_dump-gzip backup)" "${gz[@]}"
+emit "$(line restic backup)" "${rs[@]}"
+emit "$(line lifeboat backup)" "${lbb[@]}"
 
-# Restores into a new database, each the same data.
+# Restores into a new database, each the same data; only Lifeboat checks rows as part of it.
+fresh_db() { "$pgbin/dropdb" --if-exists "$1"; }
 pr=() gp=() rr=() lr=()
 for _ in $(seq "$runs"); do
   fresh_db r1; "$pgbin/createdb" r1
-  pr+=("$(timed "$pgbin/pg_restore" -d r1 "$work/bench.dump")")
+  pr+=("$(measure "$pgbin/pg_restore" -d r1 "$work/bench.dump")")
   fresh_db r2; "$pgbin/createdb" r2
-  gp+=("$(timed sh -c "gunzip -c '$work/bench.sql.gz' | '$pgbin/psql' -q r2")")
+  gp+=("$(measure sh -c "gunzip -c '$work/bench.sql.gz' | '$pgbin/psql' -q r2")")
   fresh_db r3; "$pgbin/createdb" r3
-  rr+=("$(timed sh -c "restic -q -r '$work/restic' dump latest bench.dump | '$pgbin/pg_restore' -d r3")")
+  rr+=("$(measure sh -c "restic -q -r '$work/restic' dump latest bench.dump | '$pgbin/pg_restore' -d r3")")
   fresh_db r4
-  lr+=("$(timed "$bin" --config "$work/lifeboat.toml" -q restore bench --to "$url/r4")")
+  lr+=("$(measure "$bin" --config "$work/lifeboat.toml" -q restore bench --to "$url/r4")")
+  for db in r1 r2 r3 r4; do fresh_db $db; done
 done
-report pg_restore restore "${pr[@]}"
-report gunzip-psql restore "${gp[@]}"
-report restic restore "${rr[@]}"
-report lifeboat restore-verified "${lr[@]}"
-for db in r1 r2 r3 r4; do fresh_db $db; done
+emit "$(line pg_restore restore)" "${pr[@]}"
+emit "$(line gunzip-psql restore)" "${gp[@]}"
+emit "$(line restic restore)" "${rr[@]}"
+emit "$(line lifeboat restore-verified)" "${lr[@]}"
 
-# Storage after DAYS daily backups with pgbench load between them.
+# pgBackRest: physical full backups of the whole cluster, then a restore into a new data
+# directory started on another port until it answers a count of pgbench_accounts.
+"$pgbin/psql" -qc "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$work/pgbackrest.conf --stanza=bench archive-push %p'" bench
+"$pgbin/psql" -qc "SELECT pg_reload_conf()" bench >/dev/null
+pgbr stanza-create
+pgbr check
+want=$((scale * 100000))
+pgbr_restore() {
+  rm -rf "$work/pgr/data"
+  pgbr --pg1-path="$work/pgr/data" restore
+  as_pg "$pgbin/pg_ctl" -D "$work/pgr/data" -l "$work/pgr/log" -w -t 600 \
+    -o "-p $rport -k $work/pgr -c listen_addresses=127.0.0.1 -c archive_mode=off" start
+  got=$("$pgbin/psql" -p "$rport" -qAtc "SELECT count(*) FROM pgbench_accounts" bench)
+  [ "$got" = "$want" ] || { echo "pgBackRest restore has $got accounts, expected $want" >&2; return 1; }
+}
+export -f pgbr pgbr_restore as_pg; export work pgbin rport want
+bb=() brr=()
+for _ in $(seq "$runs"); do
+  bb+=("$(measure bash -c 'pgbr --type=full backup')")
+  brr+=("$(measure bash -c pgbr_restore)")
+  as_pg "$pgbin/pg_ctl" -D "$work/pgr/data" -m fast stop >/dev/null
+done
+emit "$(line pgbackrest backup) fulls=$runs stored_bytes=$(du -sb "$work/pgbr/repo" | cut -f1)" "${bb[@]}"
+emit "$(line pgbackrest restore-started)" "${brr[@]}"
+"$pgbin/psql" -qc "ALTER SYSTEM SET archive_command = '/bin/true'" bench
+"$pgbin/psql" -qc "SELECT pg_reload_conf()" bench >/dev/null
+
+# Storage: a first backup, then DAYS days of pgbench load each followed by a backup.
 rm -rf "$work/repo" "$work/restic" "$work/gz"; mkdir "$work/gz"
-plan; "$bin" --config "$work/lifeboat.toml" -q init >/dev/null
+lb init >/dev/null
 restic -q -r "$work/restic" init >/dev/null
-for day in $(seq "$days"); do
-  "$pgbin/pgbench" -n -c 2 -t 2000 bench >/dev/null 2>&1
+for day in $(seq 0 "$days"); do
+  [ "$day" = 0 ] || "$pgbin/pgbench" -n -c 2 -t 2000 bench >/dev/null 2>&1
   "$pgbin/pg_dump" bench | gzip > "$work/gz/day$day.sql.gz"
   "$pgbin/pg_dump" -Fc -Z0 bench | restic -q -r "$work/restic" backup --stdin --stdin-filename bench.dump >/dev/null
-  "$bin" --config "$work/lifeboat.toml" -q backup >/dev/null
+  lb backup >/dev/null
 done
 for t in gz restic repo; do
   name=$t; [ "$t" = gz ] && name=pg_dump-gzip; [ "$t" = repo ] && name=lifeboat
-  printf 'bench=postgres scale=%s tool=%s metric=storage_after_%s_days bytes=%s\n' "$scale" "$name" "$days" "$(du -sb "$work/$t" | cut -f1)"
+  printf 'bench=postgres scale=%s tool=%s metric=storage backups=%s stored_bytes=%s\n' "$scale" "$name" "$((days + 1))" "$(du -sb "$work/$t" | cut -f1)"
 done

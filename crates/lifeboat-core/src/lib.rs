@@ -18,8 +18,8 @@ pub use manifest::{
     ArtifactRecord, FileFacts, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, ManifestSummary,
 };
 pub use payload::{
-    ArtifactData, BackupInput, Payload, SPOOL_DIR_ENV, SPOOL_PREFIX, SourceFacts, StreamArtifact,
-    TreeSpec, spool_dir,
+    ArtifactData, BackupInput, Payload, PendingTables, SPOOL_DIR_ENV, SPOOL_PREFIX, SourceFacts,
+    StreamArtifact, TreeSpec, spool_dir,
 };
 pub use retention::Retention;
 pub use secret::{Redacted, Secret, redact_url};

@@ -55,13 +55,42 @@ pub enum Payload {
 }
 
 /// Facts a source knows before its data is read, copied into the manifest.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SourceFacts {
     pub server_version: Option<String>,
     pub consistency: BTreeMap<String, String>,
     pub tables: BTreeMap<String, u64>,
+    /// Rows per table still being counted while the streams are read (PostgreSQL counts in
+    /// the dump's snapshot beside `pg_dump`); they replace `tables` once every stream is read.
+    pub pending_tables: Option<PendingTables>,
     pub keys: BTreeMap<String, u64>,
     pub integrity: Option<String>,
+}
+
+/// Rows per table that a source computes beside its streams: waited for by the repository
+/// after the last stream ends and before the manifest is written. An error fails the backup.
+pub struct PendingTables(Box<dyn FnOnce() -> Result<BTreeMap<String, u64>, String> + Send>);
+
+impl PendingTables {
+    pub fn new(
+        wait: impl FnOnce() -> Result<BTreeMap<String, u64>, String> + Send + 'static,
+    ) -> Self {
+        Self(Box::new(wait))
+    }
+
+    /// Blocks until the counts are known.
+    ///
+    /// # Errors
+    /// The source's own message when counting failed.
+    pub fn wait(self) -> Result<BTreeMap<String, u64>, String> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for PendingTables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PendingTables")
+    }
 }
 
 /// Everything the repository needs to write one asset's snapshot.

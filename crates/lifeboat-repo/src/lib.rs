@@ -10,6 +10,7 @@ mod error;
 mod lock;
 mod progress;
 mod repository;
+mod restore;
 pub mod retention;
 mod snapshot;
 pub mod source;

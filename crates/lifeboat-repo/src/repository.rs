@@ -11,7 +11,9 @@ use std::{
 };
 
 use jiff::Timestamp;
-use lifeboat_core::{BackupInput, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, Payload, VERSION};
+use lifeboat_core::{
+    BackupInput, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, Payload, RepoLocation, VERSION,
+};
 use rustic_core::{
     BackupOptions, ConfigOptions, Credentials, IndexedFullStatus, KeyOptions, LocalDestination,
     LsOptions, OpenStatus, PruneOptions, RepairIndexOptions, Repository, RepositoryOptions,
@@ -342,9 +344,35 @@ impl Repo {
             source,
             reason,
             payload,
-            facts,
+            mut facts,
         } = input;
         let started_at = Timestamp::now();
+        let pending = facts.pending_tables.take();
+        // Read every stream to its end first: a failed producer then leaves no snapshot.
+        let (spooled, tree) = match payload {
+            Payload::Streams(streams) => (
+                Some(
+                    streams
+                        .into_iter()
+                        .map(spool)
+                        .collect::<Result<Vec<_>, _>>(),
+                ),
+                None,
+            ),
+            Payload::Tree(spec) => (None, Some(spec)),
+        };
+        let is_tree = tree.is_some();
+        // Counts made beside the streams are waited for even when a stream failed, so the
+        // source's session ends before the error is returned.
+        let counted = pending.map(lifeboat_core::PendingTables::wait);
+        let source_failed = |detail: String| RepoError::SourceFailed {
+            asset: asset.clone(),
+            detail,
+        };
+        let spooled = spooled.transpose().map_err(source_failed)?;
+        if let Some(counted) = counted {
+            facts.tables = counted.map_err(source_failed)?;
+        }
         let template = Manifest {
             format: MANIFEST_FORMAT,
             plan: plan.clone(),
@@ -366,21 +394,9 @@ impl Repo {
         };
         let description = template.summary().to_description();
         let mut opts = BackupOptions::default();
-        let is_tree = matches!(payload, Payload::Tree(_));
-        let src = match payload {
-            Payload::Streams(streams) => {
-                // Read every stream to its end first: a failed producer then leaves no snapshot.
-                let spooled = streams
-                    .into_iter()
-                    .map(spool)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|detail| RepoError::SourceFailed {
-                        asset: asset.clone(),
-                        detail,
-                    })?;
-                AssetSource::streams(&asset, spooled, template)
-            }
-            Payload::Tree(spec) => AssetSource::tree(&asset, spec, template),
+        let src = match tree {
+            Some(spec) => AssetSource::tree(&asset, spec, template),
+            None => AssetSource::streams(&asset, spooled.unwrap_or_default(), template),
         };
         match parent {
             // Unchanged files are taken from the parent without reading them: only safe for
@@ -493,10 +509,47 @@ impl Repo {
                 snapshot: snap.short_id.clone(),
                 detail: format!("find {sub}: {}", crate::error::short(&e)),
             })?;
+        self.restore_dir(&repo, &node, dest, dry_run)
+    }
+
+    /// Restores the tree under `node` into `dest`: Lifeboat's parallel restore (restore.rs)
+    /// from a local repository into an empty destination, rustic's restore otherwise.
+    fn restore_dir(
+        &self,
+        repo: &Repository<IndexedFullStatus>,
+        node: &rustic_core::repofile::Node,
+        dest: &Path,
+        dry_run: bool,
+    ) -> RepoResult<RestoreSummary> {
         let ls_opts = LsOptions::default().recursive(true);
         let ls = repo
-            .ls(&node, &ls_opts)
+            .ls(node, &ls_opts)
             .map_err(|e| self.err("list snapshot", &e))?;
+        let empty = dest
+            .read_dir()
+            .map_or(true, |mut entries| entries.next().is_none());
+        if !dry_run && empty && matches!(self.config.location, RepoLocation::Local { .. }) {
+            let nodes = ls
+                .clone()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.err("list snapshot", &e))?;
+            if crate::restore::handles(&nodes) {
+                std::fs::create_dir_all(dest).map_err(|e| RepoError::io("create", dest, e))?;
+                crate::restore::restore_nodes(repo, &nodes, dest).map_err(|(path, reason)| {
+                    RepoError::Backend {
+                        action: format!("restore {}", dest.join(path).display()),
+                        name: self.config.name.clone(),
+                        detail: reason,
+                    }
+                })?;
+                let files = nodes.iter().filter(|(_, n)| !n.is_dir());
+                return Ok(RestoreSummary {
+                    files: files.clone().count() as u64,
+                    dirs: nodes.iter().filter(|(_, n)| n.is_dir()).count() as u64,
+                    bytes: files.map(|(_, n)| n.meta.size).sum(),
+                });
+            }
+        }
         let dest_text = format!("{}/", dest.display());
         let destination = LocalDestination::new(&dest_text, !dry_run, false)
             .map_err(|e| self.err(&format!("prepare {}", dest.display()), &e))?;
@@ -537,24 +590,7 @@ impl Repo {
                 detail: format!("find {sub}: {}", crate::error::short(&e)),
             })?;
         let summary = if node.is_dir() {
-            let ls = repo
-                .ls(&node, &LsOptions::default().recursive(true))
-                .map_err(|e| self.err("list snapshot", &e))?;
-            let dest_text = format!("{}/", dest.display());
-            let destination = LocalDestination::new(&dest_text, true, false)
-                .map_err(|e| self.err(&format!("prepare {}", dest.display()), &e))?;
-            let opts = RestoreOptions::default();
-            let plan = repo
-                .prepare_restore(&opts, ls.clone(), &destination, false)
-                .map_err(|e| self.err("plan restore", &e))?;
-            let summary = RestoreSummary {
-                files: plan.stats.files.restore,
-                dirs: plan.stats.dirs.restore,
-                bytes: plan.restore_size,
-            };
-            repo.restore(plan, &opts, ls, &destination)
-                .map_err(|e| self.err(&format!("restore into {}", dest.display()), &e))?;
-            summary
+            self.restore_dir(&repo, &node, dest, false)?
         } else if node.is_file() {
             let mut file =
                 std::fs::File::create(dest).map_err(|e| RepoError::io("create", dest, e))?;

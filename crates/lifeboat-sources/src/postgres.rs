@@ -18,7 +18,7 @@ use lifeboat_core::{ArtifactData, Payload, Secret, SourceFacts, StreamArtifact};
 
 use crate::{
     Source, SourceError,
-    process::{self, ChildReader, RunningChild},
+    process::{self, RunningChild},
 };
 
 /// Directory holding one installed PostgreSQL version's client programs.
@@ -506,26 +506,6 @@ impl PostgresSource {
     }
 }
 
-/// The dump's stream, holding the session whose exported snapshot `pg_dump` uses until the
-/// dump has been read to its end.
-struct DumpReader {
-    inner: ChildReader,
-    session: Option<Session>,
-}
-
-impl Read for DumpReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0
-            && !buf.is_empty()
-            && let Some(s) = self.session.take()
-        {
-            s.close();
-        }
-        Ok(n)
-    }
-}
-
 impl Source for PostgresSource {
     fn preflight(&self) -> Result<(), SourceError> {
         Self::any_psql().map_err(|e| SourceError::Unsupported {
@@ -562,7 +542,20 @@ impl Source for PostgresSource {
         };
         let major = num.parse::<u32>().unwrap_or(0) / 10_000;
         let client = pick_client(major, &client_versions()).map_err(|e| self.server_err(&e))?;
-        let tables = count_rows(&mut session, &[]).map_err(|e| self.server_err(&e))?;
+        // Rows are counted in the exported snapshot while pg_dump reads it. The session stays
+        // open until the counting is waited for, after the dump's end: pg_dump imports the
+        // snapshot when it starts, and it is importable only while this transaction is open.
+        let counting = std::thread::spawn(move || {
+            let counted = count_rows(&mut session, &[]);
+            (session, counted)
+        });
+        let counted = |counting: std::thread::JoinHandle<(Session, _)>| {
+            let (session, counted) = counting
+                .join()
+                .map_err(|_| "counting rows stopped unexpectedly".to_owned())?;
+            session.close();
+            counted
+        };
 
         let mut consistency = BTreeMap::new();
         consistency.insert("snapshot".to_owned(), snapshot.clone());
@@ -576,10 +569,17 @@ impl Source for PostgresSource {
         let facts_version = version.split(" on ").next().unwrap_or(version).to_owned();
 
         let mut artifacts = Vec::new();
+        let mut facts = SourceFacts {
+            server_version: Some(facts_version),
+            ..SourceFacts::default()
+        };
         if self.jobs > 1 {
             consistency.insert("format".to_owned(), "directory".to_owned());
-            artifacts = self.dump_directory(&client, snapshot)?;
-            session.close();
+            let dumped = self.dump_directory(&client, snapshot);
+            // Waited for before an error is returned, so the counting session always ends.
+            let tables = counted(counting);
+            artifacts = dumped?;
+            facts.tables = tables.map_err(|e| self.server_err(&format!("counting rows: {e}")))?;
         } else {
             consistency.insert("format".to_owned(), "custom".to_owned());
             let mut cmd = self.conn.command(&client.program("pg_dump"));
@@ -591,22 +591,23 @@ impl Source for PostgresSource {
                 name: self.dump_artifact(),
                 data: ArtifactData::Stream(Box::new(move || {
                     let child = process::spawn(cmd, false)?;
-                    Ok(Box::new(DumpReader {
-                        inner: child.into_reader(),
-                        session: Some(session),
-                    }) as Box<dyn Read + Send>)
+                    Ok(Box::new(child.into_reader()) as Box<dyn Read + Send>)
                 })),
             });
+            let (asset, server) = (self.asset.clone(), self.conn.label());
+            facts.pending_tables = Some(lifeboat_core::PendingTables::new(move || {
+                counted(counting).map_err(|e| match explain(&e, &asset) {
+                    (reason, Some(hint)) => {
+                        format!("{server}: counting rows: {reason} (hint: {hint})")
+                    }
+                    (reason, None) => format!("{server}: counting rows: {reason}"),
+                })
+            }));
         }
         if self.globals {
             artifacts.push(self.globals_stream(&client));
         }
-        let facts = SourceFacts {
-            server_version: Some(facts_version),
-            consistency,
-            tables,
-            ..SourceFacts::default()
-        };
+        facts.consistency = consistency;
         Ok((Payload::Streams(artifacts), facts))
     }
 

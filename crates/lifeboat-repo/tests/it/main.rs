@@ -113,3 +113,5 @@ async fn wrong_password_and_missing_repository_on_s3() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
 }
+
+mod restore;
