@@ -9,10 +9,13 @@
 #            against the manifest)
 #   storage: a first backup and then DAYS (default 7) days of pgbench load, each followed by a
 #            backup: the gzip files, restic's and Lifeboat's repositories
-# One line per measurement. Usage: bench/postgres.sh
+# One line per measurement. PHASES picks some of "backup restore pgbackrest storage" (all by
+# default; restore needs backup). Usage: bench/postgres.sh
 source "$(dirname "$0")/lib.sh"
 scale=${SCALE:-50}
 days=${DAYS:-7}
+phases=${PHASES:-backup restore pgbackrest storage}
+phase() { [[ " $phases " == *" $1 "* ]]; }
 need restic restic; need pgbackrest pgbackrest
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
@@ -32,6 +35,7 @@ cat > "$work/pgbackrest.conf" <<CONF
 [global]
 repo1-path=$work/pgbr/repo
 repo1-retention-full=100
+start-fast=y
 log-path=$work/pgbr
 lock-path=$work/pgbr
 log-level-console=warn
@@ -45,8 +49,10 @@ pgbr() { as_pg pgbackrest --config="$work/pgbackrest.conf" --stanza=bench "$@"; 
 # Archiving is on from the start (archive_mode needs a restart) but a no-op until the
 # pgBackRest measurements switch archive_command over with a reload.
 as_pg "$pgbin/initdb" -D "$work/pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
+# In postgresql.auto.conf, not on the command line, so that ALTER SYSTEM can change it.
+echo "archive_command = '/bin/true'" | as_pg tee -a "$work/pg/data/postgresql.auto.conf" >/dev/null
 as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
-  -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c archive_mode=on -c archive_command=/bin/true" start >/dev/null
+  -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c archive_mode=on" start >/dev/null
 export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
 url="postgres://postgres@127.0.0.1:$port"
 "$pgbin/createdb" bench
@@ -63,6 +69,7 @@ lb() { "$bin" --config "$work/lifeboat.toml" -q "$@"; }
 line() { printf 'bench=postgres scale=%s tool=%s metric=%s' "$scale" "$1" "$2"; }
 
 # Backups: each run into a fresh repository (a first backup).
+if phase backup; then
 pgdump=() gz=() rs=() br=() lbb=()
 for _ in $(seq "$runs"); do
   pgdump+=("$(measure "$pgbin/pg_dump" -Fc -f "$work/bench.dump" bench)")
@@ -76,9 +83,11 @@ emit "$(line pg_dump-Fc backup)" "${pgdump[@]}"
 emit "$(line pg_dump-gzip backup)" "${gz[@]}"
 emit "$(line restic backup)" "${rs[@]}"
 emit "$(line lifeboat backup)" "${lbb[@]}"
+fi
 
 # Restores into a new database, each the same data; only Lifeboat checks rows as part of it.
-fresh_db() { "$pgbin/dropdb" --if-exists "$1"; }
+fresh_db() { "$pgbin/dropdb" --if-exists "$1" 2>/dev/null; }
+if phase restore; then
 pr=() gp=() rr=() lr=()
 for _ in $(seq "$runs"); do
   fresh_db r1; "$pgbin/createdb" r1
@@ -95,11 +104,14 @@ emit "$(line pg_restore restore)" "${pr[@]}"
 emit "$(line gunzip-psql restore)" "${gp[@]}"
 emit "$(line restic restore)" "${rr[@]}"
 emit "$(line lifeboat restore-verified)" "${lr[@]}"
+fi
 
 # pgBackRest: physical full backups of the whole cluster, then a restore into a new data
 # directory started on another port until it answers a count of pgbench_accounts.
+if phase pgbackrest; then
 "$pgbin/psql" -qc "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$work/pgbackrest.conf --stanza=bench archive-push %p'" bench
 "$pgbin/psql" -qc "SELECT pg_reload_conf()" bench >/dev/null
+until "$pgbin/psql" -qAtc "SHOW archive_command" bench | grep -q pgbackrest; do sleep 0.1; done
 pgbr stanza-create
 pgbr check
 want=$((scale * 100000))
@@ -122,8 +134,10 @@ emit "$(line pgbackrest backup) fulls=$runs stored_bytes=$(du -sb "$work/pgbr/re
 emit "$(line pgbackrest restore-started)" "${brr[@]}"
 "$pgbin/psql" -qc "ALTER SYSTEM SET archive_command = '/bin/true'" bench
 "$pgbin/psql" -qc "SELECT pg_reload_conf()" bench >/dev/null
+fi
 
 # Storage: a first backup, then DAYS days of pgbench load each followed by a backup.
+phase storage || exit 0
 rm -rf "$work/repo" "$work/restic" "$work/gz"; mkdir "$work/gz"
 lb init >/dev/null
 restic -q -r "$work/restic" init >/dev/null
