@@ -66,17 +66,24 @@ type = "postgres"
 url = "$url/bench"
 TOML
 lb() { "$bin" --config "$work/lifeboat.toml" -q "$@"; }
+# Before each measurement: a checkpoint and the page cache written out, so that no tool pays
+# for the writes of the one before it.
+settle() { "$pgbin/psql" -qc CHECKPOINT bench; sync; }
 line() { printf 'bench=postgres scale=%s tool=%s metric=%s' "$scale" "$1" "$2"; }
 
 # Backups: each run into a fresh repository (a first backup).
 if phase backup; then
-pgdump=() gz=() rs=() br=() lbb=()
+pgdump=() gz=() rs=() lbb=()
 for _ in $(seq "$runs"); do
+  settle
   pgdump+=("$(measure "$pgbin/pg_dump" -Fc -f "$work/bench.dump" bench)")
+  settle
   gz+=("$(measure sh -c "'$pgbin/pg_dump' bench | gzip > '$work/bench.sql.gz'")")
   rm -rf "$work/restic"; restic -q -r "$work/restic" init >/dev/null
+  settle
   rs+=("$(measure sh -c "'$pgbin/pg_dump' -Fc -Z0 bench | restic -q -r '$work/restic' backup --stdin --stdin-filename bench.dump")")
   rm -rf "$work/repo"; lb init >/dev/null
+  settle
   lbb+=("$(measure "$bin" --config "$work/lifeboat.toml" -q backup)")
 done
 emit "$(line pg_dump-Fc backup)" "${pgdump[@]}"
@@ -91,12 +98,16 @@ if phase restore; then
 pr=() gp=() rr=() lr=()
 for _ in $(seq "$runs"); do
   fresh_db r1; "$pgbin/createdb" r1
+  settle
   pr+=("$(measure "$pgbin/pg_restore" -d r1 "$work/bench.dump")")
   fresh_db r2; "$pgbin/createdb" r2
+  settle
   gp+=("$(measure sh -c "gunzip -c '$work/bench.sql.gz' | '$pgbin/psql' -q r2")")
   fresh_db r3; "$pgbin/createdb" r3
+  settle
   rr+=("$(measure sh -c "restic -q -r '$work/restic' dump latest bench.dump | '$pgbin/pg_restore' -d r3")")
   fresh_db r4
+  settle
   lr+=("$(measure "$bin" --config "$work/lifeboat.toml" -q restore bench --to "$url/r4")")
   for db in r1 r2 r3 r4; do fresh_db $db; done
 done
@@ -126,7 +137,9 @@ pgbr_restore() {
 export -f pgbr pgbr_restore as_pg; export work pgbin rport want
 bb=() brr=()
 for _ in $(seq "$runs"); do
+  settle
   bb+=("$(measure bash -c 'pgbr --type=full backup')")
+  settle
   brr+=("$(measure bash -c pgbr_restore)")
   as_pg "$pgbin/pg_ctl" -D "$work/pgr/data" -m fast stop >/dev/null
 done

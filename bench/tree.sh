@@ -36,7 +36,9 @@ init() {
     tar) ;;
   esac
 }
+# Dirty pages of the previous step are written out first, so that no tool pays for another's.
 backup() { # TOOL N
+  sync
   case $1 in
     lifeboat) measure "$bin" --config "$work/lifeboat.toml" -q backup ;;
     restic) measure restic -q -r "$work/restic" backup "$dir" ;;
@@ -45,6 +47,7 @@ backup() { # TOOL N
   esac
 }
 restore() { # TOOL TARGET
+  sync
   case $1 in
     lifeboat) measure "$bin" --config "$work/lifeboat.toml" -q restore tree --to "$2" ;;
     restic) measure restic -q -r "$work/restic" restore latest --target "$2" ;;

@@ -4,7 +4,7 @@
 //!
 //! rustic's own restore reads pack ranges on 20 threads and keeps them in memory while it
 //! writes: on /usr/share (44k files) it needed 18.4 s and 682 MiB on two cores, this one
-//! 16.7 s and 192 MiB (docs/benchmarks.md). rustic's restore stays
+//! 14.3 s and 172 MiB (docs/benchmarks.md). rustic's restore stays
 //! in use where it is the better tool: repositories on object storage (it fetches each pack
 //! range once, where per-file reads would send one request per blob), destinations that
 //! already hold files (it reuses what matches), and trees with hard links, special files or

@@ -839,11 +839,11 @@ impl PostgresTarget {
                 if !self.keep_owners {
                     cmd.args(["--no-owner", "--no-acl"]);
                 }
-                cmd.args(["--exit-on-error", "--single-transaction", "-d"])
-                    .arg(target.dbname_arg());
+                cmd.args(["--exit-on-error", "-d"]).arg(target.dbname_arg());
                 let child = process::spawn(cmd, true)
                     .map_err(|e| self.fail(db, &format!("run pg_restore: {e}")))?;
-                // Killed before its input ends: its single transaction is rolled back.
+                // Killed before its input ends, it leaves a partly loaded database, which the
+                // caller drops like any database whose load failed.
                 child.feed(io::sink(), feed).map_err(|e| match e {
                     process::Fed::Child(e) => self.fail(db, &format!("pg_restore {e}")),
                     process::Fed::Feed(e, _) => self.fail(db, &e),
@@ -852,10 +852,7 @@ impl PostgresTarget {
             DumpInput::Path(path) => {
                 let jobs_arg = (jobs > 1).then(|| format!("--jobs={jobs}"));
                 if tables.is_empty() {
-                    let extra: Vec<String> = jobs_arg
-                        .into_iter()
-                        .chain(jobs.le(&1).then(|| "--single-transaction".to_owned()))
-                        .collect();
+                    let extra: Vec<String> = jobs_arg.into_iter().collect();
                     run(&extra, path)?;
                     return Ok(0);
                 }

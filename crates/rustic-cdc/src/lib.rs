@@ -3,7 +3,7 @@
 //! rustic_core 0.13 makes a new [`Rabin64`] for every file it chunks, and crates.io's
 //! `rustic_cdc` 0.3.1 computes two 256-entry lookup tables in that constructor: 16 thousand
 //! polynomial reductions, more CPU than chunking a small file takes (a first backup of 200k
-//! small files spent most of its time there, docs/benchmarks.md). This crate replaces it
+//! small files spent nearly half its time there, docs/benchmarks.md). This crate replaces it
 //! through the workspace's `[patch.crates-io]`, with the same types, methods and hash values,
 //! and builds the tables once per window size and polynomial for the whole process (a
 //! process sees one polynomial per repository). Only what rustic_core uses is here.
