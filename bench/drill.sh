@@ -3,14 +3,9 @@
 # PostgreSQL database, a 20k-row SQLite file, 10k Redis keys and 100 MB of files, backed up
 # once, then `lifeboat drill` timed (medians of RUNS, default 3). Servers run on 127.0.0.1 at
 # free ports in a temp dir, never the machine's own. Usage: bench/drill.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 scale=${SCALE:-10}
-runs=${RUNS:-3}
-bin=${LIFEBOAT_BIN:-target/release/lifeboat}
-[ -x "$bin" ] || cargo build --release -q -p lifeboat-cli
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 work=$(mktemp -d /var/tmp/lifeboat-bench-drill.XXXXXX)
 chmod 755 "$work"
@@ -65,23 +60,16 @@ url = "redis://127.0.0.1:$redisport"
 type = "files"
 paths = ["$work/files"]
 TOML
-export BENCH_PW=bench
 "$bin" --config "$work/lifeboat.toml" -q init >/dev/null
 "$bin" --config "$work/lifeboat.toml" -q backup >/dev/null
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for parallel in 1 2; do
   times=()
   for _ in $(seq "$runs"); do
-    s=$(now)
-    LIFEBOAT_SPOOL_DIR=$work TMPDIR=$work "$bin" --config "$work/lifeboat.toml" -q drill --parallel "$parallel" \
-      --report "$work/drill.json" >/dev/null
-    e=$(now)
-    times+=("$(awk "BEGIN{print $e - $s}")")
+    times+=("$(LIFEBOAT_SPOOL_DIR=$work TMPDIR=$work measure "$bin" --config "$work/lifeboat.toml" -q \
+      drill --parallel "$parallel" --report "$work/drill.json")")
   done
-  printf 'bench=drill scale=%s parallel=%s median_s=%.2f runs=%d\n' "$scale" "$parallel" \
-    "$(printf '%s\n' "${times[@]}" | median)" "$runs"
+  emit "bench=drill scale=$scale parallel=$parallel" "${times[@]}"
 done
 python3 - "$work/drill.json" <<'PY'
 import json, sys

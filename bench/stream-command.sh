@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # Streams N MiB (default 1024) of incompressible data through a command asset into a fresh
 # local repository and prints the throughput. Usage: bench/stream-command.sh [MIB]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 mib=${1:-1024}
-bin=${LIFEBOAT_BIN:-target/release/lifeboat}
-[ -x "$bin" ] || cargo build --release -q -p lifeboat-cli
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Pre-generate the data so the generator's speed is not measured.
@@ -22,10 +19,7 @@ password-env = "BENCH_PW"
 type = "command"
 backup = "cat $work/data.bin"
 TOML
-export BENCH_PW=bench
 "$bin" --config "$work/lifeboat.toml" -q init >/dev/null
-start=$(date +%s.%N)
-"$bin" --config "$work/lifeboat.toml" -q backup >/dev/null
-end=$(date +%s.%N)
-secs=$(awk "BEGIN{print $end - $start}")
-printf 'bench=stream-command mib=%d seconds=%.2f mib_per_s=%.1f\n' "$mib" "$secs" "$(awk "BEGIN{print $mib / $secs}")"
+read -r secs rss < <(measure "$bin" --config "$work/lifeboat.toml" -q backup)
+printf 'bench=stream-command mib=%d seconds=%.2f mib_per_s=%.1f peak_rss_mib=%.0f\n' "$mib" "$secs" \
+  "$(awk "BEGIN{print $mib / $secs}")" "$(awk "BEGIN{print $rss / 1024}")"
