@@ -329,6 +329,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// Log targets capped whatever `LIFEBOAT_LOG` or `-v` ask for (a prefix covers every
+/// `reqsign_*` crate).
+const SILENCED_SIGNER: &str = "reqsign=info";
+
 fn init_logging(cli: &Cli) {
     // rustic's own log lines repeat, in its words, findings Lifeboat reports in its own (with
     // asset and snapshot): shown only from -vv.
@@ -342,7 +346,10 @@ fn init_logging(cli: &Cli) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        // The S3 signer's debug lines print its credentials (secret key included) with
+        // `{:?}`: never shown, whatever level is asked for.
+        .add_directive(SILENCED_SIGNER.parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

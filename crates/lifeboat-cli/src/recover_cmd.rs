@@ -142,6 +142,9 @@ fn print_outcome(report: &RecoverReport, written: Option<&Path>) {
                 .map(|s| format!(", safety snapshot {s}"))
                 .unwrap_or_default()
         );
+        if let Some(d) = &r.damaged {
+            println!("    {}", d.line());
+        }
     }
     if !report.next.is_empty() {
         println!("\nWhat to do next:");

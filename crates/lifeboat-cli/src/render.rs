@@ -244,6 +244,9 @@ impl Output {
         if let Some(kept) = &r.kept_database {
             println!("  the previous database is kept as {kept}");
         }
+        if let Some(d) = &r.damaged {
+            println!("  {}", d.line());
+        }
         if let Some(id) = &r.safety_snapshot {
             println!(
                 "  safety snapshot {}: `lifeboat restore {} --snapshot {} --yes` undoes this restore",

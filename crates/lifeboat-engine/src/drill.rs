@@ -60,6 +60,9 @@ pub struct SandboxRestore {
     /// What went wrong; empty when the restore and every check succeeded.
     pub problems: Vec<String>,
     pub ok: bool,
+    /// The targets missed by a restore that worked: `RTO target missed`, `RPO target missed`.
+    #[serde(default)]
+    pub missed: Vec<String>,
 }
 
 impl SandboxRestore {
@@ -71,6 +74,22 @@ impl SandboxRestore {
     #[must_use]
     pub fn rpo_met(&self) -> bool {
         self.rpo_secs.is_some_and(|a| a <= self.rpo_target_secs)
+    }
+
+    /// The targets a restore that worked missed, as every report format names them.
+    #[must_use]
+    pub fn missed_targets(&self) -> Vec<String> {
+        if !self.ok {
+            return Vec::new();
+        }
+        let mut missed = Vec::new();
+        if !self.rto_met() {
+            missed.push("RTO target missed".to_owned());
+        }
+        if !self.rpo_met() {
+            missed.push("RPO target missed".to_owned());
+        }
+        missed
     }
 }
 
@@ -229,6 +248,7 @@ pub(crate) fn sandbox_restore(
         checks: Vec::new(),
         problems: Vec::new(),
         ok: false,
+        missed: Vec::new(),
     };
     let Some(snap) = snap else {
         out.problems.push(
@@ -271,6 +291,7 @@ pub(crate) fn sandbox_restore(
         Err(e) => out.problems.push(e),
     }
     out.ok = out.problems.is_empty();
+    out.missed = out.missed_targets();
     out
 }
 

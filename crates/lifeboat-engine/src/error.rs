@@ -67,6 +67,11 @@ impl EngineError {
             {
                 Some("no S3 keys found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials, or access-key-id-env and secret-access-key-env in the repository's table".into())
             }
+            Self::Repo(RepoError::Backend { detail, .. })
+                if detail.contains("PermissionDenied") && detail.contains("service: s3") =>
+            {
+                Some("the S3 store refused the keys: check access-key-id-env and secret-access-key-env in the repository's table, or AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE, and that the keys may read and write the bucket".into())
+            }
             Self::Repo(RepoError::Locked { .. }) => Some(format!(
                 "wait for that job to end, or set {} to wait longer; if its process is gone, `lifeboat unlock` removes stale locks",
                 lifeboat_repo::LOCK_WAIT_ENV

@@ -185,6 +185,11 @@ impl RecoverReport {
                 );
             }
         }
+        for r in self.restored.iter().filter(|r| r.damaged.is_some()) {
+            if let Some(d) = &r.damaged {
+                let _ = writeln!(md, "\n**{}**: {}.", r.asset, d.line());
+            }
+        }
         if !self.next.is_empty() {
             let _ = writeln!(md, "\n## What To Do Next");
             for (i, n) in self.next.iter().enumerate() {

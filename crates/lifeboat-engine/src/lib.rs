@@ -21,6 +21,7 @@ mod postgres;
 mod recover;
 mod report;
 mod restore;
+mod safety;
 pub mod sandbox;
 mod secrets;
 mod sources;
@@ -41,4 +42,5 @@ pub use recover::{
 };
 pub use report::{DRILLS_ASSET, DrillReport, PastDrill, human_secs};
 pub use restore::{RestoreAction, RestoreReport, RestoreRequest};
+pub use safety::DamagedTarget;
 pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport, human_bytes};

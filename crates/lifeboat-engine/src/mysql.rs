@@ -68,6 +68,9 @@ struct Job<'a> {
     state: Option<DatabaseState>,
     scratch: String,
     kept: String,
+    /// The live database could not be dumped (or nothing of it is to be kept): its views,
+    /// triggers and routines are kept only if they can still be read.
+    damaged: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -132,7 +135,7 @@ pub(crate) fn restore(
     }
     // Milliseconds: a restore and its undo may run within one second.
     let stamp = Timestamp::now().strftime("%Y%m%d%H%M%S%3f").to_string();
-    let job = Job {
+    let mut job = Job {
         asset: &asset.name,
         server,
         db,
@@ -141,6 +144,7 @@ pub(crate) fn restore(
         scratch: side_name(db, "new", &stamp),
         kept: side_name(db, "old", &stamp),
         state,
+        damaged: req.skip_safety_snapshot,
     };
     let load_db = job.load_db().to_owned();
     let safety = in_place && mode == Mode::Swap && !req.skip_safety_snapshot;
@@ -195,16 +199,22 @@ pub(crate) fn restore(
         return Ok(());
     }
     if safety {
-        let outcome = engine
-            .backup_one(repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)
-            .map_err(|e| {
+        // Tables the dump cannot read are moved whole into the kept database by the swap: no
+        // logical safety dump, but nothing of them is lost.
+        let note = format!(
+            "database {} (no logical safety dump could be taken)",
+            job.kept
+        );
+        match engine.safety_copy(repo, asset, &[], Some(note)) {
+            Ok(outcome) => {
+                job.damaged = matches!(outcome, crate::safety::Safety::Damaged(_));
+                outcome.record(report);
+            }
+            Err(e) => {
                 job.clean_up();
-                EngineError::usage(
-                    format!("take safety snapshot of asset {}: {e}", asset.name),
-                    Some("fix the backup, or pass --skip-safety-snapshot to restore without one"),
-                )
-            })?;
-        report.safety_snapshot = Some(outcome.snapshot.id);
+                return Err(e);
+            }
+        }
     }
     drop(undo);
     let kept = job.swap(&loaded.objects, &loaded.events)?;
@@ -501,12 +511,24 @@ impl Job<'_> {
             None => now.tables.clone(),
         };
         // To put back if the swap fails, and to keep with the previous tables.
-        let (old_objects, old_events) = if self.only.is_none() {
-            self.server
-                .dump_objects(self.db)
-                .map_err(|e| fail_clean(e.into()))?
+        let dumped = if self.only.is_none() {
+            self.server.dump_objects(self.db)
         } else {
-            (Vec::new(), Vec::new())
+            Ok((Vec::new(), Vec::new()))
+        };
+        let (old_objects, old_events) = match dumped {
+            Ok(objects) => objects,
+            // A damaged database's tables still move whole into the kept database; only the
+            // definitions the dump cannot read are left behind.
+            Err(e) if self.damaged => {
+                tracing::warn!(
+                    "asset {}: the damaged database's views, triggers, routines and events could not be read ({e}): its tables are kept in {} without them",
+                    self.asset,
+                    self.kept
+                );
+                (Vec::new(), Vec::new())
+            }
+            Err(e) => return Err(fail_clean(e.into())),
         };
         let mut sql = format!("SET SESSION lock_wait_timeout = {SWAP_LOCK_WAIT};\n");
         if !outgoing.is_empty() {

@@ -108,6 +108,9 @@ pub struct RestoredAsset {
     pub rollback: Option<String>,
     /// A previous database or file kept beside the restored one.
     pub kept: Option<String>,
+    /// The live target was too damaged to be read before it was replaced: why, and where its
+    /// raw copy is.
+    pub damaged: Option<crate::DamagedTarget>,
 }
 
 /// The outcome of `recover`: the incident report's content.
@@ -426,6 +429,17 @@ impl Engine {
     /// After a successful live recovery: a fresh backup, and what was kept aside.
     fn add_follow_up(&self, report: &mut RecoverReport) {
         for r in &report.restored {
+            if let Some(id) = r.damaged.as_ref().and_then(|d| d.raw_snapshot.as_deref()) {
+                report.follow_up.push(format!(
+                    "{}: the live target was damaged; find out why from its raw copy: `{}`.",
+                    r.asset,
+                    self.command_line(&format!(
+                        "restore {} --snapshot {} --to DIR",
+                        r.asset,
+                        short(id)
+                    ))
+                ));
+            }
             if let Some(kept) = &r.kept {
                 report.follow_up.push(format!(
                     "{}: the previous data is kept as {kept}; remove it once the recovery is confirmed.",
@@ -591,6 +605,7 @@ impl Run<'_> {
                             safety_snapshot: None,
                             rollback: None,
                             kept: None,
+                            damaged: None,
                         });
                     }
                     self.sandboxed.push((index, r));
@@ -773,7 +788,9 @@ impl Run<'_> {
                     r.snapshot_time.strftime("%Y-%m-%d %H:%M:%S UTC"),
                     crate::human_secs(data_age as f64)
                 );
-                if let Some(s) = &r.safety_snapshot {
+                if let Some(d) = &r.damaged {
+                    detail.push_str(&format!("; {}", d.line()));
+                } else if let Some(s) = &r.safety_snapshot {
                     detail.push_str(&format!("; safety snapshot {}", short(s)));
                 }
                 if let Some(k) = &kept {
@@ -804,6 +821,7 @@ impl Run<'_> {
                     rollback: r.safety_snapshot.as_deref().map(rollback),
                     safety_snapshot: r.safety_snapshot.as_deref().map(|s| short(s).to_owned()),
                     kept,
+                    damaged: r.damaged.clone(),
                 });
                 done(detail)
             }

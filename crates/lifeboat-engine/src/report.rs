@@ -278,7 +278,13 @@ impl DrillReport {
                 human_secs(a.rpo_target_secs as f64),
                 a.checks.iter().filter(|c| c.ok).count(),
                 a.checks.len(),
-                esc(&a.problems.join("; "))
+                esc(&a
+                    .problems
+                    .iter()
+                    .chain(&a.missed_targets())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "))
             );
         }
         // Bars: achieved RTO (filled) against the target (outline), on one scale.
@@ -377,6 +383,7 @@ mod tests {
             checks: Vec::new(),
             problems: Vec::new(),
             ok,
+            missed: Vec::new(),
         };
         let report = |assets| DrillReport {
             plan: "p".into(),

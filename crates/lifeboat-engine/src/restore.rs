@@ -12,7 +12,7 @@ use lifeboat_plan::{AssetSpec, ResolvedAsset};
 use lifeboat_repo::{Repo, RestoreSummary, SnapshotInfo};
 use serde::Serialize;
 
-use crate::{EngineError, jobs::Engine, sources::command_source};
+use crate::{EngineError, jobs::Engine, safety::DamagedTarget, sources::command_source};
 
 /// What `restore` is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +93,9 @@ pub struct RestoreReport {
     pub tables: Option<std::collections::BTreeMap<String, u64>>,
     /// The name the previous database was kept under (PostgreSQL).
     pub kept_database: Option<String>,
+    /// Set when the live target could not be read consistently before it was replaced: why,
+    /// and where its raw bytes are.
+    pub damaged: Option<DamagedTarget>,
 }
 
 impl Engine {
@@ -140,65 +143,18 @@ impl Engine {
             keys: None,
             tables: None,
             kept_database: None,
+            damaged: None,
         };
+        // A raw copy of a damaged target is a tree of plain files, whatever the asset's kind:
+        // it goes back the way a files asset does.
+        let raw_copy = snap.kind == Some(lifeboat_core::AssetKind::Files)
+            && asset.kind() != lifeboat_core::AssetKind::Files;
         match &asset.spec {
-            AssetSpec::Files(spec) => {
-                if let Some(dest) = &req.to {
-                    ensure_empty_dir(dest)?;
-                    report
-                        .actions
-                        .push(RestoreAction::WriteTree { dest: dest.clone() });
-                    let summary = repo.restore_tree(&snap, dest, req.dry_run)?;
-                    report.bytes = summary.bytes;
-                    report.files = Some(summary);
-                    return Ok(report);
-                }
-                let manifest = manifest.ok_or_else(|| {
-                    EngineError::usage(
-                        format!("snapshot {} was not written by Lifeboat", snap.short_id),
-                        Some("restore it with --to PATH"),
-                    )
-                })?;
-                let paths = lifeboat_repo::original_paths(&manifest);
-                if !req.skip_safety_snapshot && paths.iter().any(|p| p.exists()) {
-                    report.actions.push(RestoreAction::SafetySnapshot {
-                        asset: asset.name.clone(),
-                    });
-                }
-                for p in &paths {
-                    report
-                        .actions
-                        .push(RestoreAction::ReplacePath { path: p.clone() });
-                }
-                if req.dry_run {
-                    let staging = tempdir_near(&std::env::temp_dir(), &asset.name)?;
-                    let summary = repo.restore_tree(&snap, &staging, true);
-                    let _ = fs::remove_dir_all(&staging);
-                    let summary = summary?;
-                    report.bytes = summary.bytes;
-                    report.files = Some(summary);
-                    return Ok(report);
-                }
-                if report
-                    .actions
-                    .iter()
-                    .any(|a| matches!(a, RestoreAction::SafetySnapshot { .. }))
-                {
-                    let existing = lifeboat_plan::FilesSpec {
-                        paths: paths.iter().filter(|p| p.exists()).cloned().collect(),
-                        ..spec.clone()
-                    };
-                    let safety = ResolvedAsset {
-                        spec: AssetSpec::Files(existing),
-                        ..asset.clone()
-                    };
-                    let outcome =
-                        self.backup_one(&repo, &safety, Some(lifeboat_repo::SAFETY_TAG), None)?;
-                    report.safety_snapshot = Some(outcome.snapshot.id);
-                }
-                let summary = restore_files_in_place(&repo, &snap, &asset.name, &paths)?;
-                report.bytes = summary.bytes;
-                report.files = Some(summary);
+            AssetSpec::Files(_) => {
+                self.restore_tree_snapshot(&repo, asset, &snap, manifest, req, &mut report)?;
+            }
+            _ if raw_copy => {
+                self.restore_tree_snapshot(&repo, asset, &snap, manifest, req, &mut report)?;
             }
             AssetSpec::Command(spec) => {
                 let (manifest, artifact) = streamed_artifact(&snap, manifest)?;
@@ -272,9 +228,17 @@ impl Engine {
                     return Ok(report);
                 }
                 if safety {
-                    let outcome =
-                        self.backup_one(&repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)?;
-                    report.safety_snapshot = Some(outcome.snapshot.id);
+                    // A damaged database is kept as it is: the file with its -wal and -shm.
+                    let raw: Vec<PathBuf> = ["", "-wal", "-shm"]
+                        .iter()
+                        .map(|suffix| {
+                            let mut p = target.as_os_str().to_owned();
+                            p.push(suffix);
+                            PathBuf::from(p)
+                        })
+                        .collect();
+                    self.safety_copy(&repo, asset, &raw, None)?
+                        .record(&mut report);
                 }
                 let source = lifeboat_sources::sqlite::SqliteSource {
                     asset: asset.name.clone(),
@@ -284,6 +248,9 @@ impl Engine {
                     repo.dump_artifact(&snap, &manifest, &artifact, w)
                 })?;
                 report.bytes = done.bytes;
+                if let (Some(d), Some(k)) = (&mut report.damaged, &done.kept) {
+                    d.kept = Some(k.display().to_string());
+                }
                 report.kept = done.kept;
             }
             AssetSpec::Redis(spec) => {
@@ -310,6 +277,23 @@ impl Engine {
                     report.bytes = bytes;
                     report.kept = kept;
                     return Ok(report);
+                }
+                if !reachable(&target.host, target.port) {
+                    let hint = if in_place {
+                        format!(
+                            "start the server and restore again (the keys are written into the running server), or set data-dir in [assets.{}] so that Lifeboat replaces its RDB file while it is stopped",
+                            asset.name
+                        )
+                    } else {
+                        "start the server named in --to, or give another with --to redis://host:port/db".to_owned()
+                    };
+                    return Err(EngineError::usage(
+                        format!(
+                            "restore asset {}: the Redis server at {}:{} does not answer",
+                            asset.name, target.host, target.port
+                        ),
+                        Some(&hint),
+                    ));
                 }
                 let safety = in_place && !req.skip_safety_snapshot;
                 if safety {
@@ -355,9 +339,21 @@ impl Engine {
                     ));
                 }
                 if safety {
-                    let outcome =
-                        self.backup_one(&repo, asset, Some(lifeboat_repo::SAFETY_TAG), None)?;
-                    report.safety_snapshot = Some(outcome.snapshot.id);
+                    // A server that answers but cannot save: its data directory's files.
+                    let raw: Vec<PathBuf> = spec
+                        .data_dir
+                        .iter()
+                        .flat_map(|dir| {
+                            [
+                                lifeboat_sources::redis::RDB_NAME,
+                                "appendonlydir",
+                                "appendonly.aof",
+                            ]
+                            .map(|name| dir.join(name))
+                        })
+                        .collect();
+                    self.safety_copy(&repo, asset, &raw, None)?
+                        .record(&mut report);
                 }
                 report.keys = Some(target.replay_from(sandbox.port())?);
             }
@@ -378,6 +374,87 @@ impl Engine {
             }
         }
         Ok(report)
+    }
+}
+
+impl Engine {
+    /// A snapshot laid out as a tree: a files asset's, or the raw copy of a damaged target.
+    /// `--to DIR` writes it into an empty directory; in place, each original path is staged
+    /// beside itself and swapped in once all are staged, after a safety copy of what is there.
+    fn restore_tree_snapshot(
+        &self,
+        repo: &Repo,
+        asset: &ResolvedAsset,
+        snap: &SnapshotInfo,
+        manifest: Option<Manifest>,
+        req: &RestoreRequest,
+        report: &mut RestoreReport,
+    ) -> Result<(), EngineError> {
+        if let Some(dest) = &req.to {
+            ensure_empty_dir(dest)?;
+            report
+                .actions
+                .push(RestoreAction::WriteTree { dest: dest.clone() });
+            let summary = repo.restore_tree(snap, dest, req.dry_run)?;
+            report.bytes = summary.bytes;
+            report.files = Some(summary);
+            return Ok(());
+        }
+        let manifest = manifest.ok_or_else(|| {
+            EngineError::usage(
+                format!("snapshot {} was not written by Lifeboat", snap.short_id),
+                Some("restore it with --to PATH"),
+            )
+        })?;
+        let paths = lifeboat_repo::original_paths(&manifest);
+        let existing: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| p.symlink_metadata().is_ok())
+            .cloned()
+            .collect();
+        let safety = !req.skip_safety_snapshot && !existing.is_empty();
+        if safety {
+            report.actions.push(RestoreAction::SafetySnapshot {
+                asset: asset.name.clone(),
+            });
+        }
+        for p in &paths {
+            report
+                .actions
+                .push(RestoreAction::ReplacePath { path: p.clone() });
+        }
+        if req.dry_run {
+            let staging = tempdir_near(&std::env::temp_dir(), &asset.name)?;
+            let summary = repo.restore_tree(snap, &staging, true);
+            let _ = fs::remove_dir_all(&staging);
+            let summary = summary?;
+            report.bytes = summary.bytes;
+            report.files = Some(summary);
+            return Ok(());
+        }
+        if safety {
+            let outcome = match &asset.spec {
+                // The paths as they are now, whatever can be read of them.
+                AssetSpec::Files(spec) => {
+                    let now = ResolvedAsset {
+                        spec: AssetSpec::Files(lifeboat_plan::FilesSpec {
+                            paths: existing,
+                            ..spec.clone()
+                        }),
+                        ..asset.clone()
+                    };
+                    self.safety_copy(repo, &now, &[], None)?
+                }
+                // Putting a raw copy back: the asset as it is now, consistently if it can be
+                // read, else raw as well.
+                _ => self.safety_copy(repo, asset, &existing, None)?,
+            };
+            outcome.record(report);
+        }
+        let summary = restore_files_in_place(repo, snap, &asset.name, &paths)?;
+        report.bytes = summary.bytes;
+        report.files = Some(summary);
+        Ok(())
     }
 }
 

@@ -54,7 +54,7 @@ impl Repo {
             opts.read_data_subset = if pct >= 100.0 {
                 ReadSubsetOption::All
             } else {
-                ReadSubsetOption::Percentage(pct)
+                ReadSubsetOption::Size(self.subset_size(pct)?)
             };
         }
         let results = match snapshots {
@@ -65,6 +65,7 @@ impl Repo {
         }
         .map_err(|e| self.err("check", &e))?;
         let mut report = CheckReport::default();
+        let mut trees_failed = false;
         for (level, finding) in results.0 {
             let text = finding.to_string().replace(
                 "To repair: 'rustic repair index'.",
@@ -76,7 +77,10 @@ impl Repo {
                 report.warnings.push(text);
                 continue;
             }
-            match damaged_pack(&format!("{finding:?}"), &text) {
+            let debug = format!("{finding:?}");
+            trees_failed |= debug.starts_with("ErrorCheckingTrees");
+            let damaged = damaged_pack(&debug, &text).or_else(|| self.tree_pack(&debug, &text));
+            match damaged {
                 Some(pack) => {
                     tracing::debug!("pack {}: {text}", pack.id);
                     if !report.damaged.iter().any(|d| d.id == pack.id) {
@@ -86,7 +90,90 @@ impl Repo {
                 None => report.errors.push(text),
             }
         }
+        // rustic reads the data of the packs the trees it walked use; a tree it cannot read
+        // stops that walk, and then it reads no pack at all.
+        if trees_failed && let Some(pct) = read_data {
+            for pack in self.hash_packs(pct)? {
+                if !report.damaged.iter().any(|d| d.id == pack.id) {
+                    report.damaged.push(pack);
+                }
+            }
+        }
         Ok(report)
+    }
+
+    /// Reads pack files (all at 100 %, else a random share) and compares each one's SHA-256
+    /// with its name, which is the hash of its content: every changed byte shows, whatever the
+    /// trees say. Used when rustic could not walk the trees to choose the packs itself.
+    fn hash_packs(&self, pct: f64) -> RepoResult<Vec<DamagedPack>> {
+        use rand::seq::SliceRandom;
+        use sha2::{Digest, Sha256};
+        let be = self.config.backends()?.repository();
+        let mut packs = be
+            .list_with_size(rustic_core::FileType::Pack)
+            .map_err(|e| self.err("list pack files", &e))?;
+        if pct < 100.0 {
+            let total: u64 = packs.iter().map(|(_, size)| u64::from(*size)).sum();
+            let mut budget = subset_budget(pct, packs.len() as u64, total);
+            packs.shuffle(&mut rand::rng());
+            packs.retain(|(_, size)| {
+                let keep = budget > u64::from(*size);
+                if keep {
+                    budget -= u64::from(*size);
+                }
+                keep
+            });
+        }
+        let mut damaged = Vec::new();
+        for (id, _) in packs {
+            let problem = match be.read_full(rustic_core::FileType::Pack, &id) {
+                Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == id.to_hex().to_string() => {
+                    continue;
+                }
+                Ok(_) => "data does not match its hash".to_owned(),
+                Err(e) => format!("cannot be read: {}", crate::error::short(&e)),
+            };
+            damaged.push(DamagedPack {
+                id: id.to_hex().to_string(),
+                problem,
+            });
+        }
+        Ok(damaged)
+    }
+
+    /// The pack of a tree that could not be read, when a tree check failed on one: rustic names
+    /// it by the first 8 hex digits of its id (`error processing Pack:1a2b3c4d at ...`), which
+    /// is looked up among the repository's packs.
+    fn tree_pack(&self, debug: &str, display: &str) -> Option<DamagedPack> {
+        if !debug.starts_with("ErrorCheckingTrees") {
+            return None;
+        }
+        let prefixes = [tree_pack_prefix(display)?];
+        let id = self
+            .inner
+            .find_ids::<rustic_core::repofile::PackId, _>(&prefixes)
+            .ok()?
+            .next()?;
+        Some(DamagedPack {
+            id: id.to_hex().to_string(),
+            problem: "holds a tree that cannot be read".to_owned(),
+        })
+    }
+
+    /// Bytes of pack data to read for `pct` percent. rustic reads a pack only while the rest
+    /// of the budget exceeds its size, so a plain percentage of a repository with few packs
+    /// reads none at all; twice the average pack size is always enough for at least one.
+    fn subset_size(&self, pct: f64) -> RepoResult<u64> {
+        let infos = self
+            .inner
+            .infos_files()
+            .map_err(|e| self.err("list pack files", &e))?;
+        let (count, total) = infos
+            .repo
+            .iter()
+            .filter(|i| i.tpe == rustic_core::FileType::Pack)
+            .fold((0u64, 0u64), |(c, t), i| (c + i.count, t + i.size));
+        Ok(subset_budget(pct, count, total))
     }
 
     /// Which of `snapshots` use each of the damaged `packs` (full hex ids), each list in the
@@ -214,6 +301,22 @@ impl Walk<'_> {
     }
 }
 
+/// `pct` percent of `total` bytes, but at least twice the average of `count` packs.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+fn subset_budget(pct: f64, count: u64, total: u64) -> u64 {
+    let share = (total as f64 * pct / 100.0) as u64;
+    let floor = if pct > 0.0 && count > 0 {
+        total / count * 2 + 1
+    } else {
+        0
+    };
+    share.max(floor)
+}
+
 /// The pack a check finding is about, when it says the pack's content is damaged or gone.
 /// `debug` is the finding's Debug text (variant name, then `id: PackId(<hex>)` or
 /// `id: <hex>`), `display` its message.
@@ -246,11 +349,38 @@ fn damaged_pack(debug: &str, display: &str) -> Option<DamagedPack> {
     })
 }
 
+/// The short pack id in `error processing Pack:1a2b3c4d at BlobLocation ...`.
+fn tree_pack_prefix(display: &str) -> Option<&str> {
+    let rest = &display[display.find("error processing Pack:")? + "error processing Pack:".len()..];
+    let hex = rest.get(..8)?;
+    hex.bytes().all(|b| b.is_ascii_hexdigit()).then_some(hex)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const HEX: &str = "8c1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+
+    #[test]
+    fn a_tree_check_failure_names_its_pack_by_prefix() {
+        let text = "error checking trees : Message: error processing Pack:f4fcb350 at BlobLocation { offset: 551, length: 198 }";
+        assert_eq!(tree_pack_prefix(text), Some("f4fcb350"));
+        assert_eq!(
+            tree_pack_prefix("error checking trees : no pack here"),
+            None
+        );
+        assert_eq!(tree_pack_prefix("error processing Pack:f4fc"), None);
+    }
+
+    #[test]
+    fn a_share_of_data_reads_at_least_one_pack() {
+        // Two packs of 100 bytes: 10 % is 20 bytes, less than either.
+        assert_eq!(subset_budget(10.0, 2, 200), 201);
+        // Many packs: the share itself.
+        assert_eq!(subset_budget(10.0, 1000, 1_000_000), 100_000);
+        assert_eq!(subset_budget(0.0, 10, 1000), 0);
+    }
 
     #[test]
     fn picks_the_pack_out_of_damage_findings() {

@@ -112,7 +112,28 @@ pub(crate) fn short(err: &RusticError) -> String {
     {
         text.replace_range(start..=start + len, "");
     }
-    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+    // rustic appends a backtrace to each error when RUST_BACKTRACE is set: frames are for
+    // developers, not for one line of a report.
+    let mut lines = Vec::new();
+    let mut in_backtrace = false;
+    for line in text.lines().map(str::trim) {
+        if line == "Backtrace:" {
+            in_backtrace = true;
+            continue;
+        }
+        if in_backtrace {
+            let frame = line.starts_with("at ")
+                || line
+                    .split_once(':')
+                    .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if frame {
+                continue;
+            }
+            in_backtrace = false;
+        }
+        lines.push(line);
+    }
+    lines.join(" ")
 }
 
 pub type RepoResult<T> = Result<T, RepoError>;

@@ -12,6 +12,8 @@ mod progress;
 mod repository;
 mod restore;
 pub mod retention;
+#[cfg(test)]
+mod retention_vs_restic;
 mod snapshot;
 pub mod source;
 mod spool;

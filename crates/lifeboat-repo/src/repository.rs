@@ -34,7 +34,7 @@ use crate::{
 
 /// An opened repository.
 pub struct Repo {
-    config: RepoConfig,
+    pub(crate) config: RepoConfig,
     progress: ProgressMode,
     /// Kept so that later operations re-open without deriving the key from the password again
     /// (rustic's typestate consumes the repository on each indexing).

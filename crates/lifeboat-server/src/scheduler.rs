@@ -350,13 +350,23 @@ mod tests {
     fn jitter_delays_within_its_bound() {
         let p = plan("[schedules]\ntime-zone = \"UTC\"\njitter = \"10m\"\n");
         let s = p.assets[0].schedule.clone().unwrap();
-        for _ in 0..50 {
-            let n = next_time(&p, &s, at("2025-03-01T05:59:00Z")).unwrap();
+        let draws: Vec<DateTime<Utc>> = (0..50)
+            .map(|_| next_time(&p, &s, at("2025-03-01T05:59:00Z")).unwrap())
+            .collect();
+        for n in &draws {
             assert!(
-                n >= at("2025-03-01T06:00:00Z") && n < at("2025-03-01T06:10:00Z"),
+                *n >= at("2025-03-01T06:00:00Z") && *n < at("2025-03-01T06:10:00Z"),
                 "{n}"
             );
         }
+        // Delayed at all, and spread over the window: 50 uniform draws over 10 minutes all
+        // within one 3-minute stretch would happen about once in 10^26 runs.
+        let (first, last) = (draws.iter().min().unwrap(), draws.iter().max().unwrap());
+        assert!(
+            (*last - *first).num_seconds() >= 180,
+            "no jitter: every run between {first} and {last}"
+        );
+        assert!(*last > at("2025-03-01T06:00:00Z"), "never delayed");
     }
 
     #[test]

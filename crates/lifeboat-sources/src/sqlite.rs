@@ -201,8 +201,9 @@ impl SqliteSource {
     /// Restores a database to `target` (the asset's path, or another): `feed` writes the
     /// artifact into a temporary file beside `target`, which must pass `PRAGMA integrity_check`
     /// and hold `expected` rows per table; then the current database, if any, is copied aside
-    /// consistently (`<target>.lifeboat-old-<unix time>`), its `-wal`/`-shm` files are moved
-    /// aside with it, and the new file is renamed over the target. On any failure before that
+    /// consistently (`<target>.lifeboat-old-<unix time>`; byte for byte when it is too damaged
+    /// to be read), its `-wal`/`-shm` files are moved aside with it, and the new file is
+    /// renamed over the target. On any failure before that
     /// rename the target is untouched.
     ///
     /// # Errors
@@ -258,14 +259,29 @@ impl SqliteSource {
                 asset: self.asset.clone(),
                 path: target.to_path_buf(),
             };
-            live.copy_to(&old)?;
+            // A consistent copy when the database can be read; its -wal/-shm are then stale.
+            // A damaged one is kept byte for byte, its -wal/-shm beside under the same name so
+            // that the three open together as they were.
+            let stale = match live.copy_to(&old) {
+                Ok(()) => "-stale",
+                Err(e) => {
+                    let _ = fs::remove_file(&old);
+                    fs::copy(target, &old).map_err(|io| {
+                        fail(format!(
+                            "keep the damaged database ({e}) as {}: {io}",
+                            old.display()
+                        ))
+                    })?;
+                    ""
+                }
+            };
             for suffix in ["-wal", "-shm"] {
                 let mut side = target.as_os_str().to_owned();
                 side.push(suffix);
                 let side = PathBuf::from(side);
                 if side.exists() {
                     let mut aside = old.as_os_str().to_owned();
-                    aside.push(format!("{suffix}-stale"));
+                    aside.push(format!("{suffix}{stale}"));
                     fs::rename(&side, PathBuf::from(aside))
                         .map_err(|e| fail(format!("move {} aside: {e}", side.display())))?;
                 }
@@ -409,5 +425,50 @@ mod tests {
             })
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    /// A target that is not a database any more is replaced all the same, and its bytes (and
+    /// its `-wal`) are kept beside exactly as they were.
+    #[test]
+    fn restore_over_a_damaged_database_keeps_its_raw_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let c = wal_db(&db);
+        c.execute("INSERT INTO orders(note) VALUES ('good')", [])
+            .unwrap();
+        drop(c);
+        let src = SqliteSource {
+            asset: "app".into(),
+            path: db.clone(),
+        };
+        let (Payload::Streams(mut streams), facts) = src.backup().unwrap() else {
+            panic!("one stream");
+        };
+        let ArtifactData::File(copy) = streams.remove(0).data else {
+            panic!("a database copy is a file");
+        };
+        let good = fs::read(&copy).unwrap();
+
+        let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(&db, &garbage).unwrap();
+        let wal = dir.path().join("app.db-wal");
+        fs::write(&wal, b"wal bytes").unwrap();
+        assert!(src.backup().is_err(), "the damaged file cannot be copied");
+
+        let done = src
+            .restore(&db, &facts.tables, |w| {
+                w.write_all(&good).map(|()| good.len() as u64)
+            })
+            .unwrap();
+        assert_eq!(inspect(&db).unwrap().tables["orders"], 1);
+        let kept = done.kept.expect("the damaged file is kept");
+        assert_eq!(fs::read(&kept).unwrap(), garbage);
+        let mut kept_wal = kept.into_os_string();
+        kept_wal.push("-wal");
+        assert_eq!(fs::read(PathBuf::from(kept_wal)).unwrap(), b"wal bytes");
+        assert!(
+            !wal.exists(),
+            "the old -wal must not be applied to the new file"
+        );
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! - [`MotoServer`]: a throwaway S3-compatible server (`moto_server`) on a free
 //!   loopback port, with a tiny raw-HTTP client for arranging and inspecting
-//!   buckets (`create_bucket`, `put_object`, `get_object`, `list_keys`, ...).
+//!   buckets (`create_bucket`, `put_object`, `get_object`, `list_keys`, ...). moto
+//!   accepts any key.
+//! - [`SigningS3`]: an S3 server that checks every request's signature (`s3s-fs`), so
+//!   that a wrong key fails a test.
 //! - [`write_fixture_tree`] and [`write_large_file`]: source trees that exercise
 //!   the awkward cases of a file backup (unicode names, symlinks, modes, mtimes,
 //!   empty files, incompressible data).
@@ -26,6 +29,7 @@ mod fixture;
 mod http;
 mod moto;
 mod receiver;
+mod signing_s3;
 mod tree;
 
 pub use fault::{FaultCounts, FaultProxy, Faults};
@@ -34,6 +38,7 @@ pub use fixture::{FIXTURE_OLD_MTIME, write_fixture_tree, write_large_file};
 pub use lifeboat_engine::sandbox;
 pub use moto::{MOTO_PROGRAM_ENV, MotoServer};
 pub use receiver::{Received, Receiver};
+pub use signing_s3::{S3S_PROGRAM_ENV, SigningS3};
 pub use tree::{CompareOpts, EntryDigest, EntryKind, compare_trees, tree_digest};
 
 use std::net::{Ipv4Addr, TcpListener};

@@ -88,9 +88,11 @@ fn backups_through_a_flaky_network_complete_or_fail_cleanly() {
                     );
                 }
             } else {
+                // Each failure names where it happened: the repository, or the asset itself.
                 let error = asset["error"].as_str().unwrap_or_default();
+                let name = asset["asset"].as_str().unwrap();
                 assert!(
-                    error.contains("repository main") || error.contains("asset"),
+                    error.contains("repository main") || error.contains(&format!("asset {name}")),
                     "round {round}: unclear error: {error}"
                 );
             }

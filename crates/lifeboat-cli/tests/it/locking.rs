@@ -149,11 +149,24 @@ fn prune_names_the_backup_that_holds_the_lock() {
         "{}",
         prune.stderr
     );
-    // Waiting long enough, prune runs once the backup is done.
+    // Waiting long enough, prune runs once the backup is done: when it returns, the backup
+    // has already exited.
+    let mut backup = backup;
+    assert!(
+        backup.try_wait().unwrap().is_none(),
+        "the backup still runs"
+    );
     let waited = sb.run(&["prune"]);
+    assert!(
+        backup.try_wait().unwrap().is_some(),
+        "prune finished while the backup still held its lock"
+    );
     finish(backup).expect_code(0);
     waited.expect_code(0);
     assert!(locks(&sb.repo()).is_empty());
+    // Nothing lost: the repository is whole and the backup's content comes back.
+    sb.run_ok(&["verify", "--read-data"]);
+    assert_eq!(sb.run_ok(&["dump", "vault"]).stdout, "round 0\n");
 }
 
 /// A backup killed with SIGKILL cannot remove its lock; as its process is gone, the lock is

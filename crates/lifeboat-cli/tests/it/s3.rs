@@ -1,8 +1,9 @@
-//! An S3 repository on a `moto_server` started for the test on 127.0.0.1.
+//! An S3 repository on a server started for the test on 127.0.0.1 that checks every
+//! request's signature (`s3s-fs`): the right keys are proven right, and a wrong one fails.
 
 use std::fs;
 
-use lifeboat_testing::{MotoServer, write_fixture_tree, write_large_file};
+use lifeboat_testing::{SigningS3, write_fixture_tree, write_large_file};
 
 use crate::util::{Run, Sandbox, assert_same_tree, toml_path, toml_str, under};
 
@@ -10,7 +11,7 @@ const BUCKET: &str = "lifeboat-it";
 
 #[test]
 fn s3_repository_round_trip() {
-    let s3 = MotoServer::start().expect("start moto_server (pip install 'moto[server]')");
+    let s3 = SigningS3::start().expect("start s3s-fs");
     s3.create_bucket(BUCKET).unwrap();
     let sb = Sandbox::new();
     let src = sb.join("src");
@@ -39,7 +40,7 @@ fn s3_repository_round_trip() {
 
     // Before init: no repository (10), and nothing written to the bucket.
     assert_eq!(run(&["snapshots"]).code, 10);
-    assert!(s3.list_keys(BUCKET, "").unwrap().is_empty());
+    assert!(s3.list_keys(BUCKET, "").is_empty());
 
     run(&["init"]).expect_code(0);
     let backup = run(&["--json", "backup"]).expect_code(0).json();
@@ -55,7 +56,6 @@ fn s3_repository_round_trip() {
     // Objects only, not the directory markers the backend creates.
     let keys: Vec<String> = s3
         .list_keys(BUCKET, "lifeboat/")
-        .unwrap()
         .into_iter()
         .filter(|k| !k.ends_with('/'))
         .collect();
@@ -74,7 +74,6 @@ fn s3_repository_round_trip() {
     assert_eq!(snapshot_keys, 2, "{keys:#?}");
     let outside: Vec<String> = s3
         .list_keys(BUCKET, "")
-        .unwrap()
         .into_iter()
         .filter(|k| !k.starts_with("lifeboat/"))
         .collect();
@@ -112,7 +111,7 @@ fn s3_repository_round_trip() {
 /// and the error names the repository.
 #[test]
 fn s3_keys_come_from_an_aws_profile_file() {
-    let s3 = MotoServer::start().expect("start moto_server");
+    let s3 = SigningS3::start().expect("start s3s-fs");
     s3.create_bucket(BUCKET).unwrap();
     let sb = Sandbox::new();
     let src = sb.join("src");
@@ -132,7 +131,13 @@ fn s3_keys_come_from_an_aws_profile_file() {
     fs::create_dir_all(home.join(".aws")).unwrap();
     fs::write(
         home.join(".aws/credentials"),
-        "[backup]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n",
+        format!(
+            "[backup]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
+             [stale]\naws_access_key_id = {}\naws_secret_access_key = not-the-secret\n",
+            s3.access_key(),
+            s3.secret_key(),
+            s3.access_key()
+        ),
     )
     .unwrap();
     let run = |profile: Option<&str>, args: &[&str]| {
@@ -160,6 +165,16 @@ fn s3_keys_come_from_an_aws_profile_file() {
     .expect_code(0);
     assert_same_tree(&src, &under(&out, &src));
 
+    // The server checks signatures: a profile with a wrong secret is refused.
+    let stale = run(Some("stale"), &["snapshots"]);
+    assert_ne!(stale.code, 0, "{}", stale.stdout);
+    assert!(
+        stale.stderr.contains("repository main")
+            && stale.stderr.contains("hint: the S3 store refused the keys"),
+        "{}",
+        stale.stderr
+    );
+
     let anonymous = run(None, &["snapshots"]);
     assert_ne!(anonymous.code, 0, "{}", anonymous.stdout);
     assert!(
@@ -167,5 +182,82 @@ fn s3_keys_come_from_an_aws_profile_file() {
             && anonymous.stderr.contains("hint: no S3 keys found"),
         "{}",
         anonymous.stderr
+    );
+}
+
+/// Every job against a server that checks signatures, and the same plan with a wrong secret or
+/// an unknown key id: refused, naming the repository, and nothing written.
+#[test]
+fn signed_requests_for_every_job_and_wrong_keys_refused() {
+    let s3 = SigningS3::start().expect("start s3s-fs");
+    s3.create_bucket(BUCKET).unwrap();
+    let sb = Sandbox::new();
+    let src = sb.join("src");
+    write_fixture_tree(&src);
+    fs::write(sb.join("db.txt"), "rows\n").unwrap();
+    let url = format!(
+        "s3://{BUCKET}/signed?endpoint={}&region=us-east-1",
+        s3.endpoint()
+    );
+    sb.write_plan_with_url(
+        &toml_str(&url),
+        &format!(
+            "[assets.web]\ntype = \"files\"\npaths = [{}]\nretention = {{ last = 1 }}\n\n\
+             [assets.db]\ntype = \"command\"\nbackup = {}\nretention = {{ last = 1 }}\n",
+            toml_path(&src),
+            toml_str(&format!("cat {}", sb.join("db.txt").display())),
+        ),
+    );
+    let run = |keys: &[(String, String)], args: &[&str]| {
+        let mut cmd = sb.cmd(args);
+        cmd.envs(keys.iter().map(|(k, v)| (k, v)));
+        Run::from(cmd.output().unwrap())
+    };
+    let right = s3.aws_env();
+    for args in [
+        &["init"][..],
+        &["backup"],
+        &["backup"],
+        &["snapshots"],
+        &["verify", "--read-data"],
+        &["dump", "db"],
+        &["forget"],
+        &["prune"],
+        &["unlock"],
+    ] {
+        run(&right, args).expect_code(0);
+    }
+    let out = sb.join("out");
+    run(&right, &["restore", "web", "--to", out.to_str().unwrap()]).expect_code(0);
+    assert_same_tree(&src, &under(&out, &src));
+
+    let before = s3.list_keys(BUCKET, "");
+    let with = |key: &str, secret: &str| {
+        vec![
+            ("AWS_ACCESS_KEY_ID".to_owned(), key.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), secret.to_owned()),
+            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+        ]
+    };
+    for keys in [
+        with(s3.access_key(), "a-wrong-secret"),
+        with("AKIDUNKNOWN", s3.secret_key()),
+    ] {
+        for args in [&["snapshots"][..], &["backup"]] {
+            let refused = run(&keys, args);
+            assert_ne!(refused.code, 0, "{args:?}: {}", refused.stdout);
+            let all = format!("{}{}", refused.stdout, refused.stderr);
+            assert!(
+                all.contains("repository main")
+                    && all.contains("hint: the S3 store refused the keys"),
+                "{args:?}: {all}"
+            );
+            assert!(!all.contains(s3.secret_key()), "{all}");
+        }
+    }
+    assert_eq!(
+        s3.list_keys(BUCKET, ""),
+        before,
+        "a refused job wrote nothing"
     );
 }

@@ -179,6 +179,39 @@ fn read_data_takes_a_percentage_of_more_than_0_up_to_100() {
     assert_eq!(some["read_data"], "10%", "{some:#}");
     // Artifacts are read in full only with all data.
     assert_eq!(some["artifacts_verified"], 0, "{some:#}");
+
+    // Some packs really are read: with a byte flipped in every data pack, any share of them
+    // finds damage.
+    let packs = data_packs(&sb.repo());
+    assert!(packs.len() >= 2, "{packs:?}");
+    for pack in &packs {
+        flip_byte(pack, 200);
+    }
+    let damaged = sb
+        .run(&["--json", "verify", "--read-data=10%"])
+        .expect_code(1);
+    assert!(
+        !damaged.json()["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        damaged.stdout
+    );
+}
+
+/// The pack files under `repo/data`.
+fn data_packs(repo: &std::path::Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(repo.join("data"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
+}
+
+/// Inverts the byte at `offset` of `path`.
+fn flip_byte(path: &std::path::Path, offset: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]

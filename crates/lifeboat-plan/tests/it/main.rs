@@ -2,6 +2,7 @@
 
 mod errors;
 mod example;
+mod properties;
 mod resolution;
 mod schedules;
 mod secrets;
