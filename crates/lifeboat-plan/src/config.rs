@@ -282,6 +282,9 @@ pub(crate) fn deserialize(doc: &Document<'_>) -> Result<PlanFileConfig, PlanErro
     })
 }
 
+/// The field name under which toml passes a date or time through serde.
+const TOML_DATETIME_FIELD: &str = "$__toml_private_datetime";
+
 /// Rewrites one serde/toml message. serde's wording is stable (it comes from the default
 /// methods of `serde::de::Error`), so matching on it is safe; anything unrecognised passes
 /// through unchanged, still with its key path.
@@ -293,6 +296,21 @@ fn translate(
 ) -> PlanError {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let key = rest.split('`').next().unwrap_or_default();
+        // toml hands a date or time to serde as a table with one private field: where a
+        // table belongs, the user wrote a date, not that key.
+        if key == TOML_DATETIME_FIELD {
+            let path = if path.last_key() == Some(key) {
+                path.without_last_key()
+            } else {
+                path.clone()
+            };
+            return doc.error_with_span(
+                &path,
+                At::Value,
+                span,
+                "expected a table, found a date or time",
+            );
+        }
         let expected = backticked(rest.get(key.len() + 1..).unwrap_or_default());
         // serde_path_to_error puts the unknown key on the path already.
         let path = if path.last_key() == Some(key) {

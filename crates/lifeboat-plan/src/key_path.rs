@@ -46,6 +46,18 @@ impl KeyPath {
         })
     }
 
+    /// This path without its last key (and any index after it), e.g. the table a field
+    /// belongs to.
+    #[must_use]
+    pub(crate) fn without_last_key(&self) -> Self {
+        let mut next = self.clone();
+        while let Some(Segment::Index(_)) = next.0.last() {
+            next.0.pop();
+        }
+        next.0.pop();
+        next
+    }
+
     /// Converts serde_path_to_error's path, which knows nothing of TOML quoting.
     pub(crate) fn from_serde(path: &serde_path_to_error::Path) -> Self {
         use serde_path_to_error::Segment as S;

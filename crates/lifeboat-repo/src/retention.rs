@@ -1,7 +1,8 @@
 //! Retention: which snapshots of an asset to keep, and why. Pure: no repository access.
 //!
 //! The keep rules are restic's (`--keep-last`, `--keep-daily`, ... `--keep-within`), applied
-//! through rustic's implementation so that Lifeboat and restic agree on what a rule means.
+//! through rustic's implementation so that Lifeboat and restic agree on what a rule means,
+//! except where `retention_vs_restic.rs` pins a difference (Lifeboat then keeps more).
 //! Safety snapshots (taken before a restore) are outside the rules: each is kept for
 //! [`SAFETY_KEEP`] and then removed.
 
@@ -57,6 +58,16 @@ pub fn decide(snapshots: &[SnapshotInfo], rules: &Retention, now: Timestamp) -> 
         );
     } else {
         let zoned_now = Zoned::new(now, TimeZone::UTC);
+        // A snapshot dated after `now` (written by a host with a wrong clock) is kept and left
+        // out of the rules: rustic counts `within` back from the newest snapshot, and one in
+        // the future would leave every real snapshot outside the window (restic skips them
+        // the same way).
+        let (future, regular): (Vec<_>, Vec<_>) = regular.into_iter().partition(|s| s.time > now);
+        decisions.extend(
+            future
+                .iter()
+                .map(|s| decision(s, true, vec!["dated in the future".into()])),
+        );
         let files = regular.iter().map(|s| s.file.clone()).collect();
         match to_keep_options(rules).apply(files, &zoned_now) {
             Ok(applied) => {

@@ -228,10 +228,9 @@ fn recover_over_a_damaged_database_reports_the_raw_copy() {
     assert!(run.stdout.contains(DAMAGED), "{}", run.stdout);
 }
 
-/// PostgreSQL: a table whose file is gone makes pg_dump fail; the restore loads the snapshot
-/// beside it, swaps it in, and keeps the damaged database whole under another name.
-#[test]
-fn postgres_restore_over_a_database_with_a_missing_table_file() {
+/// A PostgreSQL sandbox with database `shop` (orders: 1500 rows, customers: 40), backed up
+/// once by the plan in `sb`.
+fn backed_up_shop(sb: &Sandbox) -> PostgresSandbox {
     let pg = PostgresSandbox::start(None).unwrap();
     pg.psql("postgres", "CREATE DATABASE shop").unwrap();
     pg.psql(
@@ -239,27 +238,22 @@ fn postgres_restore_over_a_database_with_a_missing_table_file() {
         "CREATE TABLE orders(id serial PRIMARY KEY, note text);
          INSERT INTO orders(note) SELECT 'order ' || g FROM generate_series(1, 1500) g;
          CREATE TABLE customers(id int PRIMARY KEY);
-         INSERT INTO customers SELECT generate_series(1, 40);",
+         INSERT INTO customers SELECT generate_series(1, 40);
+         CHECKPOINT;",
     )
     .unwrap();
-    let sb = Sandbox::new();
     sb.write_plan(&format!(
         "[assets.shop]\ntype = \"postgres\"\nurl = \"{}\"\n",
         pg.url("shop")
     ));
     sb.run_ok(&["init"]);
     sb.run_ok(&["backup"]);
+    pg
+}
 
-    let data_dir = pg.psql("postgres", "SHOW data_directory").unwrap();
-    let rel = pg
-        .psql("shop", "SELECT pg_relation_filepath('orders')")
-        .unwrap();
-    fs::remove_file(Path::new(&data_dir).join(&rel)).unwrap();
-    assert!(
-        pg.psql("shop", "SELECT count(*) FROM orders").is_err(),
-        "the damage is real"
-    );
-
+/// One `restore --yes` over the damaged database: the snapshot is back, and the damaged
+/// database stays whole under its kept name.
+fn restore_over_damaged_shop(sb: &Sandbox, pg: &PostgresSandbox) {
     let run = sb
         .run(&["--json", "restore", "shop", "--yes"])
         .expect_code(0);
@@ -282,6 +276,45 @@ fn postgres_restore_over_a_database_with_a_missing_table_file() {
         pg.psql(kept, "SELECT count(*) FROM customers").unwrap(),
         "40"
     );
+}
+
+/// PostgreSQL: a table whose file is gone makes pg_dump fail.
+#[test]
+fn postgres_restore_over_a_database_with_a_missing_table_file() {
+    let sb = Sandbox::new();
+    let pg = backed_up_shop(&sb);
+    let data_dir = pg.psql("postgres", "SHOW data_directory").unwrap();
+    let rel = pg
+        .psql("shop", "SELECT pg_relation_filepath('orders')")
+        .unwrap();
+    fs::remove_file(Path::new(&data_dir).join(&rel)).unwrap();
+    assert!(
+        pg.psql("shop", "SELECT count(*) FROM orders").is_err(),
+        "the damage is real"
+    );
+    restore_over_damaged_shop(&sb, &pg);
+}
+
+/// PostgreSQL: a table file overwritten with garbage while the server was down, as a failing
+/// disk would leave it.
+#[test]
+fn postgres_restore_over_a_database_with_a_garbage_table_file() {
+    let sb = Sandbox::new();
+    let mut pg = backed_up_shop(&sb);
+    let rel = pg
+        .psql("shop", "SELECT pg_relation_filepath('orders')")
+        .unwrap();
+    pg.stopped(|data| {
+        let file = data.join(&rel);
+        let len = fs::metadata(&file).unwrap().len() as usize;
+        fs::write(&file, garbage(len)).unwrap();
+    })
+    .unwrap();
+    let err = pg
+        .psql("shop", "SELECT count(*) FROM orders")
+        .expect_err("the damage is real");
+    assert!(err.to_string().contains("invalid page"), "{err}");
+    restore_over_damaged_shop(&sb, &pg);
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> String {

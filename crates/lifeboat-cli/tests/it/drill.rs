@@ -371,3 +371,49 @@ fn a_hanging_check_fails_at_its_time_limit() {
     );
     assert_eq!(checks[1]["ok"], true, "the next check still runs");
 }
+
+/// A drill whose restore works but misses both targets fails (exit 1), and every report format
+/// says which targets were missed. The misses are forced, not raced: a check that sleeps 1.5 s
+/// against an RTO of 1 s, and a snapshot 2 s old against an RPO of 1 s.
+#[test]
+fn a_drill_that_misses_its_targets_fails_and_every_format_says_which() {
+    let sb = Sandbox::new();
+    sb.write_plan(
+        "[assets.vault]\ntype = \"command\"\nbackup = \"echo sealed\"\nrto = \"1s\"\nrpo = \"1s\"\n\
+         checks = [\"sleep 1.5\"]\n",
+    );
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup"]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    let text = sb.run(&["drill"]).expect_code(1);
+    assert!(
+        text.stdout
+            .contains("restore took longer than the RTO target")
+            && text
+                .stdout
+                .contains("the newest snapshot is older than the RPO target"),
+        "{}",
+        text.stdout
+    );
+    let json = sb.run(&["--json", "drill"]).expect_code(1).json();
+    assert_eq!(json["passed"], false, "{json:#}");
+    assert_eq!(
+        json["assets"][0]["missed"],
+        serde_json::json!(["RTO target missed", "RPO target missed"]),
+        "{json:#}"
+    );
+    assert_eq!(
+        json["assets"][0]["ok"], true,
+        "the restore itself worked: {json:#}"
+    );
+    for name in ["drill.md", "drill.html", "drill.json"] {
+        let path = sb.join(name);
+        sb.run(&["drill", "--report", path.to_str().unwrap()])
+            .expect_code(1);
+        let report = fs::read_to_string(&path).unwrap();
+        for missed in ["RTO target missed", "RPO target missed"] {
+            assert!(report.contains(missed), "{name} lacks {missed}:\n{report}");
+        }
+    }
+}

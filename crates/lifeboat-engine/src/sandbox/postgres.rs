@@ -123,42 +123,64 @@ impl PostgresSandbox {
         let mut last = String::new();
         for _ in 0..3 {
             sandbox.port = free_port().map_err(|e| fail(WHAT, e.to_string()))?;
-            let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
-                sandbox.port,
-                sandbox.dir.display()
-            );
-            match sandbox.run(
-                WHAT,
-                "pg_ctl",
-                &[
-                    "-D",
-                    "data",
-                    "-l",
-                    "server.log",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    &options,
-                    "start",
-                ],
-            ) {
-                Ok(_) => {
-                    let pid_file = fs::read_to_string(sandbox.dir.join("data/postmaster.pid"))
-                        .unwrap_or_default();
-                    sandbox.pid = pid_file
-                        .lines()
-                        .next()
-                        .and_then(|l| l.trim().parse().ok())
-                        .unwrap_or(0);
-                    register(sandbox.pid, &sandbox.dir);
-                    return Ok(sandbox);
-                }
+            match sandbox.start_server() {
+                Ok(()) => return Ok(sandbox),
                 Err(e) => last = e.reason,
             }
         }
         Err(fail(WHAT, last))
+    }
+
+    /// `pg_ctl start` on the sandbox's port, then its postmaster registered for Ctrl-C.
+    fn start_server(&mut self) -> Result<(), SandboxError> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+            self.port,
+            self.dir.display()
+        );
+        self.run(
+            "PostgreSQL",
+            "pg_ctl",
+            &[
+                "-D",
+                "data",
+                "-l",
+                "server.log",
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &options,
+                "start",
+            ],
+        )?;
+        let pid_file = fs::read_to_string(self.dir.join("data/postmaster.pid")).unwrap_or_default();
+        self.pid = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
+        register(self.pid, &self.dir);
+        Ok(())
+    }
+
+    /// Stops the server (cleanly), runs `f` on its data directory, and starts it again on the
+    /// same port: nothing of the files is cached any more, so tests can damage a table's file
+    /// the way a disk would.
+    ///
+    /// # Errors
+    /// When the server does not stop or start; its log's tail is in the message.
+    pub fn stopped<T>(&mut self, f: impl FnOnce(&Path) -> T) -> Result<T, SandboxError> {
+        self.run(
+            "PostgreSQL",
+            "pg_ctl",
+            &["-D", "data", "-m", "fast", "-w", "stop"],
+        )?;
+        unregister(self.pid);
+        self.pid = 0;
+        let out = f(&self.dir.join("data"));
+        self.start_server()?;
+        Ok(out)
     }
 
     fn run(

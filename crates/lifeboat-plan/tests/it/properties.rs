@@ -460,13 +460,14 @@ fn check_error(e: &PlanError, text: &str, path: &str) -> Result<(), TestCaseErro
             );
             let position = format!("{file}:{line}:{column}: ");
             prop_assert!(shown.starts_with(&position), "not {position}: {shown}");
-            // Known defect, left out here and pinned by the ignored test below: a TOML date or
-            // time where a table belongs is reported as an unknown key named after toml's
-            // private datetime field, at the parent key.
-            let datetime_defect = e.key_path.ends_with(TOML_DATETIME_FIELD);
+            // toml's private field for dates never reaches the user as a key.
+            prop_assert!(
+                !e.key_path.ends_with(TOML_DATETIME_FIELD),
+                "toml's private field named: {shown}"
+            );
             let about_key =
                 e.message.starts_with("unknown key") || e.message.contains("may not be written");
-            if about_key && !datetime_defect {
+            if about_key {
                 let at: String = text_lines[line - 1].chars().skip(column - 1).collect();
                 check_points_at_key(&e.key_path, &at, &shown)?;
             }
@@ -731,17 +732,15 @@ proptest! {
 
 /// Found by `broken_plans_never_panic_and_errors_keep_their_shape`: a TOML date or time where
 /// a table belongs (`retention`, `anomaly`, `plan`, an asset, repository or notifier, a step)
-/// is reported as `assets.web.retention."$__toml_private_datetime": unknown key` with the hint
-/// listing the retention keys. The user wrote no such key; the fault is the value's type.
-/// Ignored so that the suite stays green until the crate reports it as a type error at the
-/// key; `cargo test -p lifeboat-plan -- --ignored` checks a fix.
+/// was reported as `assets.web.retention."$__toml_private_datetime": unknown key`. The user
+/// wrote no such key; the fault is the value's type, reported at its key.
 #[test]
-#[ignore = "known defect: TOML datetimes where a table belongs name toml's private field"]
 fn a_datetime_where_a_table_belongs_is_a_type_error_at_its_key() {
     for value in ["1979-05-27T07:32:00Z", "1979-05-27", "07:32:00"] {
         let e = crate::error(&format!("{MINIMAL}retention = {value}\n"));
         assert_eq!(e.key_path, "assets.web.retention", "{e}");
         assert!(!e.to_string().contains("$__toml_private_datetime"), "{e}");
+        assert_eq!(e.message, "expected a table, found a date or time", "{e}");
         assert_eq!((e.line, e.column), (Some(7), Some(13)), "{e}");
     }
 }
