@@ -13,27 +13,16 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
+use lifeboat_core::Exit;
 use lifeboat_engine::{Engine, EngineError, ReadData, RestoreRequest};
 use lifeboat_repo::ProgressMode;
 
 pub(crate) use failure::Failure;
 use failure::{init_logging, report_error};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    ok
-  1    error (for recover, a step failed; for plan check, the plan has errors)
-  2    usage error (unknown option, bad value)
-  3    partial: some assets failed or had warnings; for status, an RPO breach, a copy
-       lagging more than the RPO, or a restore forecast over the RTO; for plan check,
-       warnings only
-  10   no repository at the plan's location
-  12   wrong repository password
-  130  interrupted";
-
 /// Lifeboat: back up, prove and restore everything a disaster-recovery plan names.
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version, after_help = EXIT_CODES)]
+#[command(name = "lifeboat", version, after_help = exit_codes_help())]
 struct Cli {
     /// The plan file [default: ./lifeboat.toml]
     #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]
@@ -291,18 +280,23 @@ enum ScheduleAction {
     },
 }
 
-/// Process exit codes, one place (see `--help`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exit {
-    Ok = 0,
-    Error = 1,
-    Partial = 3,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        Self::from(e as u8)
+/// The exit codes for `--help`, from the one list in `lifeboat_core::Exit`.
+fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:");
+    for exit in Exit::ALL {
+        text.push_str(&format!("\n  {:<4}", exit.code()));
+        let mut width = 7;
+        for word in exit.meaning().split(' ') {
+            if width + 1 + word.len() > 92 {
+                text.push_str("\n      ");
+                width = 6;
+            }
+            text.push(' ');
+            text.push_str(word);
+            width += 1 + word.len();
+        }
     }
+    text
 }
 
 fn main() -> ExitCode {
@@ -313,7 +307,7 @@ fn main() -> ExitCode {
         let _ = ctrlc::set_handler(|| {
             lifeboat_engine::on_interrupt();
             eprintln!("interrupted");
-            std::process::exit(130);
+            std::process::exit(i32::from(Exit::Interrupted.code()));
         });
     }
     let outcome = run(&cli);

@@ -5,6 +5,7 @@
 
 pub mod anomaly;
 pub mod asset;
+pub mod exit;
 pub mod location;
 pub mod manifest;
 pub mod payload;
@@ -13,6 +14,7 @@ pub mod secret;
 
 pub use anomaly::{AnomalyThresholds, SizeDeviation};
 pub use asset::{AssetKind, Priority};
+pub use exit::Exit;
 pub use location::{RepoLocation, S3Location};
 pub use manifest::{
     ArtifactRecord, FileFacts, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, ManifestSummary,

@@ -37,7 +37,7 @@ impl EngineError {
     pub const fn exit_code(&self) -> u8 {
         match self {
             Self::Repo(r) => r.exit_code(),
-            _ => 1,
+            _ => lifeboat_core::Exit::Error.code(),
         }
     }
 

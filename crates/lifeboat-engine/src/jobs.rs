@@ -3,7 +3,7 @@
 use std::{io::Write, path::PathBuf};
 
 use jiff::Timestamp;
-use lifeboat_core::{AssetKind, BackupInput, RepoLocation};
+use lifeboat_core::{AssetKind, BackupInput, Exit, RepoLocation};
 use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
 use lifeboat_repo::{
     Decision, LockKind, ProgressMode, Repo, RepoConfig, RepoError, SnapshotInfo, decide,
@@ -70,13 +70,14 @@ impl BackupReport {
             .iter()
             .filter(|a| a.ok && !a.warnings.is_empty())
             .count();
-        if failed == self.assets.len() && failed > 0 {
-            1
+        let exit = if failed == self.assets.len() && failed > 0 {
+            Exit::Error
         } else if failed > 0 || partial > 0 {
-            3
+            Exit::Partial
         } else {
-            0
-        }
+            Exit::Ok
+        };
+        exit.code()
     }
 }
 

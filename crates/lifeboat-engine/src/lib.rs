@@ -1,4 +1,4 @@
-//! Lifeboat's jobs. The CLI (and later the daemon) call these functions; each takes the
+//! Lifeboat's jobs. The CLI and the daemon call these functions; each takes the
 //! resolved plan and returns a report that the caller renders as text or JSON.
 //!
 //! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
@@ -22,7 +22,6 @@ mod recover;
 mod report;
 mod restore;
 mod safety;
-pub mod sandbox;
 mod secrets;
 mod sources;
 mod verify;
@@ -36,6 +35,8 @@ pub use interrupt::{interrupted, on_interrupt};
 pub use jobs::{
     AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport, RepositoryStats,
 };
+/// The scratch servers drills and restores load into (their own crate, shared with the tests).
+pub use lifeboat_sandbox as sandbox;
 pub use lint::{PlanCheck, PlanFinding};
 pub use recover::{
     RecoverMode, RecoverReport, RecoverRequest, RecoverUi, RestoredAsset, StepRecord, StepStatus,

@@ -34,13 +34,14 @@ impl PlanCheck {
     /// 1 with an error, 3 with warnings only, 0 when clean.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        if self.findings.iter().any(|f| f.level == Level::Error) {
-            1
+        let exit = if self.findings.iter().any(|f| f.level == Level::Error) {
+            lifeboat_core::Exit::Error
         } else if self.findings.is_empty() {
-            0
+            lifeboat_core::Exit::Ok
         } else {
-            3
-        }
+            lifeboat_core::Exit::Partial
+        };
+        exit.code()
     }
 }
 

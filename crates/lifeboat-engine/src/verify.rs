@@ -97,7 +97,11 @@ impl VerifyReport {
     /// 1 when anything is wrong at level error, else 0.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        u8::from(!self.errors.is_empty())
+        if self.errors.is_empty() {
+            lifeboat_core::Exit::Ok.code()
+        } else {
+            lifeboat_core::Exit::Error.code()
+        }
     }
 
     fn push(&mut self, finding: Finding) {

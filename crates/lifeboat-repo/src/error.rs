@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use lifeboat_core::Exit;
 use rustic_core::RusticError;
 
 /// What can go wrong in a repository operation. Each variant names the repository, asset,
@@ -76,9 +77,9 @@ impl RepoError {
     #[must_use]
     pub const fn exit_code(&self) -> u8 {
         match self {
-            Self::NotFound { .. } => 10,
-            Self::WrongPassword { .. } => 12,
-            _ => 1,
+            Self::NotFound { .. } => Exit::NoRepository.code(),
+            Self::WrongPassword { .. } => Exit::WrongPassword.code(),
+            _ => Exit::Error.code(),
         }
     }
 

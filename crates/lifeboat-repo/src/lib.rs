@@ -4,13 +4,18 @@
 //! replacement touches one place. A snapshot holds one asset: its streamed artifacts or walked
 //! files, and its manifest (see [`source`] for the layout and docs/repository-format.md).
 
+mod backup;
 mod check;
 mod config;
 mod error;
+mod listing;
 mod lock;
+mod maintenance;
 mod progress;
+mod reader;
 mod repository;
 mod restore;
+mod restore_tree;
 pub mod retention;
 #[cfg(test)]
 mod retention_vs_restic;
@@ -19,6 +24,7 @@ pub mod source;
 mod spool;
 mod store;
 
+pub use backup::BackupOutcome;
 pub use check::{CheckReport, DamagedPack, PackUsers};
 pub use config::RepoConfig;
 pub use error::{RepoError, RepoResult};
@@ -26,8 +32,11 @@ pub use lock::{
     DEFAULT_LOCK_WAIT, LOCK_WAIT_ENV, LockInfo, LockKind, RepoLock, lock_wait_from_env,
     release_all_locks,
 };
+pub use maintenance::PruneSummary;
 pub use progress::ProgressMode;
-pub use repository::{BackupOutcome, PruneSummary, Reader, Repo, RestoreSummary, original_paths};
+pub use reader::{Reader, original_paths};
+pub use repository::Repo;
+pub use restore_tree::RestoreSummary;
 pub use retention::{Decision, decide};
 pub use snapshot::{LIFEBOAT_TAG, SAFETY_TAG, SnapshotInfo};
 pub use spool::SPOOL_DIR_ENV;

@@ -18,8 +18,8 @@
 //! - [`free_port`]: a loopback port nobody listens on (yet).
 //! - [`Receiver`]: a local HTTP server that keeps what notifiers send it; [`http_request`]
 //!   to talk to the daemon.
-//! - [`sandbox`]: Lifeboat's own scratch servers (PostgreSQL, Redis, MariaDB), the same code its
-//!   drills use, on 127.0.0.1 at free ports in temporary directories, removed when dropped.
+//! - [`sandbox`]: Lifeboat's own scratch servers (PostgreSQL, Redis, MariaDB; the
+//!   `lifeboat-sandbox` crate), the same code its drills use, on 127.0.0.1 at free ports in temporary directories, removed when dropped.
 //!
 //! Helpers that only arrange a test (fixtures, digests) panic with the path in
 //! the message instead of returning errors: a failing arrangement is a failing test.
@@ -35,7 +35,7 @@ mod tree;
 pub use fault::{FaultCounts, FaultProxy, Faults};
 pub use fixture::{FIXTURE_OLD_MTIME, write_fixture_tree, write_large_file};
 /// Lifeboat's sandboxes, re-exported so tests start servers exactly as drills do.
-pub use lifeboat_engine::sandbox;
+pub use lifeboat_sandbox as sandbox;
 pub use moto::{MOTO_PROGRAM_ENV, MotoServer};
 pub use receiver::{Received, Receiver};
 pub use signing_s3::{S3S_PROGRAM_ENV, SigningS3};

@@ -157,7 +157,7 @@ impl Drop for RedisSandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::port_closed;
+    use crate::port_closed;
 
     #[test]
     fn redis_sandbox_answers_and_cleans_up() {

@@ -29,7 +29,7 @@ pub struct SandboxError {
     pub reason: String,
 }
 
-pub(super) fn fail(what: &'static str, reason: impl Into<String>) -> SandboxError {
+pub(crate) fn fail(what: &'static str, reason: impl Into<String>) -> SandboxError {
     SandboxError {
         what,
         reason: reason.into(),
@@ -39,14 +39,14 @@ pub(super) fn fail(what: &'static str, reason: impl Into<String>) -> SandboxErro
 /// Servers now running, by process id, with their directories: what an interrupt stops.
 static RUNNING: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
 
-pub(super) fn register(pid: u32, dir: &Path) {
+pub(crate) fn register(pid: u32, dir: &Path) {
     RUNNING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push((pid, dir.to_path_buf()));
 }
 
-pub(super) fn unregister(pid: u32) {
+pub(crate) fn unregister(pid: u32) {
     RUNNING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -66,7 +66,7 @@ pub fn stop_all() {
     }
 }
 
-pub(super) fn kill(pid: u32, signal: &str) {
+pub(crate) fn kill(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
@@ -74,19 +74,19 @@ pub(super) fn kill(pid: u32, signal: &str) {
         .status();
 }
 
-pub(super) fn free_port() -> Result<u16, std::io::Error> {
+pub(crate) fn free_port() -> Result<u16, std::io::Error> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
 }
 
-pub(super) fn temp_dir(prefix: &str) -> Result<PathBuf, std::io::Error> {
+pub(crate) fn temp_dir(prefix: &str) -> Result<PathBuf, std::io::Error> {
     Ok(tempfile::Builder::new().prefix(prefix).tempdir()?.keep())
 }
 
 /// The system user a server runs as when Lifeboat is root (`postgres`, `mysql`): the servers
 /// refuse to run as root, so root hands the sandbox to that user. `None` when not root.
-pub(super) fn server_user(name: &str) -> Option<(u32, u32)> {
+pub(crate) fn server_user(name: &str) -> Option<(u32, u32)> {
     let me = fs::metadata("/proc/self").ok()?;
     if std::os::unix::fs::MetadataExt::uid(&me) != 0 {
         return None;
@@ -101,6 +101,6 @@ pub(super) fn server_user(name: &str) -> Option<(u32, u32)> {
 }
 
 #[cfg(test)]
-pub(super) fn port_closed(port: u16) -> bool {
+pub(crate) fn port_closed(port: u16) -> bool {
     std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err()
 }

@@ -302,7 +302,7 @@ impl Drop for PostgresSandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::port_closed;
+    use crate::port_closed;
 
     #[test]
     fn postgres_sandbox_runs_apart_and_cleans_up() {

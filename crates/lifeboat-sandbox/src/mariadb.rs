@@ -318,7 +318,7 @@ impl Drop for MariadbSandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::port_closed;
+    use crate::port_closed;
 
     #[test]
     fn mariadb_sandbox_runs_apart_and_cleans_up() {
