@@ -377,6 +377,17 @@ mod tests {
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
     }
 
+    /// The bytes of one backup's database copy, and what the backup found.
+    fn backed_up(src: &SqliteSource) -> (Vec<u8>, SourceFacts) {
+        let (Payload::Streams(mut streams), facts) = src.backup().unwrap() else {
+            panic!("one stream");
+        };
+        let ArtifactData::File(copy) = streams.remove(0).data else {
+            panic!("a database copy is a file");
+        };
+        (fs::read(&copy).unwrap(), facts)
+    }
+
     #[test]
     fn restore_checks_before_replacing_and_keeps_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -388,13 +399,7 @@ mod tests {
             asset: "app".into(),
             path: db.clone(),
         };
-        let (Payload::Streams(mut streams), facts) = src.backup().unwrap() else {
-            panic!("one stream");
-        };
-        let ArtifactData::File(copy) = streams.remove(0).data else {
-            panic!("a database copy is a file");
-        };
-        let bytes = fs::read(&copy).unwrap();
+        let (bytes, facts) = backed_up(&src);
         c.execute("DELETE FROM orders", []).unwrap();
         drop(c);
 
@@ -441,13 +446,7 @@ mod tests {
             asset: "app".into(),
             path: db.clone(),
         };
-        let (Payload::Streams(mut streams), facts) = src.backup().unwrap() else {
-            panic!("one stream");
-        };
-        let ArtifactData::File(copy) = streams.remove(0).data else {
-            panic!("a database copy is a file");
-        };
-        let good = fs::read(&copy).unwrap();
+        let (good, facts) = backed_up(&src);
 
         let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
         fs::write(&db, &garbage).unwrap();
