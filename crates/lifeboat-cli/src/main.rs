@@ -1,6 +1,7 @@
 //! The `lifeboat` command: parses arguments, loads the plan, calls the engine, renders the
 //! result as text or JSON, and exits with a code from [`Exit`].
 
+mod bars;
 mod failure;
 mod plan_cmd;
 mod recover_cmd;
@@ -15,7 +16,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use lifeboat_core::Exit;
 use lifeboat_engine::{Engine, EngineError, ReadData, RestoreRequest};
-use lifeboat_repo::ProgressMode;
+use lifeboat_repo::Progress;
 
 pub(crate) use failure::Failure;
 use failure::{init_logging, report_error};
@@ -371,9 +372,9 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     }
     let plan = lifeboat_plan::load(&path)?;
     let progress = if !cli.json && !cli.quiet && std::io::stderr().is_terminal() {
-        ProgressMode::Bars
+        Progress::to(std::sync::Arc::new(bars::Bars))
     } else {
-        ProgressMode::Hidden
+        Progress::hidden()
     };
     let mut engine = Engine::new(plan, progress);
     if let Some(name) = &cli.repo {

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use lifeboat_core::{AssetKind, BackupInput, Exit, RepoLocation};
 use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
 use lifeboat_repo::{
-    Decision, LockKind, ProgressMode, Repo, RepoConfig, RepoError, SnapshotInfo, decide,
+    Decision, LockKind, Progress, Repo, RepoConfig, RepoError, SnapshotInfo, decide,
 };
 use serde::Serialize;
 
@@ -21,7 +21,7 @@ use crate::{
 #[derive(Debug)]
 pub struct Engine {
     plan: ResolvedPlan,
-    progress: ProgressMode,
+    progress: Progress,
     /// `--repo NAME`: this repository stands in for the primary (e.g. the off-site copy after
     /// the host with the primary is lost).
     primary: Option<String>,
@@ -130,7 +130,7 @@ pub struct ForgetReport {
 
 impl Engine {
     #[must_use]
-    pub const fn new(plan: ResolvedPlan, progress: ProgressMode) -> Self {
+    pub const fn new(plan: ResolvedPlan, progress: Progress) -> Self {
         Self {
             plan,
             progress,
@@ -157,8 +157,8 @@ impl Engine {
             .unwrap_or_else(|| self.plan.primary())
     }
 
-    pub(crate) const fn progress(&self) -> ProgressMode {
-        self.progress
+    pub(crate) const fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     #[must_use]
@@ -213,7 +213,7 @@ impl Engine {
             .into());
         }
         let config = self.repo_config(repo)?;
-        Ok(Repo::open(&config, self.progress)?)
+        Ok(Repo::open(&config, &self.progress)?)
     }
 
     /// Opens the repository named `name` (a restore step's `from`), or the primary when `None`.
@@ -275,7 +275,7 @@ impl Engine {
                 continue;
             }
             let config = self.repo_config(repo)?;
-            match Repo::open(&config, self.progress) {
+            match Repo::open(&config, &self.progress) {
                 Ok(opened) => existing.push(opened),
                 Err(RepoError::NotFound { .. }) => missing.push(repo),
                 Err(e) => return Err(e.into()),
@@ -311,8 +311,8 @@ impl Engine {
                 })
                 .or_else(|| existing.first());
             let opened = match like {
-                Some(src) => Repo::init_like(&config, src, self.progress)?,
-                None => Repo::init(&config, self.progress)?,
+                Some(src) => Repo::init_like(&config, src, &self.progress)?,
+                None => Repo::init(&config, &self.progress)?,
             };
             reports.push(InitReport {
                 repository: repo.name.clone(),
@@ -561,7 +561,7 @@ impl Engine {
             .map(|r| {
                 let repo = self
                     .repo_config(r)
-                    .and_then(|c| Ok(Repo::open(&c, ProgressMode::Hidden)?))
+                    .and_then(|c| Ok(Repo::open(&c, &Progress::hidden())?))
                     .and_then(|repo| {
                         let snaps = repo.snapshots()?;
                         Ok((repo, snaps))

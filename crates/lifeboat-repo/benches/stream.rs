@@ -17,7 +17,7 @@ use lifeboat_core::{
     ArtifactData, AssetKind, BackupInput, Payload, RepoLocation, Secret, SourceFacts,
     StreamArtifact,
 };
-use lifeboat_repo::{LockKind, ProgressMode, Repo, RepoConfig};
+use lifeboat_repo::{LockKind, Progress, Repo, RepoConfig};
 use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
 use sha2::{Digest, Sha256};
 
@@ -57,7 +57,7 @@ fn repo(dir: &Path) -> Repo {
         password: Secret::new("bench".into()),
         s3_credentials: None,
     };
-    Repo::init(&config, ProgressMode::Hidden).expect("init a local repository")
+    Repo::init(&config, &Progress::hidden()).expect("init a local repository")
 }
 
 fn input(bytes: Vec<u8>) -> BackupInput {

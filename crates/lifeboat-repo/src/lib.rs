@@ -33,7 +33,7 @@ pub use lock::{
     release_all_locks,
 };
 pub use maintenance::PruneSummary;
-pub use progress::ProgressMode;
+pub use progress::{Progress, ProgressDisplay, ProgressIndicator, ProgressKind};
 pub use reader::{Reader, original_paths};
 pub use repository::Repo;
 pub use restore_tree::RestoreSummary;

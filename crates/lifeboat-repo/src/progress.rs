@@ -1,25 +1,60 @@
-//! Progress bars for long repository operations: indicatif on a terminal, nothing otherwise.
+//! Progress of long repository operations, reported to whoever runs them: the CLI draws bars
+//! on a terminal, the daemon and the tests report nothing. This crate draws nothing itself.
 
-use std::{borrow::Cow, time::Duration};
+use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rustic_core::{Progress, ProgressBars, ProgressType, RusticProgress};
+use rustic_core::{ProgressBars, ProgressType, RusticProgress};
 
-/// Whether to draw progress bars (on stderr). The CLI chooses `Bars` only on a terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProgressMode {
-    #[default]
-    Hidden,
-    Bars,
+/// What a progress indicator counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressKind {
+    /// Something is happening; no count.
+    Spinner,
+    /// Items done out of a known number.
+    Counter,
+    /// Bytes done, and their rate.
+    Bytes,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Bars(ProgressMode);
+/// Shows the progress of repository operations; the caller of [`crate::Repo`] implements it.
+pub trait ProgressDisplay: Send + Sync + std::fmt::Debug + 'static {
+    /// A new indicator for one operation, titled `title` (e.g. `reading pack data...`).
+    fn start(&self, kind: ProgressKind, title: &str) -> Box<dyn ProgressIndicator>;
+}
 
+/// One operation's indicator, as [`ProgressDisplay::start`] made it.
+pub trait ProgressIndicator: Send + Sync + std::fmt::Debug + 'static {
+    fn set_length(&self, len: u64);
+    fn set_title(&self, title: &str);
+    fn inc(&self, n: u64);
+    /// The operation is over: the indicator may disappear.
+    fn finish(&self);
+}
+
+/// Where a repository reports its progress: nowhere ([`Progress::hidden`], the default) or a
+/// [`ProgressDisplay`].
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Option<Arc<dyn ProgressDisplay>>);
+
+impl Progress {
+    /// Reports nothing.
+    #[must_use]
+    pub const fn hidden() -> Self {
+        Self(None)
+    }
+
+    /// Reports to `display`.
+    #[must_use]
+    pub fn to(display: Arc<dyn ProgressDisplay>) -> Self {
+        Self(Some(display))
+    }
+}
+
+/// rustic's side of an indicator.
 #[derive(Debug)]
-struct Bar(ProgressBar);
+struct Indicator(Box<dyn ProgressIndicator>);
 
-impl RusticProgress for Bar {
+impl RusticProgress for Indicator {
     fn is_hidden(&self) -> bool {
         false
     }
@@ -27,37 +62,26 @@ impl RusticProgress for Bar {
         self.0.set_length(len);
     }
     fn set_title(&self, title: &str) {
-        self.0.set_prefix(Cow::Owned(title.to_owned()));
+        self.0.set_title(title);
     }
     fn inc(&self, inc: u64) {
         self.0.inc(inc);
     }
     fn finish(&self) {
-        self.0.finish_and_clear();
+        self.0.finish();
     }
 }
 
-impl ProgressBars for Bars {
-    fn progress(&self, progress_type: ProgressType, prefix: &str) -> Progress {
-        if self.0 == ProgressMode::Hidden {
-            return Progress::hidden();
-        }
-        let template = match progress_type {
-            ProgressType::Spinner => "{spinner} {prefix} {elapsed}",
-            ProgressType::Counter => "{spinner} {prefix} {pos}/{len} {elapsed}",
-            ProgressType::Bytes => "{spinner} {prefix} {bytes} {binary_bytes_per_sec} {elapsed}",
+impl ProgressBars for Progress {
+    fn progress(&self, progress_type: ProgressType, prefix: &str) -> rustic_core::Progress {
+        let Some(display) = &self.0 else {
+            return rustic_core::Progress::hidden();
         };
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-            .with_style(
-                ProgressStyle::with_template(template)
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            )
-            .with_prefix(prefix.to_owned());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Progress::new(Bar(bar))
+        let kind = match progress_type {
+            ProgressType::Spinner => ProgressKind::Spinner,
+            ProgressType::Counter => ProgressKind::Counter,
+            ProgressType::Bytes => ProgressKind::Bytes,
+        };
+        rustic_core::Progress::new(Indicator(display.start(kind, prefix)))
     }
-}
-
-pub(crate) const fn bars(mode: ProgressMode) -> Bars {
-    Bars(mode)
 }

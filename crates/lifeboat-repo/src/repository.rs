@@ -19,14 +19,14 @@ use crate::{
     config::RepoConfig,
     error::{RepoError, RepoResult},
     lock::{LockInfo, LockKind, Locks, RepoLock, lock_wait_from_env},
-    progress::{ProgressMode, bars},
+    progress::Progress,
     snapshot::SnapshotInfo,
 };
 
 /// An opened repository.
 pub struct Repo {
     pub(crate) config: RepoConfig,
-    progress: ProgressMode,
+    progress: Progress,
     /// Kept so that later operations re-open without deriving the key from the password again
     /// (rustic's typestate consumes the repository on each indexing).
     key: MasterKey,
@@ -43,22 +43,21 @@ impl std::fmt::Debug for Repo {
     }
 }
 
-fn options(progress: ProgressMode, config: &RepoConfig) -> RepositoryOptions {
+fn options(config: &RepoConfig) -> RepositoryOptions {
     // A local repository is as fast as a cache, so only remote ones get one.
     let local = matches!(config.location, lifeboat_core::RepoLocation::Local { .. });
-    let _ = progress;
     RepositoryOptions::default().no_cache(local)
 }
 
-fn new_repository(config: &RepoConfig, progress: ProgressMode) -> RepoResult<Repository<()>> {
+fn new_repository(config: &RepoConfig, progress: &Progress) -> RepoResult<Repository<()>> {
     let backends = config.backends()?;
-    Repository::new_with_progress(&options(progress, config), &backends, bars(progress))
+    Repository::new_with_progress(&options(config), &backends, progress.clone())
         .map_err(|err| RepoError::backend("open", &config.name, &err))
 }
 
 impl Repo {
     /// Creates a new repository. Refuses when one already exists at the location.
-    pub fn init(config: &RepoConfig, progress: ProgressMode) -> RepoResult<Self> {
+    pub fn init(config: &RepoConfig, progress: &Progress) -> RepoResult<Self> {
         let repo = new_repository(config, progress)?;
         if Self::exists_raw(&repo, config)? {
             return Err(RepoError::AlreadyExists {
@@ -78,7 +77,7 @@ impl Repo {
 
     /// Creates a new repository with the same chunker parameters as `like`, so that copying
     /// snapshots from `like` keeps them deduplicated.
-    pub fn init_like(config: &RepoConfig, like: &Self, progress: ProgressMode) -> RepoResult<Self> {
+    pub fn init_like(config: &RepoConfig, like: &Self, progress: &Progress) -> RepoResult<Self> {
         let repo = new_repository(config, progress)?;
         if Self::exists_raw(&repo, config)? {
             return Err(RepoError::AlreadyExists {
@@ -101,7 +100,7 @@ impl Repo {
 
     /// Opens an existing repository: [`RepoError::NotFound`] when there is none,
     /// [`RepoError::WrongPassword`] when no key matches.
-    pub fn open(config: &RepoConfig, progress: ProgressMode) -> RepoResult<Self> {
+    pub fn open(config: &RepoConfig, progress: &Progress) -> RepoResult<Self> {
         let repo = new_repository(config, progress)?;
         if !Self::exists_raw(&repo, config)? {
             return Err(RepoError::NotFound {
@@ -126,14 +125,14 @@ impl Repo {
 
     fn from_open(
         config: &RepoConfig,
-        progress: ProgressMode,
+        progress: &Progress,
         inner: Repository<OpenStatus>,
     ) -> RepoResult<Self> {
         let key = inner.key();
         let locks = Arc::new(Locks::new(&config.name, config.lock_store()?, &key));
         Ok(Self {
             config: config.clone(),
-            progress,
+            progress: progress.clone(),
             key,
             locks,
             inner,
@@ -185,7 +184,7 @@ impl Repo {
 
     /// A fresh handle on the same repository, opened with the cached key.
     pub(crate) fn reopen(&self) -> RepoResult<Repository<OpenStatus>> {
-        new_repository(&self.config, self.progress)?
+        new_repository(&self.config, &self.progress)?
             .open(&Credentials::Masterkey(self.key.clone()))
             .map_err(|e| self.err("open", &e))
     }

@@ -32,7 +32,7 @@ use rustic_core::repofile::{SnapshotFile, SnapshotId};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::{Decision, ProgressMode, Repo, RepoConfig, SnapshotInfo, decide};
+use crate::{Decision, Progress, Repo, RepoConfig, SnapshotInfo, decide};
 
 const PASSWORD: &str = "retention vs restic";
 
@@ -225,7 +225,7 @@ impl Fixture {
             password: Secret::new(PASSWORD.into()),
             s3_credentials: None,
         };
-        let repo = Repo::init(&config, ProgressMode::Hidden).expect("init repository");
+        let repo = Repo::init(&config, &Progress::hidden()).expect("init repository");
         let lock = repo
             .lock(crate::LockKind::Shared, "backup")
             .expect("lock repository");

@@ -8,7 +8,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use lifeboat_engine::Engine;
 use lifeboat_plan::{ResolvedPlan, Schedule};
-use lifeboat_repo::ProgressMode;
+use lifeboat_repo::Progress;
 use rand::Rng;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -276,7 +276,7 @@ async fn reload(state: &AppState) -> Option<ResolvedPlan> {
         Ok(plan) => {
             tracing::info!("SIGHUP: plan {} reloaded", plan.name);
             let name = plan.name.clone();
-            state.replace_engine(Engine::new(plan.clone(), ProgressMode::Hidden));
+            state.replace_engine(Engine::new(plan.clone(), Progress::hidden()));
             audit(state, "daemon reload", "ok", Some(&format!("plan {name}"))).await;
             watchdog::refresh(state).await;
             Some(plan)

@@ -12,7 +12,7 @@ use std::{
 use jiff::Timestamp;
 use lifeboat_core::Secret;
 use lifeboat_engine::{AssetStatus, Engine, RepositoryStats};
-use lifeboat_repo::ProgressMode;
+use lifeboat_repo::Progress;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 
@@ -80,7 +80,7 @@ impl AppState {
     ) -> Self {
         Self(Arc::new(Inner {
             plan_path,
-            engine: RwLock::new(Arc::new(Engine::new(plan, ProgressMode::Hidden))),
+            engine: RwLock::new(Arc::new(Engine::new(plan, Progress::hidden()))),
             token,
             token_everywhere,
             busy: Mutex::new(HashSet::new()),

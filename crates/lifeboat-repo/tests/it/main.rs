@@ -7,7 +7,7 @@ use lifeboat_core::{
     ArtifactData, AssetKind, BackupInput, Payload, RepoLocation, S3Location, Secret, SourceFacts,
     StreamArtifact,
 };
-use lifeboat_repo::{LockKind, ProgressMode, Repo, RepoConfig, RepoError, blocking};
+use lifeboat_repo::{LockKind, Progress, Repo, RepoConfig, RepoError, blocking};
 use lifeboat_testing::MotoServer;
 
 fn s3_config(moto: &MotoServer, bucket: &str) -> RepoConfig {
@@ -55,7 +55,7 @@ async fn s3_repository_from_async_code() {
     let expected = payload.clone();
 
     let (manifest, dumped) = blocking(move || {
-        let repo = Repo::init(&config, ProgressMode::Hidden)?;
+        let repo = Repo::init(&config, &Progress::hidden())?;
         let lock = repo.lock(LockKind::Shared, "backup vault")?;
         assert_eq!(repo.locks()?.len(), 1, "the lock is a file in the bucket");
         let outcome = repo.backup(&lock, stream_input(payload), None)?;
@@ -89,7 +89,7 @@ async fn wrong_password_and_missing_repository_on_s3() {
     let config = s3_config(&moto, "dr-copies");
     let missing = blocking({
         let config = config.clone();
-        move || Repo::open(&config, ProgressMode::Hidden).map(drop)
+        move || Repo::open(&config, &Progress::hidden()).map(drop)
     })
     .await;
     assert!(
@@ -100,13 +100,13 @@ async fn wrong_password_and_missing_repository_on_s3() {
 
     blocking({
         let config = config.clone();
-        move || Repo::init(&config, ProgressMode::Hidden).map(drop)
+        move || Repo::init(&config, &Progress::hidden()).map(drop)
     })
     .await
     .unwrap();
     let mut wrong = config;
     wrong.password = Secret::new("hunter2-not-it".into());
-    let err = blocking(move || Repo::open(&wrong, ProgressMode::Hidden).map(drop))
+    let err = blocking(move || Repo::open(&wrong, &Progress::hidden()).map(drop))
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), 12, "{err}");

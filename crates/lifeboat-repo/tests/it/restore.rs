@@ -10,7 +10,7 @@ use std::{
 };
 
 use lifeboat_core::{AssetKind, BackupInput, Payload, RepoLocation, Secret, SourceFacts, TreeSpec};
-use lifeboat_repo::{LockKind, ProgressMode, Repo, RepoConfig};
+use lifeboat_repo::{LockKind, Progress, Repo, RepoConfig};
 use lifeboat_testing::{CompareOpts, compare_trees, tree_digest, write_fixture_tree};
 
 fn local_repo(dir: &Path) -> Repo {
@@ -22,7 +22,7 @@ fn local_repo(dir: &Path) -> Repo {
         password: Secret::new("correct horse".into()),
         s3_credentials: None,
     };
-    Repo::init(&config, ProgressMode::Hidden).expect("init")
+    Repo::init(&config, &Progress::hidden()).expect("init")
 }
 
 fn back_up_and_restore(src: &Path, dest: &Path, work: &Path) {
