@@ -228,7 +228,7 @@ async fn run_claimed(
     release(&state, &assets, &key);
     tracing::info!(job = %key, "job ended");
     crate::watchdog::refresh(&state).await;
-    crate::scheduler::maybe_save_audit(&state, name);
+    maybe_save_audit(&state, name);
 }
 
 /// Runs `job` to its end on this (blocking) thread and records it.
@@ -293,4 +293,25 @@ fn copy(engine: &Engine, started: Timestamp, trigger: &str) {
 #[must_use]
 pub fn busy_assets(state: &AppState) -> HashSet<String> {
     lock(&state.0.busy).clone()
+}
+
+/// The audit log is copied into the repository after a job at most this often.
+const AUDIT_COPY_EVERY: Duration = Duration::from_secs(3600);
+
+/// Copies the audit log into the repository after `job`, at most once an hour.
+fn maybe_save_audit(state: &AppState, job: &str) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    {
+        let mut last = lock(&LAST);
+        if last.is_some_and(|t| t.elapsed() < AUDIT_COPY_EVERY) || state.stopping() {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+    }
+    let engine = state.engine();
+    let job = job.to_owned();
+    tokio::task::spawn_blocking(move || match engine.save_audit() {
+        Ok(_) => tracing::debug!("audit log copied into the repository after {job}"),
+        Err(e) => tracing::warn!("copy the audit log into the repository: {e}"),
+    });
 }

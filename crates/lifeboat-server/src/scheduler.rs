@@ -1,9 +1,6 @@
 //! The daemon's main loop: due times from the plan's cron expressions, signals, shutdown.
 
-use std::{
-    sync::{Mutex, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::atomic::Ordering, time::Duration};
 
 use chrono::{DateTime, Utc};
 use lifeboat_engine::Engine;
@@ -22,8 +19,6 @@ use crate::{
 /// The longest the loop sleeps before looking at the clock again (a suspended host, a clock
 /// set back or forward).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
-/// The audit log is copied into the repository after a job at most this often.
-const AUDIT_COPY_EVERY: Duration = Duration::from_secs(3600);
 
 /// One scheduled job and when it is next due.
 #[derive(Debug, Clone)]
@@ -290,24 +285,6 @@ async fn reload(state: &AppState) -> Option<ResolvedPlan> {
             None
         }
     }
-}
-
-/// Copies the audit log into the repository after `job`, at most once an hour.
-pub(crate) fn maybe_save_audit(state: &AppState, job: &str) {
-    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
-    {
-        let mut last = crate::state::lock(&LAST);
-        if last.is_some_and(|t| t.elapsed() < AUDIT_COPY_EVERY) || state.stopping() {
-            return;
-        }
-        *last = Some(std::time::Instant::now());
-    }
-    let engine = state.engine();
-    let job = job.to_owned();
-    tokio::task::spawn_blocking(move || match engine.save_audit() {
-        Ok(_) => tracing::debug!("audit log copied into the repository after {job}"),
-        Err(e) => tracing::warn!("copy the audit log into the repository: {e}"),
-    });
 }
 
 #[cfg(test)]
