@@ -79,9 +79,13 @@ impl Safety {
 /// server that does not answer, a dump that errors), not because of the repository.
 fn target_failed(e: &EngineError) -> bool {
     match e {
-        EngineError::Source(_) | EngineError::Io { .. } => true,
+        EngineError::Source(_) => true,
         EngineError::Repo(RepoError::SourceFailed { detail, .. }) => !detail.contains("spool file"),
-        EngineError::Repo(_) | EngineError::Usage { .. } | EngineError::Password { .. } => false,
+        // This host's own files (the spool), the repository, the plan: not the target.
+        EngineError::Io { .. }
+        | EngineError::Repo(_)
+        | EngineError::Usage { .. }
+        | EngineError::Password { .. } => false,
     }
 }
 
