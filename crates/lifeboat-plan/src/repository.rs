@@ -274,11 +274,17 @@ fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
                 });
             }
             other => {
-                let (message, _) = unknown(
-                    &format!("unknown query parameter {other:?} in S3 URL"),
-                    other,
-                    S3_PARAMS,
-                );
+                // A name is quoted only when it looks like one: a pasted token is not echoed.
+                let looks_like_a_name = other.len() <= 32
+                    && other
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                let what = if looks_like_a_name {
+                    format!("unknown query parameter {other:?} in S3 URL")
+                } else {
+                    "unknown query parameter in S3 URL".to_owned()
+                };
+                let (message, _) = unknown(&what, other, S3_PARAMS);
                 let hint = format!(
                     "known parameters: {}",
                     suggest::list(S3_PARAMS.iter().copied())
@@ -367,6 +373,10 @@ mod tests {
     #[test]
     fn refuses_bad_s3_urls() {
         let msg = |u: &str| parse_s3(u).unwrap_err();
+        // Something pasted where a parameter belongs may be a token: never echoed.
+        let token = "AKIAEXAMPLE/tok3n+S3CR3T-value-that-is-long";
+        let (message, _) = msg(&format!("s3://b/p?{token}"));
+        assert_eq!(message, "unknown query parameter in S3 URL");
         assert_eq!(
             msg("s3://b/p?regoin=x"),
             (
