@@ -100,7 +100,8 @@ fn reason_of(e: &EngineError) -> String {
     cut
 }
 
-fn short(id: &str) -> &str {
+/// A snapshot id's first 8 hex digits, as restic and every report show it.
+pub(crate) fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 

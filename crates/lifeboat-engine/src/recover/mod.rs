@@ -18,7 +18,7 @@ mod live_steps;
 
 use crate::{
     EngineError, RestoreAction, RestoreRequest, SandboxRestore, drill::sandbox_restore,
-    jobs::Engine,
+    jobs::Engine, safety::short,
 };
 
 /// What `recover` is asked to do.
@@ -560,10 +560,6 @@ fn snapshot_now(asset: &str, snapshot: Option<&String>) -> Result<Option<String>
                 "choose the snapshot of {asset}: {e} (hint: set it to a snapshot id, e.g. the last one before the incident: `lifeboat snapshots --asset {asset}`)"
             )
         })
-}
-
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
 }
 
 fn with_hint(e: &EngineError) -> String {
