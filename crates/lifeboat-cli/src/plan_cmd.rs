@@ -2,7 +2,7 @@
 //! without touching a server or a repository.
 
 use lifeboat_engine::{Engine, Level, PlanCheck};
-use lifeboat_plan::{AssetSpec, ResolvedPlan, Retention, Step};
+use lifeboat_plan::{ResolvedPlan, Retention, Step};
 use serde::Serialize;
 
 use crate::render::age;
@@ -73,21 +73,6 @@ fn retention(r: &Retention) -> String {
         "keep all".into()
     } else {
         parts.join(", ")
-    }
-}
-
-/// Where an asset's data lives, passwords masked.
-fn source(spec: &AssetSpec) -> String {
-    match spec {
-        AssetSpec::Postgres(p) => p.url.to_string(),
-        AssetSpec::Mysql(m) => m.url.to_string(),
-        AssetSpec::Redis(r) => r.url.to_string(),
-        AssetSpec::Sqlite(s) => s.path.display().to_string(),
-        AssetSpec::Files(f) => {
-            let paths: Vec<String> = f.paths.iter().map(|p| p.display().to_string()).collect();
-            paths.join(", ")
-        }
-        AssetSpec::Command(c) => format!("`{}`", c.backup),
     }
 }
 
@@ -202,7 +187,7 @@ fn view(plan: &ResolvedPlan) -> PlanView {
                 rto_secs: a.rto.as_secs(),
                 retention: retention(&a.retention),
                 checks: a.checks.len(),
-                source: source(&a.spec),
+                source: lifeboat_engine::describe(a).location,
             })
             .collect(),
         notify: plan

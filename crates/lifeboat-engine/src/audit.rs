@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{EngineError, jobs::Engine};
+use crate::{EngineError, engine::Engine};
 
 /// Environment variable naming the audit log.
 pub const AUDIT_ENV: &str = "LIFEBOAT_AUDIT_LOG";

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::{
     EngineError,
-    jobs::Engine,
+    engine::Engine,
     report::{DRILLS_ASSET, DrillReport, PastDrill, REPORT_JSON},
 };
 

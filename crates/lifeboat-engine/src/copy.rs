@@ -6,7 +6,7 @@ use lifeboat_plan::ResolvedRepository;
 use lifeboat_repo::{LockKind, Repo, SnapshotInfo};
 use serde::Serialize;
 
-use crate::{EngineError, jobs::Engine};
+use crate::{EngineError, engine::Engine};
 
 /// Snapshots copied into one repository.
 #[derive(Debug, Serialize)]
@@ -56,36 +56,6 @@ pub struct CopyStatus {
 }
 
 impl Engine {
-    /// The plan's repository named `name`.
-    pub(crate) fn repository(&self, name: &str) -> Result<&ResolvedRepository, EngineError> {
-        self.plan()
-            .repositories
-            .iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self
-                    .plan()
-                    .repositories
-                    .iter()
-                    .map(|r| r.name.as_str())
-                    .collect();
-                EngineError::usage(
-                    format!("unknown repository {name}"),
-                    Some(&format!("the plan has: {}", known.join(", "))),
-                )
-            })
-    }
-
-    /// Opens the plan's repository named `name`.
-    ///
-    /// # Errors
-    /// Unknown name, no repository there (exit 10), wrong password (12).
-    pub fn open_repository(&self, name: &str) -> Result<Repo, EngineError> {
-        let repo = self.repository(name)?;
-        let config = self.repo_config(repo)?;
-        Ok(Repo::open(&config, self.progress())?)
-    }
-
     /// Copies every snapshot of `from` that `to` lacks (by hand: `lifeboat copy`).
     ///
     /// # Errors

@@ -4,28 +4,17 @@ use std::{io::Write, path::PathBuf};
 
 use jiff::Timestamp;
 use lifeboat_core::{AssetKind, BackupInput, Exit, RepoLocation};
-use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
-use lifeboat_repo::{
-    Decision, LockKind, Progress, Repo, RepoConfig, RepoError, SnapshotInfo, decide,
-};
+use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedRepository};
+use lifeboat_repo::{Decision, LockKind, Progress, Repo, RepoError, SnapshotInfo, decide};
 use serde::Serialize;
 
 use crate::{
     EngineError,
     copy::{CopyOutcome, CopyStatus},
-    secrets::{create_password_file, read_secret, repository_password},
-    sources::source_for,
+    engine::Engine,
+    kinds::kind_for,
+    secrets::create_password_file,
 };
-
-/// Runs jobs for one plan.
-#[derive(Debug)]
-pub struct Engine {
-    plan: ResolvedPlan,
-    progress: Progress,
-    /// `--repo NAME`: this repository stands in for the primary (e.g. the off-site copy after
-    /// the host with the primary is lost).
-    primary: Option<String>,
-}
 
 #[derive(Debug, Serialize)]
 pub struct InitReport {
@@ -129,123 +118,6 @@ pub struct ForgetReport {
 }
 
 impl Engine {
-    #[must_use]
-    pub const fn new(plan: ResolvedPlan, progress: Progress) -> Self {
-        Self {
-            plan,
-            progress,
-            primary: None,
-        }
-    }
-
-    /// Makes the repository `name` stand in for the primary in every job.
-    ///
-    /// # Errors
-    /// When the plan has no repository of that name.
-    pub fn use_repository(&mut self, name: &str) -> Result<(), EngineError> {
-        self.repository(name)?;
-        self.primary = Some(name.to_owned());
-        Ok(())
-    }
-
-    /// The repository jobs read and write: `--repo`'s, else the plan's first.
-    #[must_use]
-    pub fn primary(&self) -> &ResolvedRepository {
-        self.primary
-            .as_deref()
-            .and_then(|n| self.plan.repositories.iter().find(|r| r.name == n))
-            .unwrap_or_else(|| self.plan.primary())
-    }
-
-    pub(crate) const fn progress(&self) -> &Progress {
-        &self.progress
-    }
-
-    #[must_use]
-    pub const fn plan(&self) -> &ResolvedPlan {
-        &self.plan
-    }
-
-    pub(crate) fn repo_config(&self, repo: &ResolvedRepository) -> Result<RepoConfig, EngineError> {
-        let password = repository_password(repo)?;
-        let s3_credentials = match &repo.s3_credentials {
-            Some(vars) => {
-                let get = |var: &str| {
-                    read_secret(&lifeboat_plan::SecretSource::Env(var.to_owned())).map_err(
-                        |reason| EngineError::Password {
-                            repo: repo.name.clone(),
-                            reason,
-                            hint: None,
-                        },
-                    )
-                };
-                Some((
-                    get(&vars.access_key_id_env)?,
-                    get(&vars.secret_access_key_env)?,
-                ))
-            }
-            None => None,
-        };
-        Ok(RepoConfig {
-            name: repo.name.clone(),
-            location: repo.location.clone(),
-            password,
-            s3_credentials,
-        })
-    }
-
-    /// Opens the primary repository.
-    ///
-    /// # Errors
-    /// No repository (exit 10), wrong password (12), unreadable password.
-    pub fn open_primary(&self) -> Result<Repo, EngineError> {
-        let repo = self.primary();
-        if repo.embedded_default
-            && let PasswordSource::DefaultFile(path) = &repo.password
-            && !path.exists()
-            && let RepoLocation::Local { path: repo_path } = &repo.location
-            && !repo_path.join("config").exists()
-        {
-            return Err(RepoError::NotFound {
-                name: repo.name.clone(),
-                location: repo_path.display().to_string(),
-            }
-            .into());
-        }
-        let config = self.repo_config(repo)?;
-        Ok(Repo::open(&config, &self.progress)?)
-    }
-
-    /// Opens the repository named `name` (a restore step's `from`), or the primary when `None`.
-    ///
-    /// # Errors
-    /// An unknown name, and those of [`Engine::open_primary`].
-    pub fn open_named_or_primary(&self, name: Option<&str>) -> Result<Repo, EngineError> {
-        match name.filter(|n| *n != self.primary().name) {
-            Some(name) => self.open_repository(name),
-            None => self.open_primary(),
-        }
-    }
-
-    pub(crate) fn asset(&self, name: &str) -> Result<&ResolvedAsset, EngineError> {
-        self.plan.asset(name).ok_or_else(|| {
-            let known: Vec<&str> = self.plan.assets.iter().map(|a| a.name.as_str()).collect();
-            EngineError::usage(
-                format!("unknown asset {name}"),
-                Some(&format!("the plan has: {}", known.join(", "))),
-            )
-        })
-    }
-
-    /// The assets named, in plan order; all of them when `names` is empty. Unknown names are an
-    /// error before anything runs.
-    fn select(&self, names: &[String]) -> Result<Vec<&ResolvedAsset>, EngineError> {
-        if names.is_empty() {
-            return Ok(self.plan.assets.iter().collect());
-        }
-        names.iter().map(|n| self.asset(n)).collect()
-    }
-
     /// Creates the plan's repositories that do not exist yet; ones that exist are left as
     /// they are (after a host is lost, `init` recreates the local repository beside the
     /// surviving copy). New repositories take the chunker parameters of an existing one, so
@@ -257,7 +129,7 @@ impl Engine {
     pub fn init(&self) -> Result<Vec<InitReport>, EngineError> {
         let mut existing: Vec<Repo> = Vec::new();
         let mut missing: Vec<&ResolvedRepository> = Vec::new();
-        for repo in &self.plan.repositories {
+        for repo in &self.plan().repositories {
             if repo.embedded_default
                 && let PasswordSource::DefaultFile(path) = &repo.password
                 && !path.exists()
@@ -275,14 +147,14 @@ impl Engine {
                 continue;
             }
             let config = self.repo_config(repo)?;
-            match Repo::open(&config, &self.progress) {
+            match Repo::open(&config, self.progress()) {
                 Ok(opened) => existing.push(opened),
                 Err(RepoError::NotFound { .. }) => missing.push(repo),
                 Err(e) => return Err(e.into()),
             }
         }
         if missing.is_empty() {
-            let first = self.plan.primary();
+            let first = self.plan().primary();
             return Err(RepoError::AlreadyExists {
                 name: first.name.clone(),
                 location: first.location.to_string(),
@@ -311,8 +183,8 @@ impl Engine {
                 })
                 .or_else(|| existing.first());
             let opened = match like {
-                Some(src) => Repo::init_like(&config, src, &self.progress)?,
-                None => Repo::init(&config, &self.progress)?,
+                Some(src) => Repo::init_like(&config, src, self.progress())?,
+                None => Repo::init(&config, self.progress())?,
             };
             reports.push(InitReport {
                 repository: repo.name.clone(),
@@ -413,11 +285,11 @@ impl Engine {
         reason: Option<&str>,
         parent: Option<&SnapshotInfo>,
     ) -> Result<lifeboat_repo::BackupOutcome, EngineError> {
-        let source = source_for(asset)?;
+        let source = kind_for(asset).source()?;
         source.preflight()?;
         let (payload, facts) = source.backup()?;
         let input = BackupInput {
-            plan: self.plan.name.clone(),
+            plan: self.plan().name.clone(),
             asset: asset.name.clone(),
             kind: asset.kind(),
             source: source.identity(),
@@ -510,12 +382,12 @@ impl Engine {
         let snapshots = repo.snapshots()?;
         let now = Timestamp::now();
         let mut reports = Vec::new();
-        for asset in &self.plan.assets {
+        for asset in &self.plan().assets {
             let own: Vec<SnapshotInfo> = snapshots
                 .iter()
                 .filter(|s| {
                     s.asset.as_deref() == Some(&asset.name)
-                        && s.plan.as_deref() == Some(&self.plan.name)
+                        && s.plan.as_deref() == Some(&self.plan().name)
                 })
                 .cloned()
                 .collect();
@@ -555,7 +427,7 @@ impl Engine {
     pub fn repository_stats(&self) -> Vec<RepositoryStats> {
         type Opened = Result<(Repo, Vec<SnapshotInfo>), EngineError>;
         let opened: Vec<(String, Opened)> = self
-            .plan
+            .plan()
             .repositories
             .iter()
             .map(|r| {
@@ -570,7 +442,7 @@ impl Engine {
             })
             .collect();
         let now = Timestamp::now();
-        self.plan
+        self.plan()
             .repositories
             .iter()
             .zip(&opened)
@@ -633,7 +505,7 @@ impl Engine {
             Vec::new()
         });
         Ok(self
-            .plan
+            .plan()
             .assets
             .iter()
             .map(|asset| {

@@ -11,7 +11,7 @@ use lifeboat_plan::NotifyEvent;
 use crate::{
     BackupReport, DrillReport, EngineError, FindingKind, Level, VerifyReport,
     catalog::{EventRecord, Run, RunOutcome},
-    jobs::Engine,
+    engine::Engine,
     notify::{Delivery, Event, Notifiers},
     verify::human_bytes,
 };

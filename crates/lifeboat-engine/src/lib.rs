@@ -3,45 +3,45 @@
 //!
 //! Jobs that change something build a plan first (`--dry-run` prints it) and then apply it.
 
+mod actions;
 pub mod audit;
 mod catalog;
 mod copy;
 mod drill;
+mod engine;
 mod error;
 mod host;
 mod incident;
 mod interrupt;
 mod jobs;
 mod journal;
+mod kinds;
 mod lint;
-mod live;
-mod mysql;
 pub mod notify;
-mod postgres;
+mod proof;
 mod recover;
 mod report;
 mod restore;
 mod safety;
 mod secrets;
-mod sources;
 mod verify;
 
+pub use actions::{DamagedTarget, RestoreAction, RestoreReport, RestoreRequest};
 pub use catalog::{CATALOG_ENV, EventRecord, Rebuilt, Run, RunOutcome};
 pub use copy::{CopyOutcome, CopyStatus};
-pub use drill::{CheckOutcome, Phases, SandboxRestore};
+pub use drill::SandboxRestore;
+pub use engine::Engine;
 pub use error::EngineError;
 pub use host::{host_name, user_name};
 pub use interrupt::{interrupted, on_interrupt};
-pub use jobs::{
-    AssetBackup, AssetStatus, BackupReport, Engine, ForgetReport, InitReport, RepositoryStats,
-};
+pub use jobs::{AssetBackup, AssetStatus, BackupReport, ForgetReport, InitReport, RepositoryStats};
+pub use kinds::{Description, describe};
 /// The scratch servers drills and restores load into (their own crate, shared with the tests).
 pub use lifeboat_sandbox as sandbox;
 pub use lint::{PlanCheck, PlanFinding};
+pub use proof::{CheckOutcome, Phases};
 pub use recover::{
     RecoverMode, RecoverReport, RecoverRequest, RecoverUi, RestoredAsset, StepRecord, StepStatus,
 };
 pub use report::{DRILLS_ASSET, DrillReport, PastDrill, human_secs};
-pub use restore::{RestoreAction, RestoreReport, RestoreRequest};
-pub use safety::DamagedTarget;
 pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport, human_bytes};

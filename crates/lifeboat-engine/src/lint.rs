@@ -4,10 +4,10 @@
 //! forecast over its target).
 
 use lifeboat_core::{Priority, RepoLocation};
-use lifeboat_plan::{AssetSpec, Redact, ResolvedPlan, Step};
+use lifeboat_plan::{ResolvedPlan, Step};
 use serde::Serialize;
 
-use crate::{Level, catalog::Catalog, jobs::Engine, report::forecast_rto};
+use crate::{Level, catalog::Catalog, engine::Engine, report::forecast_rto};
 
 /// One thing `plan check` found.
 #[derive(Debug, Clone, Serialize)]
@@ -219,32 +219,10 @@ fn scenarios(plan: &ResolvedPlan, f: &mut Findings) {
                 continue;
             };
             let Some(a) = plan.asset(asset) else { continue };
-            match &a.spec {
-                AssetSpec::Files(spec) if spec.redact == Redact::Values && to.is_none() => f.add(
-                    Level::Error,
-                    key,
-                    format!(
-                        "restores {asset} over its live files, but its snapshots hold keys without values (redact = \"values\"): the secrets would be blanked"
-                    ),
-                    Some("restore it with to = \"/some/dir\" and fill in the values, or use a confirm step"),
-                ),
-                AssetSpec::Command(spec) if spec.restore.is_none() && to.is_none() => f.add(
-                    Level::Error,
-                    key,
-                    format!("restores {asset}, which has no restore command"),
-                    Some(&format!(
-                        "add restore = \"...\" to [assets.{asset}], or give the step to = \"/some/file\""
-                    )),
-                ),
-                AssetSpec::Postgres(_) | AssetSpec::Mysql(_) if !tables.is_empty() && to.is_none() => {
-                    f.add(
-                        Level::Error,
-                        key,
-                        format!("restores some tables of {asset} over its live database"),
-                        Some("tables are restored into another database: add to = \"postgres://…/recovered\""),
-                    );
-                }
-                _ => {}
+            if let Some(lint) =
+                crate::kinds::kind_for(a).lint_restore_step(to.is_some(), !tables.is_empty())
+            {
+                f.add(Level::Error, key, lint.message, Some(&lint.hint));
             }
         }
     }

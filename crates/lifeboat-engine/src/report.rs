@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::{EngineError, SandboxRestore, jobs::Engine};
+use crate::{EngineError, SandboxRestore, engine::Engine};
 
 /// A drill of some or all of a plan's assets.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

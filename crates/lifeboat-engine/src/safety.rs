@@ -7,73 +7,12 @@ use std::path::PathBuf;
 
 use lifeboat_plan::{AssetSpec, FilesSpec, ResolvedAsset};
 use lifeboat_repo::{Repo, RepoError, SAFETY_TAG};
-use serde::Serialize;
 
-use crate::{EngineError, jobs::Engine};
-
-/// A live target that could not be read consistently before a restore replaced it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct DamagedTarget {
-    /// Why the consistent read failed, in the source's words.
-    pub reason: String,
-    /// The safety snapshot holding the target's raw bytes as plain files, when there were
-    /// bytes to keep.
-    pub raw_snapshot: Option<String>,
-    /// Where else the old content stays: a database kept under another name, a file beside.
-    pub kept: Option<String>,
-}
-
-impl DamagedTarget {
-    /// One line for the log and the reports: what was wrong and where the old content is.
-    #[must_use]
-    pub fn line(&self) -> String {
-        let mut kept = Vec::new();
-        if let Some(id) = &self.raw_snapshot {
-            kept.push(format!(
-                "kept its raw bytes as safety snapshot {}",
-                short(id)
-            ));
-        }
-        if let Some(k) = &self.kept {
-            kept.push(format!("the old content stays as {k}"));
-        }
-        if kept.is_empty() {
-            kept.push("nothing of it could be kept".to_owned());
-        }
-        format!(
-            "the live target is damaged ({}): {}",
-            self.reason,
-            kept.join("; ")
-        )
-    }
-}
-
-/// What [`Engine::safety_copy`] kept of a live target.
-#[derive(Debug)]
-pub(crate) enum Safety {
-    /// A consistent snapshot of the asset, as its regular backups are.
-    Snapshot(String),
-    /// The consistent read failed; what could be kept instead.
-    Damaged(DamagedTarget),
-}
-
-impl Safety {
-    /// The snapshot to restore to undo the restore, whichever kind it is.
-    pub(crate) fn snapshot(&self) -> Option<&str> {
-        match self {
-            Self::Snapshot(id) => Some(id),
-            Self::Damaged(d) => d.raw_snapshot.as_deref(),
-        }
-    }
-
-    /// Puts the outcome into a restore's report.
-    pub(crate) fn record(self, report: &mut crate::RestoreReport) {
-        report.safety_snapshot = self.snapshot().map(str::to_owned);
-        if let Self::Damaged(d) = self {
-            report.damaged = Some(d);
-        }
-    }
-}
+use crate::{
+    EngineError,
+    actions::{DamagedTarget, Safety},
+    engine::Engine,
+};
 
 /// Whether a failed safety backup failed because of the live target (a damaged database, a
 /// server that does not answer, a dump that errors), not because of the repository.
@@ -98,11 +37,6 @@ fn reason_of(e: &EngineError) -> String {
         cut.push('…');
     }
     cut
-}
-
-/// A snapshot id's first 8 hex digits, as restic and every report show it.
-pub(crate) fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
 }
 
 impl Engine {
@@ -208,29 +142,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_line_names_every_place_the_old_content_is() {
-        let d = DamagedTarget {
-            reason: "database disk image is malformed".into(),
-            raw_snapshot: Some("0123456789abcdef".into()),
-            kept: Some("/srv/app.db.lifeboat-old-1".into()),
-        };
-        assert_eq!(
-            d.line(),
-            "the live target is damaged (database disk image is malformed): kept its raw bytes as safety snapshot 01234567; the old content stays as /srv/app.db.lifeboat-old-1"
-        );
-        let none = DamagedTarget {
-            reason: "unreachable".into(),
-            raw_snapshot: None,
-            kept: None,
-        };
-        assert!(
-            none.line().ends_with(": nothing of it could be kept"),
-            "{}",
-            none.line()
-        );
-    }
 
     #[test]
     fn repository_failures_stop_a_restore_and_target_failures_do_not() {

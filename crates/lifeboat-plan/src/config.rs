@@ -13,7 +13,7 @@ use crate::{
     document::{At, Document},
     error::PlanError,
     key_path::KeyPath,
-    notify::{NotifyEvent, NotifyKind},
+    notify::NotifyConfig,
     suggest,
 };
 
@@ -176,44 +176,6 @@ pub(crate) struct RetentionConfig {
 pub(crate) struct AnomalyConfig {
     pub below: Option<f64>,
     pub above: Option<f64>,
-}
-
-/// `[notify.NAME]`: the union of every notifier type's keys.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct NotifyConfig {
-    #[serde(rename = "type")]
-    pub kind: NotifyKind,
-    pub url: Option<String>,
-    pub url_env: Option<String>,
-    pub url_file: Option<String>,
-    pub url_command: Option<String>,
-    pub routing_key_env: Option<String>,
-    pub routing_key_file: Option<String>,
-    pub routing_key_command: Option<String>,
-    pub on: Option<Vec<NotifyEvent>>,
-}
-
-impl NotifyConfig {
-    /// Keys a notifier of `kind` accepts. Only a generic webhook may have its URL in clear.
-    pub(crate) const fn kind_keys(kind: NotifyKind) -> &'static [&'static str] {
-        match kind {
-            NotifyKind::Slack | NotifyKind::Healthchecks => {
-                &["type", "url-env", "url-file", "url-command", "on"]
-            }
-            NotifyKind::Webhook => &["type", "url", "url-env", "url-file", "url-command", "on"],
-            NotifyKind::Pagerduty => &[
-                "type",
-                "routing-key-env",
-                "routing-key-file",
-                "routing-key-command",
-                "url-env",
-                "url-file",
-                "url-command",
-                "on",
-            ],
-        }
-    }
 }
 
 /// `[[scenarios]]`
@@ -401,6 +363,7 @@ fn describe(what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::NotifyKind;
 
     /// The field list serde derives for `T`, captured through a deserializer that records it.
     fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {

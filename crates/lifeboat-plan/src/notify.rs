@@ -3,9 +3,47 @@
 use serde::Deserialize;
 
 use crate::{
-    config::NotifyConfig, document::At, error::PlanError, key_path::KeyPath, resolve::Resolver,
+    document::At, error::PlanError, key_path::KeyPath, resolve::Resolver,
     secret_source::SecretSource,
 };
+
+/// `[notify.NAME]`: the union of every notifier type's keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct NotifyConfig {
+    #[serde(rename = "type")]
+    pub kind: NotifyKind,
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    pub url_file: Option<String>,
+    pub url_command: Option<String>,
+    pub routing_key_env: Option<String>,
+    pub routing_key_file: Option<String>,
+    pub routing_key_command: Option<String>,
+    pub on: Option<Vec<NotifyEvent>>,
+}
+
+impl NotifyConfig {
+    /// Keys a notifier of `kind` accepts. Only a generic webhook may have its URL in clear.
+    pub(crate) const fn kind_keys(kind: NotifyKind) -> &'static [&'static str] {
+        match kind {
+            NotifyKind::Slack | NotifyKind::Healthchecks => {
+                &["type", "url-env", "url-file", "url-command", "on"]
+            }
+            NotifyKind::Webhook => &["type", "url", "url-env", "url-file", "url-command", "on"],
+            NotifyKind::Pagerduty => &[
+                "type",
+                "routing-key-env",
+                "routing-key-file",
+                "routing-key-command",
+                "url-env",
+                "url-file",
+                "url-command",
+                "on",
+            ],
+        }
+    }
+}
 
 /// A notifier with its defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,10 +8,11 @@ use toml::{
 };
 
 use crate::{
-    config::{AssetConfig, NotifyConfig, StepConfig, unknown},
+    config::{AssetConfig, StepConfig, unknown},
     document::{At, Document, str_value},
     error::PlanError,
     key_path::KeyPath,
+    notify::NotifyConfig,
     notify::NotifyKind,
     suggest,
 };

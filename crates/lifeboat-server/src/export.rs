@@ -6,7 +6,7 @@
 use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
 use lifeboat_core::RepoLocation;
-use lifeboat_plan::{AssetSpec, PasswordSource, ResolvedPlan, Schedule, SecretSource};
+use lifeboat_plan::{PasswordSource, ResolvedPlan, Schedule, SecretSource};
 use serde_json::{Value, json};
 
 /// Where the units and manifests go.
@@ -390,11 +390,8 @@ pub fn secret_env_vars(plan: &ResolvedPlan) -> Vec<String> {
         env(n.routing_key.as_ref());
     }
     for a in &plan.assets {
-        match &a.spec {
-            AssetSpec::Postgres(p) => env(p.password.as_ref()),
-            AssetSpec::Redis(r) => env(r.password.as_ref()),
-            AssetSpec::Mysql(m) => env(m.password.as_ref()),
-            _ => {}
+        for secret in lifeboat_engine::describe(a).secrets {
+            env(Some(&secret));
         }
     }
     for r in &plan.repositories {

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use super::*;
-use crate::drill::{run_limited, tail};
+use crate::{
+    kinds::kind_for,
+    proof::{run_limited, tail},
+};
 
 impl Run<'_> {
     pub(super) fn live_step(
@@ -220,7 +223,8 @@ impl Run<'_> {
             let manifest = repo.read_manifest(&snap).ok()?;
             Some((snap.short_id, manifest))
         })();
-        let found = match self.engine.check_live(a, baseline.as_ref().map(|(_, m)| m)) {
+        let manifest = baseline.as_ref().map(|(_, m)| m);
+        let found = match kind_for(a).inspect_live(manifest, &self.engine.plan().base_dir) {
             Ok(f) => f,
             Err(e) => return failed(with_hint(&e)),
         };

@@ -17,8 +17,8 @@ mod drill_steps;
 mod live_steps;
 
 use crate::{
-    EngineError, RestoreAction, RestoreRequest, SandboxRestore, drill::sandbox_restore,
-    jobs::Engine, safety::short,
+    EngineError, RestoreAction, RestoreRequest, SandboxRestore, actions::short,
+    drill::sandbox_restore, engine::Engine,
 };
 
 /// What `recover` is asked to do.

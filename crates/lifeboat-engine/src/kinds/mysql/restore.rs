@@ -1,4 +1,4 @@
-//! `mysql` assets: restore.
+//! A `mysql` asset's restore.
 //!
 //! The dump is split as it is read from the repository (see `lifeboat_sources::mysql::DumpSplit`):
 //! tables and rows are loaded first and their rows per table checked against the manifest;
@@ -22,11 +22,11 @@ use lifeboat_sources::{
     mysql::{DatabaseState, DumpSplit, MysqlServer, MysqlSource, sql_ident},
 };
 
+use super::connect::mysql_database;
 use crate::{
-    EngineError, RestoreAction, RestoreReport, RestoreRequest,
-    jobs::Engine,
-    restore::streamed_artifact,
-    sources::{mysql_database, mysql_source},
+    EngineError,
+    actions::{RestoreAction, RestoreRequest},
+    kinds::job::RestoreJob,
 };
 
 /// How long the swap waits for the locks on the target's tables (an application holding
@@ -73,19 +73,10 @@ struct Job<'a> {
     damaged: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn restore(
-    engine: &Engine,
-    repo: &Repo,
-    asset: &ResolvedAsset,
-    spec: &MysqlSpec,
-    snap: &SnapshotInfo,
-    manifest: Option<Manifest>,
-    req: &RestoreRequest,
-    report: &mut RestoreReport,
-) -> Result<(), EngineError> {
-    let (manifest, artifact) = streamed_artifact(snap, manifest)?;
-    let live = mysql_source(&asset.name, spec)?;
+pub(super) fn restore(job: &mut RestoreJob<'_>, spec: &MysqlSpec) -> Result<(), EngineError> {
+    let (asset, repo, snap, req) = (job.asset, job.repo, job.snap, job.req);
+    let (manifest, artifact) = job.streamed()?;
+    let live = mysql_database(&asset.name, spec, &spec.url)?;
     let target = match &req.to {
         Some(to) => mysql_database(
             &asset.name,
@@ -135,7 +126,7 @@ pub(crate) fn restore(
     }
     // Milliseconds: a restore and its undo may run within one second.
     let stamp = Timestamp::now().strftime("%Y%m%d%H%M%S%3f").to_string();
-    let mut job = Job {
+    let mut work = Job {
         asset: &asset.name,
         server,
         db,
@@ -146,30 +137,28 @@ pub(crate) fn restore(
         state,
         damaged: req.skip_safety_snapshot,
     };
-    let load_db = job.load_db().to_owned();
+    let load_db = work.load_db().to_owned();
     let safety = in_place && mode == Mode::Swap && !req.skip_safety_snapshot;
     if mode != Mode::Into {
-        report.actions.push(RestoreAction::CreateDatabase {
+        job.plan(RestoreAction::CreateDatabase {
             target: server.url(&load_db),
         });
     }
-    report.actions.push(RestoreAction::LoadDump {
+    job.plan(RestoreAction::LoadDump {
         artifact: artifact.clone(),
         target: server.url(&load_db),
     });
-    report.actions.push(RestoreAction::CheckCounts {
+    job.plan(RestoreAction::CheckCounts {
         target: server.url(&load_db),
     });
     if safety {
-        report.actions.push(RestoreAction::SafetySnapshot {
-            asset: asset.name.clone(),
-        });
+        job.plan_safety_copy();
     }
     if mode == Mode::Swap {
-        report.actions.push(RestoreAction::SwapDatabase {
-            restored: server.url(&job.scratch),
+        job.plan(RestoreAction::SwapDatabase {
+            restored: server.url(&work.scratch),
             target: server.url(db),
-            kept: server.url(&job.kept),
+            kept: server.url(&work.kept),
         });
     }
     if req.dry_run {
@@ -179,22 +168,22 @@ pub(crate) fn restore(
     // An interrupt during the load drops the scratch database (a swap waits for itself).
     let undo = (mode == Mode::Swap).then(|| {
         let server = server.clone();
-        let drop_sql = format!("DROP DATABASE IF EXISTS {}", sql_ident(&job.scratch));
+        let drop_sql = format!("DROP DATABASE IF EXISTS {}", sql_ident(&work.scratch));
         crate::interrupt::undo_on_interrupt(move || {
             let _ = server.execute("", &drop_sql);
         })
     });
     // Load and check; on failure, remove what was made and leave the target as it was.
-    let loaded = job.load(repo, snap, &manifest, &artifact);
+    let loaded = work.load(repo, snap, &manifest, &artifact);
     let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
-            job.clean_up();
+            work.clean_up();
             return Err(e);
         }
     };
-    report.bytes = loaded.bytes;
-    report.tables = Some(loaded.counts);
+    job.report.bytes = loaded.bytes;
+    job.report.tables = Some(loaded.counts);
     if mode != Mode::Swap {
         return Ok(());
     }
@@ -203,22 +192,19 @@ pub(crate) fn restore(
         // logical safety dump, but nothing of them is lost.
         let note = format!(
             "database {} (no logical safety dump could be taken)",
-            job.kept
+            work.kept
         );
-        match engine.safety_copy(repo, asset, &[], Some(note)) {
-            Ok(outcome) => {
-                job.damaged = matches!(outcome, crate::safety::Safety::Damaged(_));
-                outcome.record(report);
-            }
+        match job.safety_copy(&[], Some(note)) {
+            Ok(damaged) => work.damaged = damaged,
             Err(e) => {
-                job.clean_up();
+                work.clean_up();
                 return Err(e);
             }
         }
     }
     drop(undo);
-    let kept = job.swap(&loaded.objects, &loaded.events)?;
-    report.kept_database = kept;
+    let kept = work.swap(&loaded.objects, &loaded.events)?;
+    job.report.kept_database = kept;
     Ok(())
 }
 

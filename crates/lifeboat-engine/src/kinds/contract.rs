@@ -1,0 +1,106 @@
+//! The contract between the engine and an asset kind.
+
+use std::path::Path;
+
+use lifeboat_core::Manifest;
+use lifeboat_plan::SecretSource;
+use lifeboat_sources::{Source, SourceError};
+
+use super::job::{RestoreJob, SandboxJob};
+use crate::{
+    EngineError,
+    proof::{Found, LiveCheck},
+};
+
+/// What an asset kind knows, as the engine needs it. The engine owns the order of a job, the
+/// repository and its lock, the report and the safety copy; a kind owns how its target is
+/// read, written and inspected.
+///
+/// The contract every implementation keeps (the conformance test checks it for each kind):
+/// - **Back up**: [`Kind::source`] gives the [`Source`] whose snapshot holds everything the
+///   restore, the sandbox load and the manifest comparison need, and whose manifest records
+///   what the comparison counts (rows per table, keys per database, files and bytes). A
+///   source that cannot read its target consistently fails with a `SourceError` (or a dump
+///   that fails mid-stream), never with a partial snapshot.
+/// - **Restore**: [`Kind::restore`] first plans: it pushes every [`crate::RestoreAction`] it
+///   will take into the job's report, the safety copy included, and returns when the request
+///   is a dry run without touching anything. Otherwise it applies them so that a failure at
+///   any point leaves the live target as it was: the new content is built beside the target
+///   (a file staged next to it, a scratch database, a sandbox checked against the manifest)
+///   and swapped in last. The safety copy is asked of the engine through
+///   [`RestoreJob::safety_copy`] just before the swap, naming the raw files that stand for the
+///   target when it cannot be read consistently: a damaged target must not stop the restore.
+///   A kind never calls back into the engine otherwise.
+/// - **Sandbox**: [`Kind::sandbox`] loads the snapshot into something Lifeboat starts itself
+///   (a scratch server, a work directory), never a live target, compares it with the manifest
+///   (an `Err` names the difference) and runs the asset's checks, marking each phase on the
+///   job's clock.
+/// - **Live**: [`Kind::inspect_live`] reads the live target without changing it and compares
+///   it with a manifest when one is given.
+/// - **Lint** and **describe** read the plan entry only; they never connect to anything.
+pub(crate) trait Kind {
+    /// The source that backs the asset up (also for safety snapshots).
+    ///
+    /// # Errors
+    /// The plan entry cannot be turned into a source (a bad URL, an unreadable password).
+    fn source(&self) -> Result<Box<dyn Source>, SourceError>;
+
+    /// Plans the restore into `job.report.actions`, then (unless a dry run) applies it.
+    ///
+    /// # Errors
+    /// Anything that stops the restore; the live target is then as it was.
+    fn restore(&self, job: &mut RestoreJob<'_>) -> Result<(), EngineError>;
+
+    /// Loads the snapshot into a sandbox, compares it with the manifest and runs the checks.
+    ///
+    /// # Errors
+    /// Why the snapshot is not a working copy of what was recorded.
+    fn sandbox(&self, job: &mut SandboxJob<'_>) -> Result<Found, String>;
+
+    /// Reads the live target: compared with `manifest` when given, then the asset's checks,
+    /// run with `base` (the plan's directory) as their working directory where they are
+    /// shell commands.
+    ///
+    /// # Errors
+    /// The target cannot be reached or read at all.
+    fn inspect_live(
+        &self,
+        manifest: Option<&Manifest>,
+        base: &Path,
+    ) -> Result<LiveCheck, EngineError>;
+
+    /// Why a runbook step restoring this asset would fail or do harm: `to` tells whether the
+    /// step restores elsewhere, `tables` whether it picks tables.
+    fn lint_restore_step(&self, _to: bool, _tables: bool) -> Option<Lint> {
+        None
+    }
+
+    /// Where the asset's data lives and which secrets it reads, for `plan show` and exports.
+    fn describe(&self) -> Description;
+}
+
+/// A plan problem a kind found, with what to do about it.
+pub(crate) struct Lint {
+    pub message: String,
+    pub hint: String,
+}
+
+impl Lint {
+    /// Tables picked from a database are restored into another one (PostgreSQL, MySQL).
+    pub fn some_tables_in_place(asset: &str, to: bool, tables: bool) -> Option<Self> {
+        (tables && !to).then(|| Self {
+            message: format!("restores some tables of {asset} over its live database"),
+            hint: "tables are restored into another database: add to = \"postgres://…/recovered\""
+                .to_owned(),
+        })
+    }
+}
+
+/// An asset as the plan's readers show it: where its data lives, the secrets it reads.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// A URL without password, a path, or the backup command.
+    pub location: String,
+    /// The secret sources the asset reads (passwords), none of their values.
+    pub secrets: Vec<SecretSource>,
+}

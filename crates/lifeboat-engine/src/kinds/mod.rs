@@ -1,0 +1,51 @@
+//! Asset kinds: everything Lifeboat knows about one kind of asset lives in one module here, and
+//! the engine's jobs (backup, restore, drill, live checks, lint, export) reach it only through
+//! the [`Kind`] contract. [`kind_for`] is the one exhaustive match over the plan's asset types.
+//!
+//! # Adding a kind
+//! 1. Its plan section: a variant of `lifeboat_plan::AssetSpec` and its parser.
+//! 2. A module here with a struct holding the asset and its spec, implementing [`Kind`].
+//! 3. One line in [`kind_for`].
+//!
+//! The conformance test (`crates/lifeboat-cli/tests/it/conformance.rs`) then runs the kind
+//! through what every kind must do, once it is given a fixture there.
+
+mod command;
+mod contract;
+mod files;
+mod job;
+mod mysql;
+mod postgres;
+mod redis;
+mod sqlite;
+
+use lifeboat_plan::{AssetSpec, ResolvedAsset};
+
+pub use contract::Description;
+pub(crate) use contract::Kind;
+pub(crate) use job::{Keeper, RestoreJob, SandboxJob};
+
+use crate::EngineError;
+
+/// The one exhaustive match over the plan's asset types.
+pub(crate) fn kind_for(asset: &ResolvedAsset) -> Box<dyn Kind + '_> {
+    match &asset.spec {
+        AssetSpec::Postgres(spec) => Box::new(postgres::Postgres { asset, spec }),
+        AssetSpec::Mysql(spec) => Box::new(mysql::Mysql { asset, spec }),
+        AssetSpec::Sqlite(spec) => Box::new(sqlite::Sqlite { asset, spec }),
+        AssetSpec::Redis(spec) => Box::new(redis::Redis { asset, spec }),
+        AssetSpec::Files(spec) => Box::new(files::Files { asset, spec }),
+        AssetSpec::Command(spec) => Box::new(command::Command { asset, spec }),
+    }
+}
+
+/// Where `asset`'s data lives and which secrets it reads.
+#[must_use]
+pub fn describe(asset: &ResolvedAsset) -> Description {
+    kind_for(asset).describe()
+}
+
+/// Restores a tree snapshot (a raw copy of a damaged target) of any kind's asset.
+pub(crate) fn restore_raw_copy(job: &mut RestoreJob<'_>) -> Result<(), EngineError> {
+    files::restore_tree(job, None)
+}
