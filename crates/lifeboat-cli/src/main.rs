@@ -2,6 +2,7 @@
 //! result as text or JSON, and exits with a code from [`Exit`].
 
 mod bars;
+mod direct;
 mod failure;
 mod plan_cmd;
 mod recover_cmd;
@@ -15,7 +16,7 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use lifeboat_core::Exit;
-use lifeboat_engine::{Engine, EngineError, ReadData, RestoreRequest};
+use lifeboat_engine::{Engine, Job, ReadData, RestoreRequest};
 use lifeboat_repo::Progress;
 
 pub(crate) use failure::Failure;
@@ -232,6 +233,91 @@ enum PlanAction {
     Show,
 }
 
+impl Command {
+    /// The engine job this command asks for; `None` for the commands that are not jobs.
+    fn job(&self) -> Option<Job> {
+        Some(match self {
+            Self::Init => Job::Init,
+            Self::Backup { assets } => Job::Backup {
+                assets: assets.clone(),
+            },
+            Self::Restore {
+                asset,
+                snapshot,
+                to,
+                tables,
+                dry_run,
+                yes,
+                skip_safety_snapshot,
+            } => Job::Restore(RestoreRequest {
+                asset: asset.clone(),
+                snapshot: snapshot.clone(),
+                to: to.clone(),
+                dry_run: *dry_run,
+                yes: *yes,
+                skip_safety_snapshot: *skip_safety_snapshot,
+                tables: tables.clone(),
+                // --repo has already made its repository the primary.
+                repository: None,
+            }),
+            Self::Dump {
+                asset,
+                artifact,
+                snapshot,
+            } => Job::Dump {
+                asset: asset.clone(),
+                snapshot: snapshot.clone(),
+                artifact: artifact.clone(),
+            },
+            Self::Forget { dry_run } => Job::Forget { apply: !dry_run },
+            Self::Prune { dry_run } => Job::Prune { dry_run: *dry_run },
+            Self::Verify {
+                assets,
+                restore: true,
+                snapshot,
+                ..
+            } => Job::VerifyRestore {
+                assets: assets.clone(),
+                snapshot: snapshot.clone(),
+            },
+            Self::Verify {
+                assets, read_data, ..
+            } => Job::Verify {
+                assets: assets.clone(),
+                read_data: *read_data,
+            },
+            Self::Copy { from, to } => Job::Copy {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            Self::Drill {
+                assets,
+                report,
+                parallel,
+            } => Job::Drill {
+                assets: assets.clone(),
+                parallel: *parallel,
+                report: report.clone(),
+            },
+            Self::Catalog {
+                action: CatalogAction::Rebuild,
+            } => Job::CatalogRebuild,
+            Self::Audit {
+                action: AuditAction::Push,
+            } => Job::AuditPush,
+            Self::Snapshots { .. }
+            | Self::Status
+            | Self::Unlock { .. }
+            | Self::Reports { .. }
+            | Self::Recover { .. }
+            | Self::Plan { .. }
+            | Self::Audit { .. }
+            | Self::Schedule { .. }
+            | Self::Daemon { .. } => return None,
+        })
+    }
+}
+
 /// Environment variable holding the daemon's API token.
 const TOKEN_ENV: &str = "LIFEBOAT_API_TOKEN";
 
@@ -334,41 +420,13 @@ fn plan_path(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("lifeboat.toml"))
 }
 
-/// Runs a job whose report records itself; when it fails as a whole, records that (run,
-/// `failure` notification, audit line).
-fn job<T>(
-    engine: &Engine,
-    name: &str,
-    what: &str,
-    f: impl FnOnce() -> Result<T, EngineError>,
-) -> Result<T, Failure> {
-    let started = jiff::Timestamp::now();
-    f().map_err(|e| {
-        engine.record_job(name, what, started, Err(&e), "cli");
-        e.into()
-    })
-}
-
-/// Runs a job with no report of its own and records it either way.
-fn simple_job<T>(
-    engine: &Engine,
-    name: &str,
-    what: &str,
-    f: impl FnOnce() -> Result<T, EngineError>,
-) -> Result<T, Failure> {
-    let started = jiff::Timestamp::now();
-    let result = f();
-    engine.record_job(name, what, started, result.as_ref().map(|_| ()), "cli");
-    result.map_err(Failure::from)
-}
-
 fn run(cli: &Cli) -> Result<u8, Failure> {
     let path = plan_path(cli);
     if let Command::Audit {
         action: AuditAction::Verify { file: Some(file) },
     } = &cli.command
     {
-        return audit_verify(cli, file);
+        return direct::audit_verify(cli, file);
     }
     let plan = lifeboat_plan::load(&path)?;
     let progress = if !cli.json && !cli.quiet && std::io::stderr().is_terminal() {
@@ -381,390 +439,14 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         engine.use_repository(name)?;
     }
     let out = render::Output { json: cli.json };
-    match &cli.command {
-        Command::Init => {
-            let reports = simple_job(&engine, "init", "init", || engine.init())?;
-            out.init(&reports);
-            Ok(Exit::Ok as u8)
-        }
-        Command::Backup { assets } => {
-            let started = jiff::Timestamp::now();
-            engine.job_started("backup", None);
-            let what = format!("backup {}", assets.join(" "));
-            let report = job(&engine, "backup", what.trim_end(), || engine.backup(assets))?;
-            engine.record_backup(&report, started, "cli");
-            out.backup(&report);
-            Ok(report.exit_code())
-        }
-        Command::Snapshots { asset } => {
-            let snaps = engine.snapshots(asset.as_deref())?;
-            out.snapshots(&snaps);
-            Ok(Exit::Ok as u8)
-        }
-        Command::Restore {
-            asset,
-            snapshot,
-            to,
-            dry_run,
-            yes,
-            skip_safety_snapshot,
-            tables,
-        } => {
-            let req = RestoreRequest {
-                asset: asset.clone(),
-                snapshot: snapshot.clone(),
-                to: to.clone(),
-                dry_run: *dry_run,
-                yes: *yes,
-                skip_safety_snapshot: *skip_safety_snapshot,
-                tables: tables.clone(),
-                // --repo has already made its repository the primary.
-                repository: None,
-            };
-            let what = format!(
-                "restore {asset}{}{}",
-                snapshot
-                    .as_deref()
-                    .map(|s| format!(" --snapshot {s}"))
-                    .unwrap_or_default(),
-                if *dry_run { " --dry-run" } else { "" }
-            );
-            // The target may be a URL: only whether one was given is recorded.
-            let what = if to.is_some() {
-                format!("{what} --to (another target)")
-            } else {
-                what
-            };
-            let report = simple_job(&engine, "restore", &what, || engine.restore(&req))?;
-            out.restore(&report);
-            Ok(Exit::Ok as u8)
-        }
-        Command::Dump {
-            asset,
-            artifact,
-            snapshot,
-        } => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            let what = format!("dump {asset} {}", artifact.as_deref().unwrap_or_default());
-            let bytes = simple_job(&engine, "dump", what.trim_end(), || {
-                engine.dump(asset, snapshot.as_deref(), artifact.as_deref(), &mut lock)
-            })?;
-            let _ = lock.flush();
-            tracing::info!("wrote {bytes} bytes");
-            Ok(Exit::Ok as u8)
-        }
-        Command::Forget { dry_run } => {
-            let what = if *dry_run {
-                "forget --dry-run"
-            } else {
-                "forget"
-            };
-            let reports = simple_job(&engine, "forget", what, || engine.forget(!dry_run))?;
-            out.forget(&reports, *dry_run);
-            Ok(Exit::Ok as u8)
-        }
-        Command::Prune { dry_run } => {
-            let what = if *dry_run { "prune --dry-run" } else { "prune" };
-            let summary = simple_job(&engine, "prune", what, || engine.prune(*dry_run))?;
-            out.prune(&summary, *dry_run);
-            Ok(Exit::Ok as u8)
-        }
-        Command::Verify {
-            assets,
-            restore: true,
-            snapshot,
-            ..
-        } => {
-            let what = format!("verify --restore {}", assets.join(" "));
-            let results = simple_job(&engine, "verify", what.trim_end(), || {
-                engine.verify_restore(assets, snapshot.as_deref(), 1)
-            })?;
-            out.sandbox_restores(&results);
-            Ok(if results.iter().all(|r| r.ok) {
-                Exit::Ok as u8
-            } else {
-                Exit::Error as u8
-            })
-        }
-        Command::Verify {
-            assets, read_data, ..
-        } => {
-            let started = jiff::Timestamp::now();
-            engine.job_started("verify", None);
-            let what = format!("verify {}", assets.join(" "));
-            let report = job(&engine, "verify", what.trim_end(), || {
-                engine.verify(assets, *read_data)
-            })?;
-            engine.record_verify(&report, started, "cli");
-            out.verify(&report);
-            Ok(report.exit_code())
-        }
-        Command::Drill {
-            assets,
-            report,
-            parallel,
-        } => {
-            engine.job_started("drill", None);
-            let what = format!("drill {}", assets.join(" "));
-            let drill = job(&engine, "drill", what.trim_end(), || {
-                engine.drill(assets, *parallel)
-            })?;
-            if let Some(path) = report {
-                let text = drill.render_for(path)?;
-                std::fs::write(path, text).map_err(|e| Failure {
-                    message: format!("write the report to {}: {e}", path.display()),
-                    hint: Some("choose a writable path; the drill itself is done".into()),
-                    code: Exit::Error as u8,
-                })?;
-            }
-            let saved = job(&engine, "drill", "drill (save report)", || {
-                engine.save_drill(&drill)
-            })?;
-            engine.record_drill(&drill, "cli");
-            out.drill(&drill, &saved);
-            Ok(if drill.passed {
-                Exit::Ok as u8
-            } else {
-                Exit::Error as u8
-            })
-        }
-        Command::Reports { show } => {
-            if let Some(id) = show {
-                print!("{}", engine.drill_markdown(id)?);
-            } else {
-                out.reports(&engine.past_drills()?);
-            }
-            Ok(Exit::Ok as u8)
-        }
-        Command::Catalog {
-            action: CatalogAction::Rebuild,
-        } => {
-            let rebuilt = simple_job(&engine, "catalog", "catalog rebuild", || {
-                engine.rebuild_catalog()
-            })?;
-            if cli.json {
-                println!("{}", serde_json::json!(rebuilt));
-            } else {
-                println!(
-                    "catalog {} rebuilt: {} drill report(s), {} backup run(s) indexed",
-                    engine.catalog_path().display(),
-                    rebuilt.drills,
-                    rebuilt.runs
-                );
-            }
-            Ok(Exit::Ok as u8)
-        }
-        Command::Copy { from, to } => {
-            let started = jiff::Timestamp::now();
-            let outcomes = job(&engine, "copy", "copy", || match (from, to) {
-                (Some(from), Some(to)) => Ok(vec![engine.copy(from, to)?]),
-                (None, Some(to)) => Ok(vec![engine.copy(&engine.primary().name, to)?]),
-                (_, None) => engine.copy_all(),
-            })?;
-            engine.record_copies(&outcomes, started, "cli");
-            out.copies(&outcomes);
-            Ok(if outcomes.iter().all(|o| o.error.is_none()) {
-                Exit::Ok as u8
-            } else {
-                Exit::Error as u8
-            })
-        }
-        Command::Unlock { all } => {
-            let removed = engine.unlock(*all)?;
-            out.unlocked(&removed);
-            Ok(Exit::Ok as u8)
-        }
-        Command::Recover {
-            scenario,
-            dry_run,
-            yes,
-            drill,
-            report,
-        } => {
-            let code = recover_cmd::run(
-                &engine,
-                cli.json,
-                &recover_cmd::Args {
-                    scenario,
-                    dry_run: *dry_run,
-                    yes: *yes,
-                    drill: *drill,
-                    report: report.as_deref(),
-                },
-            );
-            let mode = match (*dry_run, *drill) {
-                (true, _) => " --dry-run",
-                (_, true) => " --drill",
-                _ => "",
-            };
-            let (outcome, detail) = match &code {
-                Ok(0) => ("ok", None),
-                Ok(c) => ("failed", Some(format!("exit {c}"))),
-                Err(f) => ("failed", Some(f.message.clone())),
-            };
-            engine.audit(
-                &format!("recover {scenario}{mode}"),
-                outcome,
-                detail.as_deref(),
-            );
-            code
-        }
-        Command::Plan {
-            action: PlanAction::Check,
-        } => Ok(plan_cmd::check(&engine, cli.json)),
-        Command::Plan {
-            action: PlanAction::Show,
-        } => {
-            plan_cmd::show(engine.plan(), cli.json);
-            Ok(Exit::Ok as u8)
-        }
-        Command::Audit { action } => match action {
-            AuditAction::Verify { file } => {
-                audit_verify(cli, file.as_deref().unwrap_or(&engine.audit_path()))
-            }
-            AuditAction::Push => {
-                let id = simple_job(&engine, "audit", "audit push", || engine.save_audit())?;
-                match (&id, cli.json) {
-                    (_, true) => println!("{}", serde_json::json!({ "snapshot": id })),
-                    (Some(id), false) => println!(
-                        "audit log copied into the repository: snapshot {}",
-                        &id[..8.min(id.len())]
-                    ),
-                    (None, false) => println!("no audit log yet: nothing to copy"),
-                }
-                Ok(Exit::Ok as u8)
-            }
-        },
-        Command::Schedule {
-            action:
-                ScheduleAction::Export {
-                    format,
-                    output,
-                    program,
-                    image,
-                    namespace,
-                    secret,
-                    config_map,
-                },
-        } => {
-            let opts = lifeboat_server::export::ExportOptions {
-                program: program.clone().unwrap_or_else(|| {
-                    std::env::current_exe()
-                        .map_or_else(|_| "lifeboat".to_owned(), |p| p.display().to_string())
-                }),
-                config: std::path::absolute(&path)
-                    .unwrap_or_else(|_| path.clone())
-                    .display()
-                    .to_string(),
-                image: image.clone(),
-                namespace: namespace.clone(),
-                secret: secret.clone(),
-                config_map: config_map.clone(),
-            };
-            let plan = engine.plan();
-            match (format, output) {
-                (lifeboat_server::export::ExportFormat::Systemd, Some(dir)) => {
-                    let files = lifeboat_server::export::write_systemd(plan, &opts, dir).map_err(
-                        |message| Failure {
-                            message,
-                            hint: None,
-                            code: Exit::Error as u8,
-                        },
-                    )?;
-                    for f in files {
-                        println!("{}", dir.join(f).display());
-                    }
-                }
-                (_, Some(_)) => {
-                    return Err(Failure {
-                        message: "--output is for --format systemd".to_owned(),
-                        hint: Some("redirect the output to a file instead".to_owned()),
-                        code: 2,
-                    });
-                }
-                (format, None) => {
-                    let text =
-                        lifeboat_server::export::export(plan, *format, &opts).map_err(|e| {
-                            Failure {
-                                message: e.to_string(),
-                                hint: Some(
-                                    "use --format cron, which takes any cron expression".to_owned(),
-                                ),
-                                code: Exit::Error as u8,
-                            }
-                        })?;
-                    print!("{text}");
-                }
-            }
-            Ok(Exit::Ok as u8)
-        }
-        Command::Daemon {
-            listen,
-            token_file,
-            grace,
-            check_every,
-        } => {
-            let token = match token_file {
-                Some(f) => Some(std::fs::read_to_string(f).map_err(|e| Failure {
-                    message: format!("read the API token from {}: {e}", f.display()),
-                    hint: None,
-                    code: Exit::Error as u8,
-                })?),
-                None => std::env::var(TOKEN_ENV).ok(),
-            }
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .map(lifeboat_core::Secret::new);
-            let config = lifeboat_server::DaemonConfig {
-                plan_path: path.clone(),
-                listen: *listen,
-                token,
-                grace: *grace,
-                check_every: *check_every,
-            };
-            lifeboat_server::run(config, engine.plan().clone())?;
-            Ok(Exit::Ok as u8)
-        }
-        Command::Status => {
-            let status = engine.status()?;
-            out.status(&status);
-            Ok(
-                if status.iter().any(|s| {
-                    s.breach || s.forecast_over_target || s.copies.iter().any(|c| c.breach)
-                }) {
-                    Exit::Partial as u8
-                } else {
-                    Exit::Ok as u8
-                },
-            )
-        }
-    }
-}
-
-fn audit_verify(cli: &Cli, file: &std::path::Path) -> Result<u8, Failure> {
-    let check = lifeboat_engine::audit::verify(file)?;
-    if cli.json {
-        println!("{}", serde_json::json!(check));
-    } else {
-        match &check.broken {
-            None => println!(
-                "audit log {}: {} line(s), chain intact",
-                file.display(),
-                check.valid
-            ),
-            Some(b) => eprintln!(
-                "error: audit log {}: line {} breaks the chain: {}\n  hint: lines 1-{} are intact; compare with the copy in the repository (`lifeboat snapshots --asset _audit`)",
-                file.display(),
-                b.line,
-                b.reason,
-                check.valid
-            ),
-        }
-    }
-    Ok(if check.broken.is_none() {
-        Exit::Ok as u8
-    } else {
-        Exit::Error as u8
-    })
+    let Some(job) = cli.command.job() else {
+        return direct::run(cli, &engine, &out, &path);
+    };
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let outcome = engine.run_job_to(&job, "cli", &mut lock)?;
+    let _ = lock.flush();
+    drop(lock);
+    out.outcome(&engine, &outcome);
+    Ok(outcome.exit())
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use lifeboat_engine::{
-    AssetStatus, BackupReport, CopyOutcome, DrillReport, Finding, ForgetReport, InitReport, Level,
-    PastDrill, RestoreAction, RestoreReport, SandboxRestore, VerifyReport, human_secs,
+    AssetStatus, BackupReport, CopyOutcome, DrillReport, Engine, Finding, ForgetReport, InitReport,
+    Level, Outcome, PastDrill, RestoreAction, RestoreReport, SandboxRestore, VerifyReport,
+    human_secs,
 };
 use lifeboat_repo::{LockInfo, PruneSummary, SnapshotInfo};
 use serde::Serialize;
@@ -64,6 +65,43 @@ fn time(t: Timestamp) -> String {
 }
 
 impl Output {
+    /// Renders what a job of the engine's protocol gave.
+    pub fn outcome(&self, engine: &Engine, outcome: &Outcome) {
+        match outcome {
+            Outcome::Init(r) => self.init(r),
+            Outcome::Backup(r) => self.backup(r),
+            Outcome::Verify(r) => self.verify(r),
+            Outcome::SandboxRestores(r) => self.sandbox_restores(r),
+            Outcome::Drill { report, saved } => self.drill(report, saved),
+            Outcome::Forget { reports, dry_run } => self.forget(reports, *dry_run),
+            Outcome::Prune { summary, dry_run } => self.prune(summary, *dry_run),
+            Outcome::Copies(o) => self.copies(o),
+            Outcome::Restore(r) => self.restore(r),
+            // The artifact itself went to stdout.
+            Outcome::Dump(bytes) => tracing::info!("wrote {bytes} bytes"),
+            Outcome::CatalogRebuilt(rebuilt) => {
+                if self.json {
+                    println!("{}", serde_json::json!(rebuilt));
+                } else {
+                    println!(
+                        "catalog {} rebuilt: {} drill report(s), {} backup run(s) indexed",
+                        engine.catalog_path().display(),
+                        rebuilt.drills,
+                        rebuilt.runs
+                    );
+                }
+            }
+            Outcome::AuditPushed(id) => match (id, self.json) {
+                (_, true) => println!("{}", serde_json::json!({ "snapshot": id })),
+                (Some(id), false) => println!(
+                    "audit log copied into the repository: snapshot {}",
+                    &id[..8.min(id.len())]
+                ),
+                (None, false) => println!("no audit log yet: nothing to copy"),
+            },
+        }
+    }
+
     pub fn init(&self, reports: &[InitReport]) {
         if self.json {
             return json(reports);

@@ -19,6 +19,7 @@ mod kinds;
 mod lint;
 pub mod notify;
 mod proof;
+mod protocol;
 mod recover;
 mod report;
 mod restore;
@@ -40,6 +41,7 @@ pub use kinds::{Description, describe};
 pub use lifeboat_sandbox as sandbox;
 pub use lint::{PlanCheck, PlanFinding};
 pub use proof::{CheckOutcome, Phases};
+pub use protocol::{Job, Outcome};
 pub use recover::{
     RecoverMode, RecoverReport, RecoverRequest, RecoverUi, RestoredAsset, StepRecord, StepStatus,
 };

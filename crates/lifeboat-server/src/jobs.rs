@@ -5,7 +5,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use lifeboat_engine::{Engine, ReadData};
+use lifeboat_engine::{Engine, Job, ReadData};
 use serde::Serialize;
 
 use crate::state::{ActiveJob, AppState, lock};
@@ -62,6 +62,33 @@ impl JobKind {
                 .iter()
                 .map(|a| a.name.clone())
                 .collect(),
+        }
+    }
+
+    /// The engine job to run.
+    fn job(&self) -> Job {
+        match self {
+            Self::Backup { assets } => Job::Backup {
+                assets: assets.clone(),
+            },
+            Self::Verify { read_data } => Job::Verify {
+                assets: Vec::new(),
+                // Checked when the plan was loaded.
+                read_data: read_data
+                    .as_deref()
+                    .and_then(|r| r.parse::<ReadData>().ok()),
+            },
+            Self::Drill => Job::Drill {
+                assets: Vec::new(),
+                parallel: 1,
+                report: None,
+            },
+            Self::Forget => Job::Forget { apply: true },
+            Self::Prune => Job::Prune { dry_run: false },
+            Self::Copy => Job::Copy {
+                from: None,
+                to: None,
+            },
         }
     }
 
@@ -231,62 +258,10 @@ async fn run_claimed(
     maybe_save_audit(&state, name);
 }
 
-/// Runs `job` to its end on this (blocking) thread and records it.
+/// Runs `job` to its end on this (blocking) thread; the engine's job protocol records it.
 pub(crate) fn execute(engine: &Engine, job: &JobKind, trigger: &str) {
-    let started = Timestamp::now();
-    match job {
-        JobKind::Backup { assets } => {
-            engine.job_started("backup", assets.first().map(String::as_str));
-            match engine.backup(assets) {
-                Ok(report) => engine.record_backup(&report, started, trigger),
-                Err(e) => engine.record_job(
-                    "backup",
-                    &format!("backup {}", assets.join(" ")),
-                    started,
-                    Err(&e),
-                    trigger,
-                ),
-            }
-        }
-        JobKind::Verify { read_data } => {
-            engine.job_started("verify", None);
-            let read = read_data
-                .as_deref()
-                .and_then(|r| r.parse::<ReadData>().ok());
-            match engine.verify(&[], read) {
-                Ok(report) => engine.record_verify(&report, started, trigger),
-                Err(e) => engine.record_job("verify", "verify", started, Err(&e), trigger),
-            }
-        }
-        JobKind::Drill => {
-            engine.job_started("drill", None);
-            let result = engine.drill(&[], 1).and_then(|report| {
-                engine.save_drill(&report)?;
-                Ok(report)
-            });
-            match result {
-                Ok(report) => engine.record_drill(&report, trigger),
-                Err(e) => engine.record_job("drill", "drill", started, Err(&e), trigger),
-            }
-        }
-        JobKind::Forget => {
-            let r = engine.forget(true).map(|_| ());
-            engine.record_job("forget", "forget", started, r.as_ref().map(|_| ()), trigger);
-        }
-        JobKind::Prune => {
-            let r = engine.prune(false).map(|_| ());
-            engine.record_job("prune", "prune", started, r.as_ref().map(|_| ()), trigger);
-        }
-        JobKind::Copy => copy(engine, started, trigger),
-    }
-}
-
-/// Copies into every repository whose `copy-from` names the primary, then onward.
-fn copy(engine: &Engine, started: Timestamp, trigger: &str) {
-    match engine.copy_all() {
-        Ok(outcomes) => engine.record_copies(&outcomes, started, trigger),
-        Err(e) => engine.record_job("copy", "copy", started, Err(&e), trigger),
-    }
+    // A failure is recorded (run, notification, audit line) before it is returned.
+    let _ = engine.run_job(&job.job(), trigger);
 }
 
 /// The set of assets busy right now (for `/api/status`).

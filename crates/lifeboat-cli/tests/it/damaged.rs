@@ -43,13 +43,13 @@ fn backed_up_sqlite(sb: &Sandbox, rows: u32, extra: &str) -> std::path::PathBuf 
 }
 
 /// Bytes no SQLite page holds: a fixed pattern, the same on every run.
-fn garbage(len: usize) -> Vec<u8> {
+pub(crate) fn garbage(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8 ^ 0x5a).collect()
 }
 
 /// Pages 2 and on overwritten with garbage, the header page left alone: SQLite opens the file
 /// and then reads "database disk image is malformed".
-fn overwrite_pages(db: &Path) -> Vec<u8> {
+pub(crate) fn overwrite_pages(db: &Path) -> Vec<u8> {
     let mut bytes = fs::read(db).unwrap();
     let page = 4096;
     assert!(bytes.len() > 4 * page, "the test database spans pages");
@@ -317,7 +317,7 @@ fn postgres_restore_over_a_database_with_a_garbage_table_file() {
     restore_over_damaged_shop(&sb, &pg);
 }
 
-fn redis_cli(port: u16, args: &[&str]) -> String {
+pub(crate) fn redis_cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)

@@ -3,6 +3,7 @@
 
 mod coldstart;
 mod command;
+mod conformance;
 mod copies;
 mod daemon;
 mod damaged;

@@ -1,0 +1,304 @@
+//! The job protocol the CLI and the daemon share: a [`Job`] names what to run, and
+//! [`Engine::run_job`] runs it the one way both callers need. It tells the notifiers that wait
+//! for it that the job starts, runs it, records the outcome (the run in the catalog, events
+//! and notifications, one audit line per operation) whether it worked or not, and returns an
+//! [`Outcome`] whose [`Outcome::exit`] is the process's exit status. Callers only render.
+
+use std::{io::Write, path::PathBuf};
+
+use jiff::Timestamp;
+use lifeboat_core::Exit;
+use lifeboat_repo::PruneSummary;
+
+use crate::{
+    EngineError,
+    actions::{RestoreReport, RestoreRequest},
+    catalog::Rebuilt,
+    copy::CopyOutcome,
+    drill::SandboxRestore,
+    engine::Engine,
+    jobs::{BackupReport, ForgetReport, InitReport},
+    report::DrillReport,
+    verify::{ReadData, VerifyReport},
+};
+
+/// A job, as the CLI's commands and the daemon's schedules ask for it.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Create the plan's repositories that are missing.
+    Init,
+    /// Back up these assets (all when empty).
+    Backup { assets: Vec<String> },
+    /// Check the repository and these assets' snapshots (all when empty).
+    Verify {
+        assets: Vec<String>,
+        read_data: Option<ReadData>,
+    },
+    /// Restore these assets' newest snapshots (or `snapshot`) into sandboxes and check them.
+    VerifyRestore {
+        assets: Vec<String>,
+        snapshot: Option<String>,
+    },
+    /// A timed drill of these assets (all when empty), saved in the repository and recorded;
+    /// then also written to `report` when given (Markdown, JSON or HTML by its extension).
+    Drill {
+        assets: Vec<String>,
+        parallel: usize,
+        report: Option<PathBuf>,
+    },
+    /// Apply retention; only a plan when `apply` is false.
+    Forget { apply: bool },
+    /// Remove data no snapshot uses.
+    Prune { dry_run: bool },
+    /// Copy snapshots: `from` → `to`, the primary → `to`, or into every `copy-from`
+    /// repository when `to` is `None`.
+    Copy {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// Restore an asset.
+    Restore(RestoreRequest),
+    /// Write an artifact of a snapshot (the newest unless `snapshot`) to the caller's output.
+    Dump {
+        asset: String,
+        snapshot: Option<String>,
+        artifact: Option<String>,
+    },
+    /// Rebuild the catalog from the repository.
+    CatalogRebuild,
+    /// Copy the audit log into the repository.
+    AuditPush,
+}
+
+impl Job {
+    /// The job's name in runs, notifications and logs.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Init => "init",
+            Self::Backup { .. } => "backup",
+            Self::Verify { .. } | Self::VerifyRestore { .. } => "verify",
+            Self::Drill { .. } => "drill",
+            Self::Forget { .. } => "forget",
+            Self::Prune { .. } => "prune",
+            Self::Copy { .. } => "copy",
+            Self::Restore(_) => "restore",
+            Self::Dump { .. } => "dump",
+            Self::CatalogRebuild => "catalog",
+            Self::AuditPush => "audit",
+        }
+    }
+
+    /// The operation as the audit log records it: the command with what it names, never a
+    /// value that may hold a secret (a restore's `--to` is "another target").
+    #[must_use]
+    pub fn what(&self) -> String {
+        let with = |verb: &str, names: &[String]| {
+            if names.is_empty() {
+                verb.to_owned()
+            } else {
+                format!("{verb} {}", names.join(" "))
+            }
+        };
+        match self {
+            Self::Init => "init".to_owned(),
+            Self::Backup { assets } => with("backup", assets),
+            Self::Verify { assets, .. } => with("verify", assets),
+            Self::VerifyRestore { assets, .. } => with("verify --restore", assets),
+            Self::Drill { assets, .. } => with("drill", assets),
+            Self::Forget { apply: true } => "forget".to_owned(),
+            Self::Forget { apply: false } => "forget --dry-run".to_owned(),
+            Self::Prune { dry_run: false } => "prune".to_owned(),
+            Self::Prune { dry_run: true } => "prune --dry-run".to_owned(),
+            Self::Copy { .. } => "copy".to_owned(),
+            Self::Restore(req) => {
+                let mut what = format!("restore {}", req.asset);
+                if let Some(s) = &req.snapshot {
+                    what.push_str(&format!(" --snapshot {s}"));
+                }
+                if req.dry_run {
+                    what.push_str(" --dry-run");
+                }
+                // The target may be a URL: only whether one was given is recorded.
+                if req.to.is_some() {
+                    what.push_str(" --to (another target)");
+                }
+                what
+            }
+            Self::Dump {
+                asset, artifact, ..
+            } => match artifact {
+                Some(a) => format!("dump {asset} {a}"),
+                None => format!("dump {asset}"),
+            },
+            Self::CatalogRebuild => "catalog rebuild".to_owned(),
+            Self::AuditPush => "audit push".to_owned(),
+        }
+    }
+
+    /// The asset a job is about when it names exactly one (Healthchecks pings per asset).
+    fn single_asset(&self) -> Option<&str> {
+        match self {
+            Self::Backup { assets } if assets.len() == 1 => Some(&assets[0]),
+            _ => None,
+        }
+    }
+
+    /// Whether the notifiers hear that the job starts: the jobs that report their outcome to
+    /// them.
+    const fn announced(&self) -> bool {
+        matches!(
+            self,
+            Self::Backup { .. } | Self::Verify { .. } | Self::Drill { .. }
+        )
+    }
+}
+
+/// What a job gave, for its caller to render.
+#[derive(Debug)]
+pub enum Outcome {
+    Init(Vec<InitReport>),
+    Backup(BackupReport),
+    Verify(VerifyReport),
+    SandboxRestores(Vec<SandboxRestore>),
+    /// The drill and the id of the snapshot it was saved as.
+    Drill {
+        report: DrillReport,
+        saved: String,
+    },
+    Forget {
+        reports: Vec<ForgetReport>,
+        dry_run: bool,
+    },
+    Prune {
+        summary: PruneSummary,
+        dry_run: bool,
+    },
+    Copies(Vec<CopyOutcome>),
+    Restore(RestoreReport),
+    /// Bytes written.
+    Dump(u64),
+    CatalogRebuilt(Rebuilt),
+    /// The snapshot holding the audit log; `None` when there is no log yet.
+    AuditPushed(Option<String>),
+}
+
+impl Outcome {
+    /// The exit status the job ends with (a job that failed as a whole is an `EngineError`,
+    /// whose status comes with it).
+    #[must_use]
+    pub fn exit(&self) -> u8 {
+        match self {
+            Self::Backup(r) => r.exit_code(),
+            Self::Verify(r) => r.exit_code(),
+            Self::SandboxRestores(r) if !r.iter().all(|r| r.ok) => Exit::Error as u8,
+            Self::Drill { report, .. } if !report.passed => Exit::Error as u8,
+            Self::Copies(o) if o.iter().any(|o| o.error.is_some()) => Exit::Error as u8,
+            _ => Exit::Ok as u8,
+        }
+    }
+}
+
+impl Engine {
+    /// Runs `job` and records it; `trigger` says who asked (`cli`, `schedule`, `api`).
+    ///
+    /// # Errors
+    /// The job failed as a whole; it is recorded before it is returned.
+    pub fn run_job(&self, job: &Job, trigger: &str) -> Result<Outcome, EngineError> {
+        self.run_job_to(job, trigger, &mut std::io::sink())
+    }
+
+    /// [`Self::run_job`], with `out` receiving what a job writes (a dump's artifact).
+    ///
+    /// # Errors
+    /// The job failed as a whole; it is recorded before it is returned.
+    pub fn run_job_to(
+        &self,
+        job: &Job,
+        trigger: &str,
+        out: &mut dyn Write,
+    ) -> Result<Outcome, EngineError> {
+        let started = Timestamp::now();
+        if job.announced() {
+            self.job_started(job.name(), job.single_asset());
+        }
+        let result = self.execute(job, out);
+        let recorded = match &result {
+            Err(e) => Err(e),
+            Ok(Outcome::Backup(r)) => {
+                self.record_backup(r, started, trigger);
+                return result;
+            }
+            Ok(Outcome::Verify(r)) => {
+                self.record_verify(r, started, trigger);
+                return result;
+            }
+            Ok(Outcome::Drill { report, .. }) => {
+                self.record_drill(report, trigger);
+                if let Job::Drill {
+                    report: Some(path), ..
+                } = job
+                {
+                    // The drill is done and recorded whatever happens to this copy of it.
+                    let text = report.render_for(path)?;
+                    std::fs::write(path, text).map_err(|e| {
+                        EngineError::usage(
+                            format!("write the report to {}: {e}", path.display()),
+                            Some("choose a writable path; the drill itself is done"),
+                        )
+                    })?;
+                }
+                return result;
+            }
+            Ok(Outcome::Copies(o)) => {
+                self.record_copies(o, started, trigger);
+                return result;
+            }
+            Ok(_) => Ok(()),
+        };
+        self.record_job(job.name(), &job.what(), started, recorded, trigger);
+        result
+    }
+
+    fn execute(&self, job: &Job, out: &mut dyn Write) -> Result<Outcome, EngineError> {
+        Ok(match job {
+            Job::Init => Outcome::Init(self.init()?),
+            Job::Backup { assets } => Outcome::Backup(self.backup(assets)?),
+            Job::Verify { assets, read_data } => Outcome::Verify(self.verify(assets, *read_data)?),
+            Job::VerifyRestore { assets, snapshot } => {
+                Outcome::SandboxRestores(self.verify_restore(assets, snapshot.as_deref(), 1)?)
+            }
+            Job::Drill {
+                assets, parallel, ..
+            } => {
+                let drill = self.drill(assets, *parallel)?;
+                let saved = self.save_drill(&drill)?;
+                Outcome::Drill {
+                    report: drill,
+                    saved,
+                }
+            }
+            Job::Forget { apply } => Outcome::Forget {
+                reports: self.forget(*apply)?,
+                dry_run: !apply,
+            },
+            Job::Prune { dry_run } => Outcome::Prune {
+                summary: self.prune(*dry_run)?,
+                dry_run: *dry_run,
+            },
+            Job::Copy { from, to } => Outcome::Copies(match (from, to) {
+                (Some(from), Some(to)) => vec![self.copy(from, to)?],
+                (None, Some(to)) => vec![self.copy(&self.primary().name, to)?],
+                (_, None) => self.copy_all()?,
+            }),
+            Job::Restore(req) => Outcome::Restore(self.restore(req)?),
+            Job::Dump {
+                asset,
+                snapshot,
+                artifact,
+            } => Outcome::Dump(self.dump(asset, snapshot.as_deref(), artifact.as_deref(), out)?),
+            Job::CatalogRebuild => Outcome::CatalogRebuilt(self.rebuild_catalog()?),
+            Job::AuditPush => Outcome::AuditPushed(self.save_audit()?),
+        })
+    }
+}
