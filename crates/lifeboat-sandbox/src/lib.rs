@@ -2,9 +2,11 @@
 //! temporary directory, to restore into and check. Drills use them; so do Lifeboat's own tests
 //! (through `lifeboat-testing`), which never touch the machine's own servers.
 //!
-//! A sandbox is stopped and its directory removed when it is dropped, and also when Lifeboat is
-//! interrupted ([`stop_all`], called by the interrupt handler).
+//! Every sandbox holds one guard (`guard.rs`): it is stopped and its directory removed when it
+//! is dropped, and also when Lifeboat is interrupted ([`stop_all`], called by the interrupt
+//! handler).
 
+mod guard;
 mod mariadb;
 mod postgres;
 mod redis;

@@ -7,7 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{SandboxError, fail, free_port, register, temp_dir, unregister};
+use super::{
+    SandboxError, fail, free_port,
+    guard::{Guard, Server},
+    temp_dir,
+};
 
 const WHAT: &str = "MariaDB";
 
@@ -17,9 +21,8 @@ const WHAT: &str = "MariaDB";
 /// its data are never touched. User `root` logs in over TCP, with the password given or none.
 #[derive(Debug)]
 pub struct MariadbSandbox {
-    dir: PathBuf,
+    guard: Guard,
     port: u16,
-    child: Child,
     client: PathBuf,
 }
 
@@ -62,12 +65,10 @@ impl MariadbSandbox {
             )
         })?;
         let dir = temp_dir(".lifeboat-sandbox-mariadb-").map_err(|e| fail(WHAT, e.to_string()))?;
+        // From here on, the directory goes whenever the sandbox does not start.
+        let mut guard = Guard::new(dir.clone());
         let user = super::server_user("mysql");
-        let prepared = Self::prepare(&dir, &install, user);
-        if let Err(e) = prepared {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(e);
-        }
+        Self::prepare(&dir, &install, user)?;
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port().map_err(|e| fail(WHAT, e.to_string()))?;
@@ -101,20 +102,20 @@ impl MariadbSandbox {
             if let Some((uid, gid)) = user {
                 cmd.uid(uid).gid(gid);
             }
-            let mut child = match cmd.spawn() {
+            let child = match cmd.spawn() {
                 Ok(c) => c,
-                Err(e) => {
-                    let _ = fs::remove_dir_all(&dir);
-                    return Err(fail(WHAT, format!("run {}: {e}", server.display())));
-                }
+                Err(e) => return Err(fail(WHAT, format!("run {}: {e}", server.display()))),
             };
-            register(child.id(), &dir);
-            match wait_ready(&mut child, &dir, &client) {
+            guard.running(Server::Child(child));
+            let ready = match guard.child() {
+                Some(child) => wait_ready(child, &dir, &client),
+                None => Err("the server is gone".to_owned()),
+            };
+            match ready {
                 Ok(()) => {
                     let sandbox = Self {
-                        dir,
+                        guard,
                         port,
-                        child,
                         client,
                     };
                     if let Some(pw) = root_password {
@@ -123,9 +124,7 @@ impl MariadbSandbox {
                     return Ok(sandbox);
                 }
                 Err(reason) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    unregister(child.id());
+                    guard.stop();
                     let taken = reason.contains("Address already in use");
                     last = reason;
                     if !taken {
@@ -136,7 +135,6 @@ impl MariadbSandbox {
                 }
             }
         }
-        let _ = fs::remove_dir_all(&dir);
         Err(fail(WHAT, last))
     }
 
@@ -192,7 +190,7 @@ impl MariadbSandbox {
         }
         self.sql("", &sql)?;
         // Later calls log in with it, from the sandbox's own option file.
-        let conf = self.dir.join("client.cnf");
+        let conf = self.guard.dir().join("client.cnf");
         let mut escaped = String::new();
         for c in password.chars() {
             match c {
@@ -223,7 +221,7 @@ impl MariadbSandbox {
     /// # Errors
     /// When the client fails; its stderr is in the message.
     pub fn sql(&self, db: &str, sql: &str) -> Result<String, SandboxError> {
-        run_sql(&self.client, &self.dir, db, sql)
+        run_sql(&self.client, self.guard.dir(), db, sql)
     }
 }
 
@@ -305,16 +303,6 @@ fn run_sql(client: &Path, dir: &Path, db: &str, sql: &str) -> Result<String, San
     }
 }
 
-impl Drop for MariadbSandbox {
-    fn drop(&mut self) {
-        // Nothing to keep: no clean shutdown, the directory goes.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        unregister(self.child.id());
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,7 +316,7 @@ mod tests {
         assert_eq!(db.sql("", "SELECT @@port").unwrap(), db.port().to_string());
         assert_eq!(
             db.sql("", "SELECT @@datadir").unwrap(),
-            format!("{}/", db.dir.join("data").display())
+            format!("{}/", db.guard.dir().join("data").display())
         );
         db.sql("", "CREATE DATABASE scratch").unwrap();
         db.sql(
@@ -355,7 +343,7 @@ mod tests {
             String::from_utf8_lossy(&tcp.stderr).contains("1045"),
             "{tcp:?}"
         );
-        let (port, dir) = (db.port(), db.dir.clone());
+        let (port, dir) = (db.port(), db.guard.dir().to_path_buf());
         drop(db);
         assert!(port_closed(port), "server still listening on {port}");
         assert!(!dir.exists(), "sandbox directory left behind");

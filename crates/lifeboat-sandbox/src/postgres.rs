@@ -5,17 +5,20 @@ use std::{
     process::{Command, Stdio},
 };
 
-use super::{SandboxError, fail, free_port, register, server_user, temp_dir, unregister};
+use super::{
+    SandboxError, fail, free_port,
+    guard::{Guard, Server},
+    server_user, temp_dir,
+};
 
 /// A scratch PostgreSQL cluster: `initdb` and `pg_ctl` in a temporary directory, trust
 /// authentication for user `postgres`, listening on 127.0.0.1 only.
 #[derive(Debug)]
 pub struct PostgresSandbox {
-    dir: PathBuf,
+    guard: Guard,
     bin: PathBuf,
     port: u16,
     major: u32,
-    pid: u32,
     user: Option<(u32, u32)>,
     password: Option<String>,
 }
@@ -75,6 +78,8 @@ impl PostgresSandbox {
             })?,
         };
         let dir = temp_dir(".lifeboat-sandbox-pg-").map_err(|e| fail(WHAT, e.to_string()))?;
+        // From here on, the directory goes whenever the sandbox does not start.
+        let guard = Guard::new(dir.clone());
         let user = server_user("postgres");
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
@@ -82,17 +87,16 @@ impl PostgresSandbox {
         }
         let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
         let mut sandbox = Self {
-            dir,
+            guard,
             bin,
             port: 0,
             major,
-            pid: 0,
             user,
             password: password.map(str::to_owned),
         };
         let mut auth = vec!["--auth=trust".to_owned()];
         if let Some(pw) = password {
-            let file = sandbox.dir.join("pwfile");
+            let file = sandbox.guard.dir().join("pwfile");
             fs::write(&file, pw)
                 .and_then(|()| fs::set_permissions(&file, fs::Permissions::from_mode(0o600)))
                 .map_err(|e| fail(WHAT, e.to_string()))?;
@@ -118,7 +122,7 @@ impl PostgresSandbox {
         ];
         args.extend(auth.iter().map(String::as_str));
         let initdb = sandbox.run(WHAT, "initdb", &args);
-        let _ = fs::remove_file(sandbox.dir.join("pwfile"));
+        let _ = fs::remove_file(sandbox.guard.dir().join("pwfile"));
         initdb?;
         let mut last = String::new();
         for _ in 0..3 {
@@ -136,7 +140,7 @@ impl PostgresSandbox {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
             self.port,
-            self.dir.display()
+            self.guard.dir().display()
         );
         self.run(
             "PostgreSQL",
@@ -154,13 +158,30 @@ impl PostgresSandbox {
                 "start",
             ],
         )?;
-        let pid_file = fs::read_to_string(self.dir.join("data/postmaster.pid")).unwrap_or_default();
-        self.pid = pid_file
+        let dir = self.guard.dir().to_path_buf();
+        let pid_file = fs::read_to_string(dir.join("data/postmaster.pid")).unwrap_or_default();
+        let pid = pid_file
             .lines()
             .next()
             .and_then(|l| l.trim().parse().ok())
             .unwrap_or(0);
-        register(self.pid, &self.dir);
+        let (pg_ctl, user) = (self.bin.join("pg_ctl"), self.user);
+        let stop = move || {
+            let mut cmd = Command::new(&pg_ctl);
+            cmd.args(["-D", "data", "-m", "immediate", "-w", "stop"])
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if let Some((uid, gid)) = user {
+                cmd.uid(uid).gid(gid);
+            }
+            let _ = cmd.status();
+        };
+        self.guard.running(Server::Daemon {
+            pid,
+            stop: Box::new(stop),
+        });
         Ok(())
     }
 
@@ -176,9 +197,9 @@ impl PostgresSandbox {
             "pg_ctl",
             &["-D", "data", "-m", "fast", "-w", "stop"],
         )?;
-        unregister(self.pid);
-        self.pid = 0;
-        let out = f(&self.dir.join("data"));
+        // Stopped already: the guard only forgets it.
+        self.guard.stop();
+        let out = f(&self.guard.dir().join("data"));
         self.start_server()?;
         Ok(out)
     }
@@ -190,7 +211,9 @@ impl PostgresSandbox {
         args: &[&str],
     ) -> Result<String, SandboxError> {
         let mut cmd = Command::new(self.bin.join(program));
-        cmd.args(args).current_dir(&self.dir).stdin(Stdio::null());
+        cmd.args(args)
+            .current_dir(self.guard.dir())
+            .stdin(Stdio::null());
         if let Some((uid, gid)) = self.user {
             cmd.uid(uid).gid(gid);
         }
@@ -200,7 +223,7 @@ impl PostgresSandbox {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            let log = fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            let log = fs::read_to_string(self.guard.dir().join("server.log")).unwrap_or_default();
             let tail: String = log
                 .chars()
                 .rev()
@@ -285,20 +308,6 @@ impl PostgresSandbox {
     }
 }
 
-impl Drop for PostgresSandbox {
-    fn drop(&mut self) {
-        let _ = self.run(
-            "PostgreSQL",
-            "pg_ctl",
-            &["-D", "data", "-m", "immediate", "-w", "stop"],
-        );
-        if self.pid != 0 {
-            unregister(self.pid);
-        }
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,7 +324,7 @@ mod tests {
                 .unwrap(),
             pg.port().to_string()
         );
-        let (port, dir) = (pg.port(), pg.dir.clone());
+        let (port, dir) = (pg.port(), pg.guard.dir().to_path_buf());
         drop(pg);
         assert!(port_closed(port), "server still listening on {port}");
         assert!(!dir.exists(), "sandbox directory left behind");

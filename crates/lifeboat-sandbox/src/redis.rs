@@ -3,19 +3,22 @@ use std::{
     io::{Read, Write},
     net::{Ipv4Addr, TcpStream},
     os::unix::{fs::PermissionsExt, process::CommandExt},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use super::{SandboxError, fail, free_port, register, temp_dir, unregister};
+use super::{
+    SandboxError, fail, free_port,
+    guard::{Guard, Server},
+    temp_dir,
+};
 
 /// A scratch Redis: `redis-server` on a free port, persisting nothing unless told to.
 #[derive(Debug)]
 pub struct RedisSandbox {
-    dir: PathBuf,
+    guard: Guard,
     port: u16,
-    child: Child,
 }
 
 impl RedisSandbox {
@@ -89,15 +92,17 @@ impl RedisSandbox {
                     format!("run redis-server: {e} (hint: apt-get install redis-server)"),
                 )
             })?;
-        register(child.id(), &dir);
-        let mut sandbox = Self { dir, port, child };
+        let mut guard = Guard::new(dir);
+        guard.running(Server::Child(child));
+        let mut sandbox = Self { guard, port };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
             if sandbox.ping() {
                 return Ok(sandbox);
             }
-            if let Ok(Some(status)) = sandbox.child.try_wait() {
-                let log = fs::read_to_string(sandbox.dir.join("redis.log")).unwrap_or_default();
+            if let Some(Ok(Some(status))) = sandbox.guard.child().map(Child::try_wait) {
+                let log =
+                    fs::read_to_string(sandbox.guard.dir().join("redis.log")).unwrap_or_default();
                 return Err(fail(
                     WHAT,
                     format!("redis-server exited with {status}: {}", log.trim()),
@@ -128,29 +133,18 @@ impl RedisSandbox {
     /// The server's data directory (`dump.rdb` is written here on `SAVE`).
     #[must_use]
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.guard.dir()
     }
 
     /// Stops the server and keeps its directory until the sandbox is dropped.
     pub fn shutdown(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        unregister(self.child.id());
+        self.guard.stop();
     }
 
     /// `redis://127.0.0.1:<port>`.
     #[must_use]
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisSandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        unregister(self.child.id());
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -164,7 +158,7 @@ mod tests {
         let redis = RedisSandbox::start(None).expect("redis-server is installed");
         assert_ne!(redis.port(), 6379);
         assert!(redis.ping());
-        let (port, dir) = (redis.port(), redis.dir.clone());
+        let (port, dir) = (redis.port(), redis.dir().to_path_buf());
         drop(redis);
         assert!(port_closed(port));
         assert!(!dir.exists());

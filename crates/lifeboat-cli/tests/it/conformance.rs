@@ -94,7 +94,7 @@ fn run_contract(fixture: &mut dyn Fixture) {
 
     // The live target, checked by a runbook against the newest snapshot.
     let recover = sb.run_ok(&["--json", "recover", "inspect", "--yes"]).json();
-    let step = &recover["steps"][0];
+    let step = &recover["report"]["steps"][0];
     assert_eq!(step["status"], "done", "{kind}: {recover:#}");
     let detail = step["detail"].as_str().unwrap_or_default();
     assert!(
