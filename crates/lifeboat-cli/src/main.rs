@@ -72,6 +72,10 @@ enum Command {
         /// Snapshot id (or a unique prefix) [default: the newest]
         #[arg(long)]
         snapshot: Option<String>,
+        /// The newest snapshot taken before this time: 2026-12-05 10:00 (the plan's time
+        /// zone) or 2026-12-05T10:00:00Z
+        #[arg(long, value_name = "TIME", conflicts_with = "snapshot")]
+        before: Option<String>,
         /// Restore here instead of over the original: a directory (files), a file (command,
         /// sqlite) or a server URL (postgres://…/db, mysql://…/db, redis://…)
         #[arg(long, value_name = "TARGET")]
@@ -94,8 +98,12 @@ enum Command {
         asset: String,
         /// Artifact name [default: the snapshot's only artifact]
         artifact: Option<String>,
+        /// Snapshot id (or a unique prefix) [default: the newest]
         #[arg(long)]
         snapshot: Option<String>,
+        /// The newest snapshot taken before this time (as for restore)
+        #[arg(long, value_name = "TIME", conflicts_with = "snapshot")]
+        before: Option<String>,
     },
     /// Apply each asset's retention rules
     Forget {
@@ -244,6 +252,7 @@ impl Command {
             Self::Restore {
                 asset,
                 snapshot,
+                before,
                 to,
                 tables,
                 dry_run,
@@ -252,6 +261,7 @@ impl Command {
             } => Job::Restore(RestoreRequest {
                 asset: asset.clone(),
                 snapshot: snapshot.clone(),
+                before: before.clone(),
                 to: to.clone(),
                 dry_run: *dry_run,
                 yes: *yes,
@@ -264,9 +274,11 @@ impl Command {
                 asset,
                 artifact,
                 snapshot,
+                before,
             } => Job::Dump {
                 asset: asset.clone(),
                 snapshot: snapshot.clone(),
+                before: before.clone(),
                 artifact: artifact.clone(),
             },
             Self::Forget { dry_run } => Job::Forget { apply: !dry_run },

@@ -12,6 +12,8 @@ use serde::Serialize;
 pub struct RestoreRequest {
     pub asset: String,
     pub snapshot: Option<String>,
+    /// The newest snapshot taken before this time (see `Engine::parse_time`).
+    pub before: Option<String>,
     pub to: Option<PathBuf>,
     pub dry_run: bool,
     pub yes: bool,

@@ -1,9 +1,10 @@
 //! The engine: one plan, the repositories it names, the assets it protects. Each job adds
 //! its own `impl Engine` in its module; this one holds what they all use.
 
+use jiff::Timestamp;
 use lifeboat_core::RepoLocation;
 use lifeboat_plan::{PasswordSource, ResolvedAsset, ResolvedPlan, ResolvedRepository};
-use lifeboat_repo::{Progress, Repo, RepoConfig, RepoError};
+use lifeboat_repo::{Progress, Repo, RepoConfig, RepoError, SnapshotInfo};
 
 use crate::{
     EngineError,
@@ -166,5 +167,61 @@ impl Engine {
         let repo = self.repository(name)?;
         let config = self.repo_config(repo)?;
         Ok(Repo::open(&config, self.progress())?)
+    }
+
+    /// The snapshot of `asset` a job takes: the one whose id starts with `snapshot`, the
+    /// newest taken before `before` (a time, see [`Self::parse_time`]), or the newest.
+    ///
+    /// # Errors
+    /// Both given, a time that cannot be read, or no such snapshot.
+    pub(crate) fn pick_snapshot(
+        &self,
+        repo: &Repo,
+        asset: &str,
+        snapshot: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<SnapshotInfo, EngineError> {
+        match (snapshot, before) {
+            (Some(_), Some(_)) => Err(EngineError::usage(
+                format!("choose the snapshot of asset {asset} by id or by time, not both"),
+                Some("drop --snapshot or --before"),
+            )),
+            (_, Some(time)) => Ok(repo.find_snapshot_before(asset, self.parse_time(time)?)?),
+            (id, None) => Ok(repo.find_snapshot(asset, id)?),
+        }
+    }
+
+    /// A point in time as an operator writes it: RFC 3339 (`2026-12-05T10:00:00Z`,
+    /// `…+01:00`), or a date and time (`2026-12-05 10:00`, seconds optional) or a date alone
+    /// (its midnight) in the plan's time zone (`[schedules] time-zone`, else this host's).
+    ///
+    /// # Errors
+    /// Text in none of these forms, or a time zone that cannot be loaded.
+    pub fn parse_time(&self, text: &str) -> Result<Timestamp, EngineError> {
+        let text = text.trim();
+        if let Ok(t) = text.parse::<Timestamp>() {
+            return Ok(t);
+        }
+        let bad = |why: String| {
+            EngineError::usage(
+                format!("read the time {text:?}: {why}"),
+                Some("write 2026-12-05 10:00 (in the plan's time zone) or 2026-12-05T10:00:00Z"),
+            )
+        };
+        let civil = text
+            .parse::<jiff::civil::DateTime>()
+            .or_else(|_| {
+                text.parse::<jiff::civil::Date>()
+                    .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+            })
+            .map_err(|e| bad(e.to_string()))?;
+        let zone = match self.plan().schedules.time_zone.name() {
+            Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| bad(e.to_string()))?,
+            None => jiff::tz::TimeZone::system(),
+        };
+        civil
+            .to_zoned(zone)
+            .map(|z| z.timestamp())
+            .map_err(|e| bad(e.to_string()))
     }
 }

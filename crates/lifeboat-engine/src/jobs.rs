@@ -327,13 +327,14 @@ impl Engine {
         &self,
         asset: &str,
         snapshot: Option<&str>,
+        before: Option<&str>,
         artifact: Option<&str>,
         out: &mut dyn Write,
     ) -> Result<u64, EngineError> {
         let a = self.asset(asset)?;
         let repo = self.open_primary()?;
         let _lock = repo.lock(LockKind::Shared, &format!("dump {asset}"))?;
-        let snap = repo.find_snapshot(asset, snapshot)?;
+        let snap = self.pick_snapshot(&repo, asset, snapshot, before)?;
         let manifest = repo.read_manifest(&snap)?;
         let name = match artifact {
             Some(n) => n.to_owned(),

@@ -62,6 +62,8 @@ pub enum Job {
     Dump {
         asset: String,
         snapshot: Option<String>,
+        /// The newest snapshot taken before this time instead.
+        before: Option<String>,
         artifact: Option<String>,
     },
     /// Rebuild the catalog from the repository.
@@ -115,6 +117,9 @@ impl Job {
                 let mut what = format!("restore {}", req.asset);
                 if let Some(s) = &req.snapshot {
                     what.push_str(&format!(" --snapshot {s}"));
+                }
+                if let Some(t) = &req.before {
+                    what.push_str(&format!(" --before {t:?}"));
                 }
                 if req.dry_run {
                     what.push_str(" --dry-run");
@@ -295,8 +300,15 @@ impl Engine {
             Job::Dump {
                 asset,
                 snapshot,
+                before,
                 artifact,
-            } => Outcome::Dump(self.dump(asset, snapshot.as_deref(), artifact.as_deref(), out)?),
+            } => Outcome::Dump(self.dump(
+                asset,
+                snapshot.as_deref(),
+                before.as_deref(),
+                artifact.as_deref(),
+                out,
+            )?),
             Job::CatalogRebuild => Outcome::CatalogRebuilt(self.rebuild_catalog()?),
             Job::AuditPush => Outcome::AuditPushed(self.save_audit()?),
         })

@@ -32,7 +32,12 @@ impl Engine {
             lifeboat_repo::LockKind::Shared,
             &format!("restore {}", asset.name),
         )?;
-        let snap = repo.find_snapshot(&asset.name, req.snapshot.as_deref())?;
+        let snap = self.pick_snapshot(
+            &repo,
+            &asset.name,
+            req.snapshot.as_deref(),
+            req.before.as_deref(),
+        )?;
         let manifest = if snap.asset.is_some() {
             Some(repo.read_manifest(&snap)?)
         } else {

@@ -196,6 +196,7 @@ pub(crate) struct StepConfig {
     pub timeout: Option<String>,
     pub restore: Option<String>,
     pub snapshot: Option<String>,
+    pub before: Option<String>,
     pub to: Option<String>,
     pub from: Option<String>,
     #[serde(default)]
@@ -222,7 +223,7 @@ impl StepConfig {
     pub(crate) fn verb_keys(verb: &str) -> &'static [&'static str] {
         match verb {
             "run" => &["run", "timeout"],
-            "restore" => &["restore", "snapshot", "to", "tables", "from"],
+            "restore" => &["restore", "snapshot", "before", "to", "tables", "from"],
             "check" => &["check"],
             "http" => &["http", "expect", "body", "retries", "interval"],
             "wait" => &["wait", "timeout", "interval"],

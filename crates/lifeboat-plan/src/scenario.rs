@@ -40,6 +40,9 @@ pub enum Step {
         /// A snapshot id (or `latest`); the latest unless given. `${VAR}` in it is expanded
         /// when the step runs ([`crate::expand_now`]).
         snapshot: Option<String>,
+        /// Instead of `snapshot`: the newest snapshot taken before this time (`2026-12-05
+        /// 10:00` in the plan's time zone, or RFC 3339); `${VAR}` expanded when the step runs.
+        before: Option<String>,
         /// Another target (a database URL, a directory); the asset's own unless given.
         to: Option<String>,
         /// Narrows a database restore to these tables; all when empty.
@@ -160,6 +163,14 @@ fn step(
         });
     }
     if let Some(asset) = &s.restore {
+        if s.snapshot.is_some() && s.before.is_some() {
+            return Err(r
+                .error(
+                    &base.key("before"),
+                    "a step restores one snapshot: `snapshot` or `before`, not both",
+                )
+                .with_hint("keep `before` to take the newest snapshot before a time"));
+        }
         return Ok(Step::Restore {
             asset: reference(r, &base.key("restore"), asset, names.assets, "asset")?,
             snapshot: s
@@ -167,6 +178,7 @@ fn step(
                 .as_deref()
                 .map(|x| text("snapshot", x))
                 .transpose()?,
+            before: s.before.as_deref().map(|x| text("before", x)).transpose()?,
             to: s.to.as_deref().map(|x| text("to", x)).transpose()?,
             tables: s.tables.clone(),
             from: s

@@ -69,4 +69,34 @@ impl Repo {
             }
         }
     }
+
+    /// The newest regular (non-safety) snapshot of `asset` taken before `before`.
+    pub fn find_snapshot_before(
+        &self,
+        asset: &str,
+        before: jiff::Timestamp,
+    ) -> RepoResult<SnapshotInfo> {
+        let ours: Vec<SnapshotInfo> = self
+            .snapshots()?
+            .into_iter()
+            .filter(|s| s.asset.as_deref() == Some(asset) && !s.is_safety())
+            .collect();
+        let when = before.strftime("%Y-%m-%d %H:%M:%S UTC");
+        ours.iter()
+            .rev()
+            .find(|s| s.time < before)
+            .cloned()
+            .ok_or_else(|| RepoError::SnapshotNotFound {
+                asset: asset.to_owned(),
+                id: format!("before {when}"),
+                detail: match ours.first() {
+                    Some(oldest) => format!(
+                        "the oldest is {} from {}",
+                        oldest.short_id,
+                        oldest.time.strftime("%Y-%m-%d %H:%M:%S UTC")
+                    ),
+                    None => "the asset has no snapshot yet".to_owned(),
+                },
+            })
+    }
 }

@@ -15,6 +15,7 @@ mod killed;
 mod locking;
 mod mysql;
 mod notify;
+mod pick;
 mod plan;
 mod postgres;
 mod quickstart;

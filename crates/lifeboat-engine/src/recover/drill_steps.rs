@@ -18,15 +18,23 @@ impl Run<'_> {
             Step::Restore {
                 asset,
                 snapshot,
+                before,
                 from,
                 tables,
                 to,
             } => {
-                let snapshot = match snapshot_now(asset, snapshot.as_ref()) {
+                let (snapshot, before) = match snapshot_now(asset, snapshot.as_ref())
+                    .and_then(|s| Ok((s, snapshot_now(asset, before.as_ref())?)))
+                {
                     Ok(s) => s,
                     Err(e) => return failed(e),
                 };
-                let sandbox = self.sandbox(asset, snapshot.as_deref(), from.as_deref());
+                let sandbox = self.sandbox(
+                    asset,
+                    snapshot.as_deref(),
+                    before.as_deref(),
+                    from.as_deref(),
+                );
                 let outcome = match &sandbox {
                     Ok(r) if r.ok => {
                         let mut d = format!(
@@ -75,7 +83,7 @@ impl Run<'_> {
                     .map(|(i, r)| (*i, r.clone()));
                 let (from_step, r) = match earlier {
                     Some(x) => x,
-                    None => match self.sandbox(asset, None, None) {
+                    None => match self.sandbox(asset, None, None, None) {
                         Ok(r) => (index, r),
                         Err(e) => return failed(with_hint(&e)),
                     },
@@ -114,13 +122,15 @@ impl Run<'_> {
         &self,
         asset: &str,
         snapshot: Option<&str>,
+        before: Option<&str>,
         from: Option<&str>,
     ) -> Result<SandboxRestore, EngineError> {
         let a = self.engine.asset(asset)?;
         let repo = self.engine.open_named_or_primary(from)?;
-        let snap = match snapshot {
-            Some(id) if id != "latest" => Some(repo.find_snapshot(asset, Some(id))?),
-            Some(_) | None => repo
+        let snap = match (snapshot, before) {
+            (Some(id), _) if id != "latest" => Some(repo.find_snapshot(asset, Some(id))?),
+            (_, Some(_)) => Some(self.engine.pick_snapshot(&repo, asset, None, before)?),
+            (Some(_) | None, None) => repo
                 .snapshots()?
                 .into_iter()
                 .rev()

@@ -37,6 +37,7 @@ impl Run<'_> {
             Step::Restore {
                 asset,
                 snapshot,
+                before,
                 to,
                 tables,
                 from,
@@ -49,7 +50,7 @@ impl Run<'_> {
                 {
                     return failed("not confirmed by the operator");
                 }
-                self.live_restore(index, asset, snapshot, to, tables, from)
+                self.live_restore(index, asset, (snapshot, before), to, tables, from)
             }
             Step::Check { asset } => self.live_check(asset),
             Step::Http {
@@ -88,19 +89,22 @@ impl Run<'_> {
         &mut self,
         index: usize,
         asset: &str,
-        snapshot: &Option<String>,
+        (snapshot, before): (&Option<String>, &Option<String>),
         to: &Option<String>,
         tables: &[String],
         from: &Option<String>,
     ) -> Outcome {
         let started = Timestamp::now();
-        let snapshot = match snapshot_now(asset, snapshot.as_ref()) {
+        let (snapshot, before) = match snapshot_now(asset, snapshot.as_ref())
+            .and_then(|s| Ok((s, snapshot_now(asset, before.as_ref())?)))
+        {
             Ok(s) => s,
             Err(e) => return failed(e),
         };
         let req = RestoreRequest {
             asset: asset.to_owned(),
             snapshot,
+            before,
             to: to.as_ref().map(PathBuf::from),
             dry_run: false,
             yes: true,

@@ -172,6 +172,7 @@ fn title(step: &Step) -> String {
         Step::Restore {
             asset,
             snapshot,
+            before,
             to,
             tables,
             from,
@@ -182,6 +183,9 @@ fn title(step: &Step) -> String {
             }
             if let Some(s) = snapshot {
                 t.push_str(&format!(" from snapshot {s}"));
+            }
+            if let Some(b) = before {
+                t.push_str(&format!(" from the newest snapshot before {b}"));
             }
             if let Some(r) = from {
                 t.push_str(&format!(" from repository {r}"));
@@ -498,17 +502,21 @@ impl Run<'_> {
             Step::Restore {
                 asset,
                 snapshot,
+                before,
                 to,
                 tables,
                 from,
             } => {
-                let snapshot = match snapshot_now(asset, snapshot.as_ref()) {
+                let (snapshot, before) = match snapshot_now(asset, snapshot.as_ref())
+                    .and_then(|s| Ok((s, snapshot_now(asset, before.as_ref())?)))
+                {
                     Ok(s) => s,
                     Err(e) => return failed(e),
                 };
                 let req = RestoreRequest {
                     asset: asset.clone(),
                     snapshot,
+                    before,
                     to: to.as_ref().map(PathBuf::from),
                     dry_run: true,
                     yes: false,
@@ -550,14 +558,14 @@ impl Run<'_> {
     }
 }
 
-/// A restore step's `snapshot` with its `${VAR}` expanded now.
-fn snapshot_now(asset: &str, snapshot: Option<&String>) -> Result<Option<String>, String> {
-    snapshot
+/// A restore step's `snapshot` or `before` with its `${VAR}` expanded now.
+fn snapshot_now(asset: &str, choice: Option<&String>) -> Result<Option<String>, String> {
+    choice
         .map(|s| lifeboat_plan::expand_now(s))
         .transpose()
         .map_err(|e| {
             format!(
-                "choose the snapshot of {asset}: {e} (hint: set it to a snapshot id, e.g. the last one before the incident: `lifeboat snapshots --asset {asset}`)"
+                "choose the snapshot of {asset}: {e} (hint: set it to a snapshot id, e.g. the last one before the incident: `lifeboat snapshots --asset {asset}`, or to a time)"
             )
         })
 }

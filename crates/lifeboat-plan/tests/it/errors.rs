@@ -133,6 +133,17 @@ fn steps_need_exactly_one_verb() {
 }
 
 #[test]
+fn a_restore_step_picks_its_snapshot_by_id_or_by_time() {
+    let text = err(&format!(
+        "{MINIMAL}[[scenarios]]\nname = \"s\"\nsteps = [{{ restore = \"web\", snapshot = \"ab12\", before = \"2026-12-05 10:00\" }}]\n"
+    ));
+    assert!(
+        text.contains("scenarios[0].steps[0].before: a step restores one snapshot: `snapshot` or `before`, not both"),
+        "{text}"
+    );
+}
+
+#[test]
 fn step_references_must_exist() {
     assert_eq!(
         err(&format!(

@@ -152,6 +152,7 @@ fn design_example_parses() {
         Step::Restore {
             asset: "db".into(),
             snapshot: None,
+            before: None,
             to: None,
             tables: vec![],
             from: None,

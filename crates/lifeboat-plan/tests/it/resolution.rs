@@ -257,6 +257,7 @@ fn notifiers_and_steps_get_their_defaults() {
          [[scenarios]]\nname = \"full\"\ndescription = \"every verb\"\nrto = \"1h\"\nsteps = [\n\
            {{ run = \"systemctl stop app\", timeout = \"30s\" }},\n\
            {{ restore = \"web\", snapshot = \"latest\", to = \"/tmp/restore\", tables = [\"a\"] }},\n\
+           {{ restore = \"web\", before = \"2026-12-05 10:00\" }},\n\
            {{ check = \"web\" }},\n\
            {{ http = \"https://app/health\", expect = 204, body = \"ok\", retries = 5, interval = \"10s\" }},\n\
            {{ wait = \"pg_isready\", timeout = \"2m\" }},\n\
@@ -289,8 +290,17 @@ fn notifiers_and_steps_get_their_defaults() {
             Step::Restore {
                 asset: "web".into(),
                 snapshot: Some("latest".into()),
+                before: None,
                 to: Some("/tmp/restore".into()),
                 tables: vec!["a".into()],
+                from: None,
+            },
+            Step::Restore {
+                asset: "web".into(),
+                snapshot: None,
+                before: Some("2026-12-05 10:00".into()),
+                to: None,
+                tables: vec![],
                 from: None,
             },
             Step::Check {
