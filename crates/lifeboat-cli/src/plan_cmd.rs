@@ -151,7 +151,7 @@ fn step_line(s: &Step) -> String {
             t
         }
         Step::Check { asset } => format!("check {asset}"),
-        Step::Http { url, .. } => format!("http {url}"),
+        Step::Http { url, method, .. } => format!("http {method} {url}"),
         Step::Wait { until, .. } => format!("wait `{until}`"),
         Step::Confirm { prompt } => format!("confirm \"{prompt}\""),
         Step::Notify { target, .. } => {

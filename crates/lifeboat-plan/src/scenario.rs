@@ -8,6 +8,7 @@ use crate::{
     error::PlanError,
     key_path::KeyPath,
     resolve::Resolver,
+    secret_source::SecretSource,
 };
 
 /// A runbook: named steps, run in order, stopping at the first failure.
@@ -56,10 +57,18 @@ pub enum Step {
         /// An asset of the plan.
         asset: String,
     },
-    /// `{ http = "url", expect = 200 }`: GET until the answer is right.
+    /// `{ http = "url", expect = 200 }`: send the request until the answer is right.
     Http {
         /// An http:// or https:// URL.
         url: String,
+        /// `GET` unless given.
+        method: String,
+        /// Headers sent as written (no secrets here: they show in `plan show`).
+        headers: Vec<(String, String)>,
+        /// `Authorization: Bearer` with this token, read when the step runs and never shown.
+        bearer: Option<SecretSource>,
+        /// The request body.
+        data: Option<String>,
         /// The status wanted; 200 unless given.
         expect: u16,
         /// Text the response body must contain, when given.
@@ -95,6 +104,8 @@ pub enum Step {
 /// Defaults for steps that poll. Two seconds is short enough for a service coming up, long
 /// enough not to hammer it; five minutes covers a database replaying its WAL.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+/// The methods an `http` step may send.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What steps may refer to.
@@ -207,8 +218,50 @@ fn step(
                 format!("{expect} is not an HTTP status code (100-599)"),
             ));
         }
+        let method = s.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            return Err(r
+                .error(
+                    &base.key("method"),
+                    format!("unknown HTTP method {method:?}"),
+                )
+                .with_hint(format!("one of {}", METHODS.join(", "))));
+        }
+        let mut headers = Vec::new();
+        for (name, value) in s.headers.iter().flatten() {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !token {
+                return Err(r.error(
+                    &base.key("headers").key(name),
+                    format!("{name:?} is not an HTTP header name"),
+                ));
+            }
+            if name.eq_ignore_ascii_case("authorization") {
+                return Err(r
+                    .error(
+                        &base.key("headers").key(name),
+                        "a token in the plan would show in `plan show` and in logs",
+                    )
+                    .with_hint("give it with bearer-env, bearer-file or bearer-command"));
+            }
+            headers.push((name.clone(), value.clone()));
+        }
+        let bearer = r.secret_source(
+            base,
+            "bearer",
+            s.bearer_env.as_ref(),
+            s.bearer_file.as_ref(),
+            s.bearer_command.as_ref(),
+        )?;
         return Ok(Step::Http {
             url: url.clone(),
+            method,
+            headers,
+            bearer,
+            data: s.data.clone(),
             expect,
             body: s.body.clone(),
             retries: s.retries.unwrap_or(0),

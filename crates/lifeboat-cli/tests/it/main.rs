@@ -10,6 +10,7 @@ mod damaged;
 mod drill;
 mod errors;
 mod faults;
+mod http_steps;
 mod interop;
 mod killed;
 mod locking;

@@ -53,13 +53,7 @@ impl Run<'_> {
                 self.live_restore(index, asset, (snapshot, before), to, tables, from)
             }
             Step::Check { asset } => self.live_check(asset),
-            Step::Http {
-                url,
-                expect,
-                body,
-                retries,
-                interval,
-            } => http_step(url, *expect, body.as_deref(), *retries, *interval),
+            Step::Http { .. } => http_step(step),
             Step::Wait {
                 until,
                 timeout,
@@ -333,13 +327,31 @@ fn plural_y(n: u32) -> &'static str {
 }
 
 /// GETs `url` until it answers `expect` (and contains `body`), `retries` more times at most.
-fn http_step(
-    url: &str,
-    expect: u16,
-    body: Option<&str>,
-    retries: u32,
-    interval: Duration,
-) -> Outcome {
+fn http_step(step: &Step) -> Outcome {
+    let Step::Http {
+        url,
+        method,
+        headers,
+        bearer,
+        data,
+        expect,
+        body,
+        retries,
+        interval,
+    } = step
+    else {
+        return failed("not an http step");
+    };
+    let (expect, retries) = (*expect, *retries);
+    let token = match bearer.as_ref().map(crate::secrets::read_secret).transpose() {
+        Ok(t) => t,
+        Err(e) => return failed(format!("read the bearer token: {e}")),
+    };
+    // Whatever the server says back is shown without the token, should it echo it.
+    let masked = |text: &str| match &token {
+        Some(t) if !t.expose().is_empty() => text.replace(t.expose(), "***"),
+        _ => text.to_owned(),
+    };
     let client = match reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -347,13 +359,26 @@ fn http_step(
         Ok(c) => c,
         Err(e) => return failed(format!("start an HTTP client: {e}")),
     };
+    let Ok(verb) = reqwest::Method::from_bytes(method.as_bytes()) else {
+        return failed(format!("unknown HTTP method {method}"));
+    };
     let mut last = String::new();
     for attempt in 1..=retries.saturating_add(1) {
-        match client.get(url).send() {
+        let mut request = client.request(verb.clone(), url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if let Some(t) = &token {
+            request = request.bearer_auth(t.expose());
+        }
+        if let Some(d) = data {
+            request = request.body(d.clone());
+        }
+        match request.send() {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let text = resp.text().unwrap_or_default();
-                let body_ok = body.is_none_or(|b| text.contains(b));
+                let body_ok = body.as_deref().is_none_or(|b| text.contains(b));
                 if status == expect && body_ok {
                     return done(format!(
                         "answered {status} after {attempt} tr{}",
@@ -363,21 +388,21 @@ fn http_step(
                 last = if status == expect {
                     format!(
                         "answered {status} without {:?} in its body",
-                        body.unwrap_or("")
+                        body.as_deref().unwrap_or("")
                     )
                 } else {
-                    format!("answered {status}: {}", tail(&text))
+                    format!("answered {status}: {}", tail(&masked(&text)))
                 };
             }
             // The error names the URL; a URL in a plan holds no secret (secrets live in *-env).
-            Err(e) => last = e.to_string(),
+            Err(e) => last = masked(&e.to_string()),
         }
         if attempt <= retries && !crate::interrupted() {
-            std::thread::sleep(interval);
+            std::thread::sleep(interval.to_owned());
         }
     }
     failed(format!(
-        "{url} {last} (after {} tr{})",
+        "{method} {url} {last} (after {} tr{})",
         retries + 1,
         plural_y(retries + 1)
     ))

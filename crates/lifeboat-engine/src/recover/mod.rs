@@ -197,7 +197,12 @@ fn title(step: &Step) -> String {
             t
         }
         Step::Check { asset } => format!("check {asset}"),
-        Step::Http { url, expect, .. } => format!("GET {url} expecting {expect}"),
+        Step::Http {
+            url,
+            method,
+            expect,
+            ..
+        } => format!("{method} {url} expecting {expect}"),
         Step::Wait { until, timeout, .. } => format!(
             "wait until `{until}` (up to {})",
             humantime::format_duration(*timeout)
@@ -548,9 +553,14 @@ impl Run<'_> {
                     .asset(asset)
                     .map_or(0, |a| a.checks.len())
             )),
-            Step::Http { url, expect, .. } => {
-                planned(format!("would GET {url} until it answers {expect}"))
-            }
+            Step::Http {
+                url,
+                method,
+                expect,
+                ..
+            } => planned(format!(
+                "would send {method} {url} until it answers {expect}"
+            )),
             Step::Wait { until, .. } => planned(format!("would wait until `{until}` succeeds")),
             Step::Confirm { prompt } => planned(format!("would ask: {prompt}")),
             Step::Notify { message, .. } => planned(format!("would send: {message}")),

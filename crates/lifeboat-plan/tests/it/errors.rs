@@ -144,6 +144,30 @@ fn a_restore_step_picks_its_snapshot_by_id_or_by_time() {
 }
 
 #[test]
+fn http_steps_keep_tokens_out_of_the_plan() {
+    let text = err(&format!(
+        "{MINIMAL}[[scenarios]]\nname = \"s\"\nsteps = [{{ http = \"http://x\", headers = {{ Authorization = \"Bearer abc\" }} }}]\n"
+    ));
+    assert!(
+        text.contains(
+            "scenarios[0].steps[0].headers.Authorization: a token in the plan would show"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("bearer-env, bearer-file or bearer-command"),
+        "{text}"
+    );
+    let text = err(&format!(
+        "{MINIMAL}[[scenarios]]\nname = \"s\"\nsteps = [{{ http = \"http://x\", method = \"FETCH\" }}]\n"
+    ));
+    assert!(
+        text.contains("scenarios[0].steps[0].method: unknown HTTP method \"FETCH\""),
+        "{text}"
+    );
+}
+
+#[test]
 fn step_references_must_exist() {
     assert_eq!(
         err(&format!(

@@ -163,6 +163,10 @@ fn design_example_parses() {
         scenario.steps[4],
         Step::Http {
             url: "http://localhost:8008/health".into(),
+            method: "GET".into(),
+            headers: vec![],
+            bearer: None,
+            data: None,
             expect: 200,
             body: None,
             retries: 0,

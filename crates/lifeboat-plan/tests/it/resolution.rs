@@ -260,6 +260,7 @@ fn notifiers_and_steps_get_their_defaults() {
            {{ restore = \"web\", before = \"2026-12-05 10:00\" }},\n\
            {{ check = \"web\" }},\n\
            {{ http = \"https://app/health\", expect = 204, body = \"ok\", retries = 5, interval = \"10s\" }},\n\
+           {{ http = \"https://app/api/smoke\", method = \"post\", headers = {{ X-Probe = \"lifeboat\" }}, bearer-env = \"API_TOKEN\", data = \"{{}}\" }},\n\
            {{ wait = \"pg_isready\", timeout = \"2m\" }},\n\
            {{ confirm = \"Point DNS at the new host\" }},\n\
            {{ notify = \"restored\", target = \"hook\" }},\n\
@@ -308,10 +309,25 @@ fn notifiers_and_steps_get_their_defaults() {
             },
             Step::Http {
                 url: "https://app/health".into(),
+                method: "GET".into(),
+                headers: vec![],
+                bearer: None,
+                data: None,
                 expect: 204,
                 body: Some("ok".into()),
                 retries: 5,
                 interval: Duration::from_secs(10),
+            },
+            Step::Http {
+                url: "https://app/api/smoke".into(),
+                method: "POST".into(),
+                headers: vec![("X-Probe".into(), "lifeboat".into())],
+                bearer: Some(SecretSource::Env("API_TOKEN".into())),
+                data: Some("{}".into()),
+                expect: 200,
+                body: None,
+                retries: 0,
+                interval: Duration::from_secs(2),
             },
             Step::Wait {
                 until: "pg_isready".into(),
