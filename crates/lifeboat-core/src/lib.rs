@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod payload;
 pub mod retention;
 pub mod secret;
+pub mod size;
 
 pub use anomaly::{AnomalyThresholds, SizeDeviation};
 pub use asset::{AssetKind, Priority};
@@ -25,6 +26,7 @@ pub use payload::{
 };
 pub use retention::Retention;
 pub use secret::{Redacted, Secret, redact_url};
+pub use size::{SizeBounds, parse_size};
 
 /// Lifeboat's version, written into every manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -36,6 +36,8 @@ pub struct AssetBackup {
     pub artifacts: Vec<lifeboat_core::ArtifactRecord>,
     pub files: Option<u64>,
     pub warnings: Vec<String>,
+    /// The snapshot's size lies outside the asset's `size` bounds: why (also a warning).
+    pub size_breach: Option<String>,
     pub error: Option<String>,
     pub hint: Option<String>,
 }
@@ -225,17 +227,22 @@ impl Engine {
             report.assets.push(match result {
                 Ok(outcome) => {
                     tracing::info!(asset = %asset.name, snapshot = %outcome.snapshot.short_id, "backed up");
+                    let bytes = outcome.manifest.payload_bytes();
+                    let size_breach = crate::verify::size_breach(asset, bytes);
+                    let mut warnings = outcome.manifest.warnings.clone();
+                    warnings.extend(size_breach.iter().map(|(text, _)| text.clone()));
                     AssetBackup {
                         asset: asset.name.clone(),
                         kind: asset.kind(),
                         ok: true,
                         snapshot: Some(outcome.snapshot.id.clone()),
-                        bytes: outcome.manifest.payload_bytes(),
+                        bytes,
                         added_bytes: outcome.added_bytes,
                         duration_secs: outcome.snapshot.duration_secs,
                         artifacts: outcome.manifest.artifacts.clone(),
                         files: outcome.manifest.files.as_ref().map(|f| f.files),
-                        warnings: outcome.manifest.warnings.clone(),
+                        warnings,
+                        size_breach: size_breach.map(|(text, _)| text),
                         error: None,
                         hint: None,
                     }
@@ -253,6 +260,7 @@ impl Engine {
                         artifacts: Vec::new(),
                         files: None,
                         warnings: Vec::new(),
+                        size_breach: None,
                         hint: err.hint(),
                         error: Some(err.to_string()),
                     }

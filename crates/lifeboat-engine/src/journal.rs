@@ -102,6 +102,14 @@ impl Engine {
                     ));
                 }
                 RunOutcome::Ok | RunOutcome::Partial => {
+                    if let Some(breach) = &a.size_breach {
+                        self.raise(&self.event(
+                            NotifyEvent::SizeAnomaly,
+                            "backup",
+                            Some(&a.asset),
+                            format!("{}: {breach}", a.asset),
+                        ));
+                    }
                     let mut summary = format!(
                         "{} backed up: {} in {:.1}s",
                         a.asset,

@@ -415,7 +415,30 @@ fn judge_size(
     thresholds.judge(size, average).map(|d| (d, average))
 }
 
-/// The newest snapshot of `window` against the average size of the ones before it.
+/// Why a snapshot of `size` bytes lies outside the asset's `size` bounds, and what to change
+/// if that is expected; `None` within them.
+pub(crate) fn size_breach(asset: &ResolvedAsset, size: u64) -> Option<(String, String)> {
+    let (side, bound) = asset.size.judge(size)?;
+    let (what, key) = match side {
+        SizeDeviation::Smaller => ("below the minimum", "min"),
+        SizeDeviation::Larger => ("above the maximum", "max"),
+    };
+    Some((
+        format!(
+            "size {} is {what} of {} (assets.{}.size)",
+            human_bytes(size),
+            human_bytes(bound),
+            asset.name
+        ),
+        format!(
+            "if the size is expected, change assets.{}.size.{key} in the plan",
+            asset.name
+        ),
+    ))
+}
+
+/// The newest snapshot of `window` against the asset's size bounds, else against the average
+/// size of the ones before it.
 fn size_anomaly(
     asset: &ResolvedAsset,
     window: &[&SnapshotInfo],
@@ -423,6 +446,12 @@ fn size_anomaly(
 ) -> Option<Finding> {
     let (newest, previous) = window.split_last()?;
     let size = *sizes.get(newest.id.as_str())?;
+    if let Some((text, hint)) = size_breach(asset, size) {
+        let mut f = Finding::new(FindingKind::SizeAnomaly, Some(newest), &text);
+        f.hint = Some(hint);
+        f.bytes = Some(size);
+        return Some(f);
+    }
     let known: Vec<u64> = previous
         .iter()
         .filter_map(|s| sizes.get(s.id.as_str()).copied())

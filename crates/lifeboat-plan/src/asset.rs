@@ -2,12 +2,12 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use lifeboat_core::{AnomalyThresholds, AssetKind, Priority, Redacted};
+use lifeboat_core::{AnomalyThresholds, AssetKind, Priority, Redacted, SizeBounds};
 
 use lifeboat_core::Retention;
 
 use crate::{
-    config::{AnomalyConfig, AssetConfig, RedactConfig, RetentionConfig},
+    config::{AnomalyConfig, AssetConfig, RedactConfig, RetentionConfig, SizeConfig},
     document::At,
     error::PlanError,
     key_path::KeyPath,
@@ -40,6 +40,8 @@ pub struct ResolvedAsset {
     /// How far a new snapshot's size may stray from the average of the previous ones before
     /// `verify` reports it; half or double unless given.
     pub anomaly: AnomalyThresholds,
+    /// Absolute bounds for a snapshot's size; none unless given.
+    pub size: SizeBounds,
     /// Queries run against a sandbox restore (SQL for databases, shell for others).
     pub checks: Vec<String>,
 }
@@ -200,6 +202,7 @@ pub(crate) fn resolve(
         rto_given: config.rto.is_some() || defaults.rto_given,
         retention: retention(r, &base.key("retention"), config.retention.as_ref())?,
         anomaly: anomaly(r, &base.key("anomaly"), config.anomaly.as_ref())?,
+        size: size_bounds(r, &base.key("size"), config.size.as_ref())?,
         checks,
     })
 }
@@ -455,4 +458,33 @@ fn anomaly(
     };
     // Each side was checked on its own, so both together are valid too.
     Ok(AnomalyThresholds::new(below, above).unwrap_or(default))
+}
+
+fn size_bounds(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    config: Option<&SizeConfig>,
+) -> Result<SizeBounds, PlanError> {
+    let Some(c) = config else {
+        return Ok(SizeBounds::default());
+    };
+    let read = |key: &str, v: Option<&String>| {
+        v.map(|v| {
+            lifeboat_core::parse_size(v).map_err(|e| {
+                r.error(&base.key(key), e)
+                    .with_hint("decimal units (KB, MB, GB, TB) or binary ones (KiB, MiB, GiB, TiB)")
+            })
+        })
+        .transpose()
+    };
+    let bounds = SizeBounds {
+        min: read("min", c.min.as_ref())?,
+        max: read("max", c.max.as_ref())?,
+    };
+    if let (Some(min), Some(max)) = (bounds.min, bounds.max)
+        && min > max
+    {
+        return Err(r.error(&base.key("max"), "is smaller than min"));
+    }
+    Ok(bounds)
 }

@@ -82,6 +82,7 @@ pub(crate) struct AssetConfig {
     pub rto: Option<String>,
     pub retention: Option<RetentionConfig>,
     pub anomaly: Option<AnomalyConfig>,
+    pub size: Option<SizeConfig>,
     #[serde(default)]
     pub checks: Vec<String>,
     // postgres, redis, mysql
@@ -119,6 +120,7 @@ impl AssetConfig {
         "rto",
         "retention",
         "anomaly",
+        "size",
         "checks",
     ];
 
@@ -176,6 +178,14 @@ pub(crate) struct RetentionConfig {
 pub(crate) struct AnomalyConfig {
     pub below: Option<f64>,
     pub above: Option<f64>,
+}
+
+/// `size = { min = "1KB", max = "50GB" }`: absolute bounds for a snapshot's size.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct SizeConfig {
+    pub min: Option<String>,
+    pub max: Option<String>,
 }
 
 /// `[[scenarios]]`

@@ -308,3 +308,64 @@ fn verify_examines_only_the_assets_named() {
         typo.stderr
     );
 }
+
+/// `size = { min, max }`: a backup outside the bounds is kept but partial (exit 3) and raises
+/// `size-anomaly`; verify reports the same snapshot, with the key to change.
+#[test]
+fn absolute_size_bounds_flag_the_backup_and_verify() {
+    let rx = lifeboat_testing::Receiver::start();
+    let sb = Sandbox::new();
+    sb.write_plan(&format!(
+        "{}\n[notify.hook]\ntype = \"webhook\"\nurl = {}\non = [\"size-anomaly\"]\n",
+        command_asset(&sb, "db", "size = { min = \"200KB\", max = \"2MB\" }"),
+        toml_str(&rx.url("/hook"))
+    ));
+    sb.run_ok(&["init"]);
+    write_large_file(&sb.join("db.bin"), 1_000_000, 1);
+    sb.run_ok(&["backup"]);
+    assert!(
+        rx.requests("/").is_empty(),
+        "within the bounds: {:#?}",
+        rx.requests("/")
+    );
+
+    write_large_file(&sb.join("db.bin"), 150_000, 2);
+    let run = sb.run(&["--json", "backup"]).expect_code(3);
+    let asset = &run.json()["assets"][0];
+    assert_eq!(asset["ok"], true, "the snapshot is kept: {asset:#}");
+    let breach = asset["size_breach"].as_str().expect("a size breach");
+    assert_eq!(
+        breach,
+        "size 146.5 KiB is below the minimum of 195.3 KiB (assets.db.size)"
+    );
+    let sent = rx.requests("/hook");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let body = String::from_utf8_lossy(&sent[0].body).into_owned();
+    assert!(
+        body.contains("size-anomaly") && body.contains(breach),
+        "{body}"
+    );
+
+    let report = sb.run(&["--json", "verify"]).expect_code(1).json();
+    let [finding] = findings(&report)
+        .try_into()
+        .unwrap_or_else(|f: Vec<Value>| panic!("expected one finding, got {f:#?}"));
+    assert_eq!(finding["kind"], "size-anomaly", "{finding:#}");
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(&format!(": {breach}"))),
+        "{finding:#}"
+    );
+    assert_eq!(
+        finding["hint"],
+        "if the size is expected, change assets.db.size.min in the plan"
+    );
+
+    write_large_file(&sb.join("db.bin"), 3_000_000, 3);
+    let over = sb.run(&["--json", "backup"]).expect_code(3).json();
+    assert_eq!(
+        over["assets"][0]["size_breach"],
+        "size 2.9 MiB is above the maximum of 1.9 MiB (assets.db.size)"
+    );
+}

@@ -92,7 +92,7 @@ fn unknown_key_without_a_close_match_lists_the_keys() {
 fn asset_keys_depend_on_the_asset_type() {
     assert_eq!(
         err(&format!("{MINIMAL}url = \"postgres://x@y/z\"\n")),
-        "/plans/lifeboat.toml:7:1: assets.web.url: unknown key for an asset of type files\n  hint: url is accepted by: postgres, redis, mysql; an asset of type files takes: type, priority, schedule, rpo, rto, retention, anomaly, checks, paths, exclude, one-file-system, redact"
+        "/plans/lifeboat.toml:7:1: assets.web.url: unknown key for an asset of type files\n  hint: url is accepted by: postgres, redis, mysql; an asset of type files takes: type, priority, schedule, rpo, rto, retention, anomaly, size, checks, paths, exclude, one-file-system, redact"
     );
     assert_eq!(
         err(&format!(
@@ -549,4 +549,23 @@ fn anomaly_thresholds_must_lie_on_either_side_of_one() {
     ] {
         assert_eq!(err(&format!("{MINIMAL}{tail}")), expected, "{tail}");
     }
+}
+
+#[test]
+fn size_bounds_name_their_key() {
+    let text = err(&format!(
+        "{HEAD}[assets.web]\ntype = \"files\"\npaths = [\"/srv\"]\nsize = {{ min = \"ten GB\" }}\n"
+    ));
+    assert!(
+        text.contains("assets.web.size.min: \"ten GB\" is not a size")
+            && text.contains("hint: decimal units (KB, MB, GB, TB)"),
+        "{text}"
+    );
+    let text = err(&format!(
+        "{HEAD}[assets.web]\ntype = \"files\"\npaths = [\"/srv\"]\nsize = {{ min = \"2GB\", max = \"1GB\" }}\n"
+    ));
+    assert!(
+        text.contains("assets.web.size.max: is smaller than min"),
+        "{text}"
+    );
 }
