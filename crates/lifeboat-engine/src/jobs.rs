@@ -205,6 +205,7 @@ impl Engine {
     /// Unknown asset names, or when the repository cannot be opened.
     pub fn backup(&self, names: &[String]) -> Result<BackupReport, EngineError> {
         let assets = self.select(names)?;
+        self.check_free_space()?;
         let repo = self.open_primary()?;
         // Held for the whole job, so forget cannot remove the parent snapshots listed here;
         // taken before any source starts, so a wait never holds a database transaction open.
@@ -271,6 +272,53 @@ impl Engine {
         // that failed last time is mended by the next backup.
         report.copies = self.copy_onward(&repo);
         Ok(report)
+    }
+
+    /// `[plan] min-free`: refuses to start a backup when the spool directory or a local
+    /// primary repository has less free space, and raises `disk-space`.
+    fn check_free_space(&self) -> Result<(), EngineError> {
+        let Some(min) = self.plan().min_free else {
+            return Ok(());
+        };
+        let mut places = vec![("the spool directory", lifeboat_core::spool_dir())];
+        if let RepoLocation::Local { path } = &self.primary().location {
+            places.push(("the repository", path.clone()));
+        }
+        for (what, path) in places {
+            // The repository may not exist yet (init comes later): its nearest ancestor.
+            let Some(existing) = path.ancestors().find(|p| p.exists()) else {
+                continue;
+            };
+            let free = match nix::sys::statvfs::statvfs(existing) {
+                Ok(st) => st.blocks_available().saturating_mul(st.fragment_size()),
+                Err(e) => {
+                    tracing::warn!("free space of {}: {e}", existing.display());
+                    continue;
+                }
+            };
+            if free < min {
+                let summary = format!(
+                    "{what} {} has {} free, less than the plan's min-free of {}",
+                    path.display(),
+                    crate::human_bytes(free),
+                    crate::human_bytes(min)
+                );
+                self.raise(&crate::notify::Event::new(
+                    lifeboat_plan::NotifyEvent::DiskSpace,
+                    &self.plan().name,
+                    "backup",
+                    None,
+                    format!("backup not started: {summary}"),
+                ));
+                return Err(EngineError::usage(
+                    format!("backup not started: {summary}"),
+                    Some(
+                        "free space there (or point LIFEBOAT_SPOOL_DIR elsewhere), or lower [plan] min-free",
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// One snapshot of `asset` under a lock of its own (a safety snapshot before a restore).

@@ -55,6 +55,7 @@ pub(crate) struct PlanConfig {
     pub name: Option<String>,
     pub rpo: Option<String>,
     pub rto: Option<String>,
+    pub min_free: Option<String>,
 }
 
 /// `[repositories.NAME]`

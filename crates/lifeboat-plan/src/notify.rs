@@ -115,6 +115,8 @@ pub enum NotifyEvent {
     SizeAnomaly,
     /// A restore drill failed or missed its RTO.
     DrillFailed,
+    /// A backup did not start: too little free space where it writes.
+    DiskSpace,
 }
 
 impl NotifyEvent {
@@ -128,6 +130,7 @@ impl NotifyEvent {
             Self::RpoRecovered => "rpo-recovered",
             Self::SizeAnomaly => "size-anomaly",
             Self::DrillFailed => "drill-failed",
+            Self::DiskSpace => "disk-space",
         }
     }
 }

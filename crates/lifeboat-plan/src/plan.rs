@@ -41,6 +41,9 @@ pub struct ResolvedPlan {
     pub rpo: Duration,
     /// Plan-wide recovery time objective; assets inherit it.
     pub rto: Duration,
+    /// `min-free`: the free space a backup needs in the spool directory and under a local
+    /// repository before it starts; no check unless given.
+    pub min_free: Option<u64>,
     /// In file order; the first is the primary. Never empty.
     pub repositories: Vec<ResolvedRepository>,
     /// In file order. Never empty.
@@ -139,6 +142,16 @@ pub(crate) fn resolve(
         .opt_duration(&plan_path.key("rto"), plan.rto.as_ref())?
         .unwrap_or(DEFAULT_RTO);
 
+    let min_free = plan
+        .min_free
+        .as_ref()
+        .map(|v| {
+            lifeboat_core::parse_size(v).map_err(|e| {
+                r.error(&plan_path.key("min-free"), e)
+                    .with_hint("e.g. min-free = \"10GB\"")
+            })
+        })
+        .transpose()?;
     let repositories = repository::resolve_all(&r, config.repositories.as_ref())?;
 
     let assets_path = root.key("assets");
@@ -201,6 +214,7 @@ pub(crate) fn resolve(
         name: name.clone(),
         rpo,
         rto,
+        min_free,
         repositories,
         assets,
         notify,

@@ -108,3 +108,49 @@ fn notifications_wait_for_nothing_when_no_event_matches() {
     // Deliveries are made before the command exits.
     assert!(rx.requests("/").is_empty(), "{:#?}", rx.requests("/"));
 }
+
+/// `[plan] min-free`: a backup that would start with less free space than that in the spool
+/// directory does not start, says where and how much, and raises `disk-space`.
+#[test]
+fn a_backup_without_the_free_space_the_plan_asks_does_not_start() {
+    let sb = Sandbox::new();
+    let rx = Receiver::start();
+    let plan = |min_free: &str| {
+        format!(
+            "version = 1\n\n[plan]\nname = \"it\"\nmin-free = \"{min_free}\"\n\n\
+             [repositories.main]\nurl = {}\npassword-env = \"{}\"\n\n\
+             [assets.good]\ntype = \"command\"\nbackup = \"echo fine\"\n\n\
+             [notify.hook]\ntype = \"webhook\"\nurl = {}\non = [\"disk-space\"]\n",
+            crate::util::toml_path(&sb.repo()),
+            crate::util::PASSWORD_ENV,
+            toml_str(&rx.url("/hook"))
+        )
+    };
+    // More than any disk here has.
+    sb.write_raw_plan(&plan("1000TB"));
+    sb.run_ok(&["init"]);
+    let run = sb.run(&["backup"]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("backup not started: the spool directory")
+            && run
+                .stderr
+                .contains("less than the plan's min-free of 909.5 TiB"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("LIFEBOAT_SPOOL_DIR"), "{}", run.stderr);
+    assert!(sb.snapshots().is_empty(), "{:#?}", sb.snapshots());
+    let sent = rx.requests("/hook");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let body = String::from_utf8_lossy(&sent[0].body).into_owned();
+    assert!(
+        body.contains("disk-space") && body.contains("backup not started"),
+        "{body}"
+    );
+
+    sb.write_raw_plan(&plan("1KB"));
+    sb.run_ok(&["backup"]);
+    assert_eq!(sb.snapshots().len(), 1);
+    assert_eq!(rx.requests("/hook").len(), 1, "no event when there is room");
+}
