@@ -3,7 +3,7 @@
 
 use std::{
     io::{BufRead, IsTerminal, Write},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use lifeboat_engine::{
@@ -113,7 +113,7 @@ pub fn run(engine: &Engine, json: bool, args: &Args<'_>) -> Result<u8, Failure> 
         drill: args.drill,
     };
     let report = engine.recover(&req, &mut Terminal { json })?;
-    let written = write_report(engine, &report, args.report)?;
+    let written = engine.save_incident(&report, args.report)?;
     if json {
         let doc = serde_json::json!({ "report": report, "report-file": written });
         println!(
@@ -169,35 +169,4 @@ fn print_outcome(report: &RecoverReport, written: Option<&Path>) {
     if let Some(p) = written {
         println!("\nincident report: {}", p.display());
     }
-}
-
-/// Writes the report to `path`, or (live and drill runs) to
-/// `.lifeboat/incidents/<scenario>-<time>.md` beside the plan. A dry run writes one only when
-/// asked.
-fn write_report(
-    engine: &Engine,
-    report: &RecoverReport,
-    path: Option<&Path>,
-) -> Result<Option<PathBuf>, Failure> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None if report.mode == RecoverMode::DryRun => return Ok(None),
-        None => engine
-            .plan()
-            .base_dir
-            .join(".lifeboat")
-            .join("incidents")
-            .join(format!("{}.md", report.id())),
-    };
-    let text = report.render_for(&path)?;
-    let fail = |e: std::io::Error| Failure {
-        message: format!("write the incident report to {}: {e}", path.display()),
-        hint: Some("choose a writable path with --report; the recovery itself is done".into()),
-        code: Exit::Error as u8,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    std::fs::write(&path, text).map_err(fail)?;
-    Ok(Some(path))
 }

@@ -79,6 +79,16 @@ impl Output {
             Outcome::Restore(r) => self.restore(r),
             // The artifact itself went to stdout.
             Outcome::Dump(bytes) => tracing::info!("wrote {bytes} bytes"),
+            Outcome::ScenarioDrill { report, written } => {
+                if self.json {
+                    json(&serde_json::json!({ "report": report, "report-file": written }));
+                } else {
+                    println!("{}", report.summary());
+                    if let Some(p) = written {
+                        println!("incident report: {}", p.display());
+                    }
+                }
+            }
             Outcome::CatalogRebuilt(rebuilt) => {
                 if self.json {
                     println!("{}", serde_json::json!(rebuilt));

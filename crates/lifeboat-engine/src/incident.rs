@@ -3,13 +3,54 @@
 //! actions, preventive measures, follow-up items, lessons learned. Lifeboat fills in what it
 //! knows and leaves the human parts marked for the incident owner.
 
-use std::fmt::Write;
+use std::{
+    fmt::Write,
+    path::{Path, PathBuf},
+};
 
 use crate::{
     EngineError,
+    engine::Engine,
     recover::{RecoverMode, RecoverReport, StepStatus},
     report::human_secs,
 };
+
+impl Engine {
+    /// Writes `report` to `path` (Markdown, or JSON by the extension), or for live and drill
+    /// runs to `.lifeboat/incidents/<scenario>-<time>.md` beside the plan; a dry run is
+    /// written only when asked. Returns where it went.
+    ///
+    /// # Errors
+    /// The file cannot be written; the recovery itself is done.
+    pub fn save_incident(
+        &self,
+        report: &RecoverReport,
+        path: Option<&Path>,
+    ) -> Result<Option<PathBuf>, EngineError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None if report.mode == RecoverMode::DryRun => return Ok(None),
+            None => self
+                .plan()
+                .base_dir
+                .join(".lifeboat")
+                .join("incidents")
+                .join(format!("{}.md", report.id())),
+        };
+        let text = report.render_for(&path)?;
+        let fail = |e: std::io::Error| {
+            EngineError::usage(
+                format!("write the incident report to {}: {e}", path.display()),
+                Some("choose a writable path with --report; the recovery itself is done"),
+            )
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        std::fs::write(&path, text).map_err(fail)?;
+        Ok(Some(path))
+    }
+}
 
 const TO_WRITE: &str = "_To be written by the incident owner._";
 

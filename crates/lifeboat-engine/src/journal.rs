@@ -387,6 +387,54 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Records a scenario rehearsed on sandboxes: one run, `drill-failed` when a step failed
+    /// or the RTO target was missed, else `success`; one audit line.
+    pub fn record_scenario_drill(
+        &self,
+        report: &crate::RecoverReport,
+        started: Timestamp,
+        trigger: &str,
+    ) {
+        let passed = report.ok && report.rto_met();
+        let outcome = match (passed, report.ok) {
+            (true, _) => RunOutcome::Ok,
+            (false, true) => RunOutcome::Partial,
+            (false, false) if crate::interrupted() => RunOutcome::Cancelled,
+            (false, false) => RunOutcome::Failed,
+        };
+        let summary = report.summary();
+        self.add_run(&Run {
+            id: 0,
+            job: "recover".to_owned(),
+            asset: None,
+            started_at: started,
+            duration_secs: since(started),
+            bytes: None,
+            outcome,
+            error: (!passed).then(|| summary.clone()),
+            snapshot: None,
+            trigger: trigger.to_owned(),
+        });
+        let kind = if passed {
+            NotifyEvent::Success
+        } else {
+            NotifyEvent::DrillFailed
+        };
+        self.raise(&self.event(
+            kind,
+            "recover",
+            None,
+            format!("scenario {} rehearsed: {summary}", report.scenario),
+        ));
+        self.audit(
+            &format!("recover {} --drill", report.scenario),
+            if passed { "ok" } else { "failed" },
+            (!passed).then_some(summary.as_str()),
+        );
+    }
+}
+
 /// A failed drill asset's first problem, or the target it missed.
 fn drill_problem(a: &crate::SandboxRestore) -> String {
     if let Some(p) = a.problems.first() {

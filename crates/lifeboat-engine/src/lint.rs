@@ -4,7 +4,7 @@
 //! forecast over its target).
 
 use lifeboat_core::{Priority, RepoLocation};
-use lifeboat_plan::{ResolvedPlan, Step};
+use lifeboat_plan::{NotifyEvent, ResolvedPlan, Step};
 use serde::Serialize;
 
 use crate::{Level, catalog::Catalog, engine::Engine, report::forecast_rto};
@@ -81,6 +81,7 @@ impl Engine {
         assets(plan, &drills, &mut f);
         offsite(plan, &mut f);
         scenarios(plan, &mut f);
+        unraised_events(plan, &mut f);
         if plan.notify.is_empty() {
             f.add(
                 Level::Warning,
@@ -223,6 +224,49 @@ fn scenarios(plan: &ResolvedPlan, f: &mut Findings) {
                 crate::kinds::kind_for(a).lint_restore_step(to.is_some(), !tables.is_empty())
             {
                 f.add(Level::Error, key, lint.message, Some(&lint.hint));
+            }
+        }
+    }
+}
+
+/// Notifiers waiting for an event nothing in the plan raises on a schedule: they would stay
+/// silent exactly when they are counted on.
+fn unraised_events(plan: &ResolvedPlan, f: &mut Findings) {
+    let s = &plan.schedules;
+    let bounded = plan
+        .assets
+        .iter()
+        .any(|a| a.size.min.is_some() || a.size.max.is_some());
+    for n in &plan.notify {
+        for event in &n.on {
+            let (raised, what, hint) = match event {
+                NotifyEvent::SizeAnomaly => (
+                    s.verify.is_some() || bounded,
+                    "a verify, or a backup outside an asset's size bounds",
+                    "add verify = \"0 3 * * *\" to [schedules], or size = { min = \"...\" } to the assets that matter",
+                ),
+                NotifyEvent::DrillFailed => (
+                    s.drill.is_some() || !s.scenarios.is_empty(),
+                    "a drill",
+                    "add drill = \"0 4 * * 0\" or scenarios = { NAME = \"cron\" } to [schedules]",
+                ),
+                NotifyEvent::DiskSpace => (
+                    plan.min_free.is_some(),
+                    "a backup under [plan] min-free",
+                    "add min-free = \"10GB\" to [plan]",
+                ),
+                _ => continue,
+            };
+            if !raised {
+                f.add(
+                    Level::Warning,
+                    format!("notify.{}.on", n.name),
+                    format!(
+                        "waits for {}, which only {what} raises, and the plan has none",
+                        event.as_str()
+                    ),
+                    Some(hint),
+                );
             }
         }
     }

@@ -18,6 +18,7 @@ use crate::{
     drill::SandboxRestore,
     engine::Engine,
     jobs::{BackupReport, ForgetReport, InitReport},
+    recover::{RecoverReport, RecoverRequest, RecoverUi, StepRecord},
     report::DrillReport,
     verify::{ReadData, VerifyReport},
 };
@@ -66,6 +67,9 @@ pub enum Job {
         before: Option<String>,
         artifact: Option<String>,
     },
+    /// Rehearse a scenario on sandboxes, unattended (`recover NAME --drill --yes`), and
+    /// keep its incident report beside the plan.
+    ScenarioDrill { scenario: String },
     /// Rebuild the catalog from the repository.
     CatalogRebuild,
     /// Copy the audit log into the repository.
@@ -86,6 +90,7 @@ impl Job {
             Self::Copy { .. } => "copy",
             Self::Restore(_) => "restore",
             Self::Dump { .. } => "dump",
+            Self::ScenarioDrill { .. } => "recover",
             Self::CatalogRebuild => "catalog",
             Self::AuditPush => "audit",
         }
@@ -136,6 +141,7 @@ impl Job {
                 Some(a) => format!("dump {asset} {a}"),
                 None => format!("dump {asset}"),
             },
+            Self::ScenarioDrill { scenario } => format!("recover {scenario} --drill"),
             Self::CatalogRebuild => "catalog rebuild".to_owned(),
             Self::AuditPush => "audit push".to_owned(),
         }
@@ -183,6 +189,11 @@ pub enum Outcome {
     Restore(RestoreReport),
     /// Bytes written.
     Dump(u64),
+    /// A scenario rehearsed on sandboxes, and where its incident report went.
+    ScenarioDrill {
+        report: RecoverReport,
+        written: Option<PathBuf>,
+    },
     CatalogRebuilt(Rebuilt),
     /// The snapshot holding the audit log; `None` when there is no log yet.
     AuditPushed(Option<String>),
@@ -199,6 +210,9 @@ impl Outcome {
             Self::SandboxRestores(r) if !r.iter().all(|r| r.ok) => Exit::Error as u8,
             Self::Drill { report, .. } if !report.passed => Exit::Error as u8,
             Self::Copies(o) if o.iter().any(|o| o.error.is_some()) => Exit::Error as u8,
+            Self::ScenarioDrill { report, .. } if !(report.ok && report.rto_met()) => {
+                Exit::Error as u8
+            }
             _ => Exit::Ok as u8,
         }
     }
@@ -259,6 +273,10 @@ impl Engine {
                 self.record_copies(o, started, trigger);
                 return result;
             }
+            Ok(Outcome::ScenarioDrill { report, .. }) => {
+                self.record_scenario_drill(report, started, trigger);
+                return result;
+            }
             Ok(_) => Ok(()),
         };
         self.record_job(job.name(), &job.what(), started, recorded, trigger);
@@ -309,8 +327,40 @@ impl Engine {
                 artifact.as_deref(),
                 out,
             )?),
+            Job::ScenarioDrill { scenario } => {
+                let req = RecoverRequest {
+                    scenario: scenario.clone(),
+                    dry_run: false,
+                    yes: true,
+                    drill: true,
+                };
+                let report = self.recover(&req, &mut Unattended)?;
+                let written = self.save_incident(&report, None)?;
+                Outcome::ScenarioDrill { report, written }
+            }
             Job::CatalogRebuild => Outcome::CatalogRebuilt(self.rebuild_catalog()?),
             Job::AuditPush => Outcome::AuditPushed(self.save_audit()?),
         })
+    }
+}
+
+/// A recovery nobody watches (the daemon's scheduled drills): no timeline, and no question is
+/// ever answered yes.
+struct Unattended;
+
+impl RecoverUi for Unattended {
+    fn step_started(&mut self, _step: &StepRecord, _total: usize) {}
+
+    fn step_finished(&mut self, step: &StepRecord, total: usize) {
+        tracing::info!(
+            "step {}/{total} {}: {}",
+            step.index,
+            step.status.label(),
+            step.detail.as_deref().unwrap_or("")
+        );
+    }
+
+    fn ask(&mut self, _question: &str) -> bool {
+        false
     }
 }

@@ -46,6 +46,7 @@ pub(crate) struct SchedulesConfig {
     pub copy: Option<String>,
     pub parallel: Option<u32>,
     pub rpo_reminder: Option<String>,
+    pub scenarios: Option<IndexMap<String, String>>,
 }
 
 /// `[plan]`

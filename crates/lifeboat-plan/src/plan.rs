@@ -205,7 +205,8 @@ pub(crate) fn resolve(
         scenarios.push(s);
     }
 
-    let schedules = schedules::resolve(&r, config.schedules.as_ref())?;
+    let scenario_names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    let schedules = schedules::resolve(&r, config.schedules.as_ref(), &scenario_names)?;
 
     Ok(ResolvedPlan {
         file: doc.file.to_path_buf(),

@@ -41,6 +41,9 @@ pub struct ResolvedSchedules {
     pub parallel: usize,
     /// While an asset's RPO stays breached, its `rpo-breach` notification is repeated this often.
     pub rpo_reminder: Duration,
+    /// `scenarios = { NAME = "cron" }`: runbooks rehearsed as drills (sandboxes, no live
+    /// target touched), by scenario name, in file order.
+    pub scenarios: Vec<(String, Schedule)>,
 }
 
 impl Default for ResolvedSchedules {
@@ -56,6 +59,7 @@ impl Default for ResolvedSchedules {
             copy: None,
             parallel: 1,
             rpo_reminder: DEFAULT_RPO_REMINDER,
+            scenarios: Vec::new(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub(crate) fn cron(
 pub(crate) fn resolve(
     r: &Resolver<'_, '_>,
     c: Option<&SchedulesConfig>,
+    scenario_names: &[&str],
 ) -> Result<ResolvedSchedules, PlanError> {
     let Some(c) = c else {
         return Ok(ResolvedSchedules::default());
@@ -160,5 +165,31 @@ pub(crate) fn resolve(
             None => DEFAULT_RPO_REMINDER,
             Some(d) => r.duration(&base.key("rpo-reminder"), d)?,
         },
+        scenarios: scenario_drills(r, &base.key("scenarios"), c, scenario_names)?,
     })
+}
+
+/// `scenarios = { NAME = "cron" }`, each name a scenario of the plan.
+fn scenario_drills(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    c: &SchedulesConfig,
+    names: &[&str],
+) -> Result<Vec<(String, Schedule)>, PlanError> {
+    let mut out = Vec::new();
+    for (name, expr) in c.scenarios.iter().flatten() {
+        let path = base.key(name);
+        if !names.contains(&name.as_str()) {
+            let hint = if names.is_empty() {
+                "the plan defines no [[scenarios]]".to_owned()
+            } else {
+                format!("the plan's scenarios: {}", names.join(", "))
+            };
+            return Err(r
+                .error(&path, format!("no scenario named {name:?}"))
+                .with_hint(hint));
+        }
+        out.push((name.clone(), cron(r, &path, expr)?));
+    }
+    Ok(out)
 }

@@ -100,6 +100,18 @@ pub fn scheduled_jobs(plan: &ResolvedPlan) -> Vec<ScheduledJob> {
             args,
         });
     }
+    for (scenario, schedule) in &plan.schedules.scenarios {
+        jobs.push(ScheduledJob {
+            name: format!("drill-{scenario}"),
+            schedule: schedule.clone(),
+            args: vec![
+                "recover".to_owned(),
+                scenario.clone(),
+                "--drill".to_owned(),
+                "--yes".to_owned(),
+            ],
+        });
+    }
     jobs
 }
 

@@ -26,6 +26,8 @@ pub enum JobKind {
     Prune,
     /// Copy snapshots into every `copy-from` repository.
     Copy,
+    /// Rehearse a scenario on sandboxes (`[schedules] scenarios`).
+    Scenario { name: String },
 }
 
 impl JobKind {
@@ -39,6 +41,7 @@ impl JobKind {
             Self::Forget => "forget",
             Self::Prune => "prune",
             Self::Copy => "copy",
+            Self::Scenario { .. } => "scenario",
         }
     }
 
@@ -47,6 +50,7 @@ impl JobKind {
     pub fn key(&self) -> String {
         match self {
             Self::Backup { assets } => format!("backup:{}", assets.join(",")),
+            Self::Scenario { name } => format!("scenario:{name}"),
             other => other.name().to_owned(),
         }
     }
@@ -55,7 +59,8 @@ impl JobKind {
     fn assets(&self, engine: &Engine) -> Vec<String> {
         match self {
             Self::Backup { assets } => assets.clone(),
-            Self::Copy => Vec::new(),
+            // Sandboxes only: it reads the repository beside the other jobs.
+            Self::Copy | Self::Scenario { .. } => Vec::new(),
             _ => engine
                 .plan()
                 .assets
@@ -88,6 +93,9 @@ impl JobKind {
             Self::Copy => Job::Copy {
                 from: None,
                 to: None,
+            },
+            Self::Scenario { name } => Job::ScenarioDrill {
+                scenario: name.clone(),
             },
         }
     }

@@ -59,6 +59,13 @@ pub(crate) fn entries(plan: &ResolvedPlan, now: DateTime<Utc>) -> Vec<Entry> {
             next: None,
         });
     }
+    for (name, schedule) in &plan.schedules.scenarios {
+        out.push(Entry {
+            job: JobKind::Scenario { name: name.clone() },
+            schedule: schedule.clone(),
+            next: None,
+        });
+    }
     for e in &mut out {
         e.next = next_time(plan, &e.schedule, now);
     }
@@ -321,6 +328,29 @@ mod tests {
         assert_eq!(e[0].next, Some(at("2025-03-01T06:00:00Z")));
         assert_eq!(e[1].job, JobKind::Prune);
         assert_eq!(e[1].next, Some(at("2025-03-02T05:00:00Z")));
+    }
+
+    /// `[schedules] scenarios`, with "the first Friday of each quarter" as cron's `5#1`.
+    #[test]
+    fn scenario_drills_are_scheduled_by_name() {
+        let p = plan(
+            "[[scenarios]]\nname = \"quarterly-dr\"\nsteps = [{ restore = \"db\" }]\n\
+             [schedules]\ntime-zone = \"UTC\"\nscenarios = { quarterly-dr = \"0 9 * 1,4,7,10 5#1\" }\n",
+        );
+        let e = entries(&p, at("2026-12-05T12:00:00Z"));
+        let drill = e
+            .iter()
+            .find(|e| {
+                e.job
+                    == JobKind::Scenario {
+                        name: "quarterly-dr".to_owned(),
+                    }
+            })
+            .expect("the scenario drill is scheduled");
+        // 1 January 2027 is a Friday; 2 April 2027 the first Friday of April.
+        assert_eq!(drill.next, Some(at("2027-01-01T09:00:00Z")));
+        let after = next_time(&p, &drill.schedule, at("2027-01-01T09:00:00Z"));
+        assert_eq!(after, Some(at("2027-04-02T09:00:00Z")));
     }
 
     #[test]

@@ -375,3 +375,56 @@ fn off_loopback_the_daemon_needs_a_token() {
     assert!(run.stderr.contains("needs an API token"), "{}", run.stderr);
     assert!(run.stderr.contains("LIFEBOAT_API_TOKEN"), "{}", run.stderr);
 }
+
+/// `[schedules] scenarios`: the daemon rehearses a runbook on sandboxes on its schedule,
+/// records the run, keeps the incident report beside the plan and audits it; the live target
+/// is not touched.
+#[test]
+fn a_scheduled_scenario_drill_runs_on_sandboxes() {
+    let sb = Sandbox::new();
+    let site = sb.join("site");
+    fs::create_dir_all(&site).unwrap();
+    fs::write(site.join("index.html"), "<h1>up</h1>\n").unwrap();
+    sb.write_plan(&format!(
+        "[assets.site]\ntype = \"files\"\npaths = [{}]\nrpo = \"1h\"\n\n\
+         [[scenarios]]\nname = \"site-loss\"\nsteps = [{{ restore = \"site\" }}, {{ check = \"site\" }}]\n\n\
+         [schedules]\ntime-zone = \"UTC\"\nscenarios = {{ site-loss = \"* * * * *\" }}\n",
+        toml_path(&site)
+    ));
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup"]);
+    // Changed after the backup: a live restore would put the old page back.
+    fs::write(site.join("index.html"), "<h1>changed</h1>\n").unwrap();
+    let d = Daemon::start(&sb, &[]);
+    let run = d.poll(
+        "a scheduled scenario drill",
+        Duration::from_secs(240),
+        || {
+            d.json("/api/runs")
+                .as_array()?
+                .iter()
+                .find(|r| r["job"] == "recover")
+                .cloned()
+        },
+    );
+    assert_eq!(run["outcome"], "ok", "{run:#}");
+    assert_eq!(run["trigger"], "schedule", "{run:#}");
+    let reports: Vec<_> = fs::read_dir(sb.join(".lifeboat/incidents"))
+        .expect("an incident report")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        reports
+            .iter()
+            .any(|n| n.starts_with("site-loss-") && n.ends_with(".md")),
+        "{reports:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(site.join("index.html")).unwrap(),
+        "<h1>changed</h1>\n",
+        "a drill touches no live target"
+    );
+    let audit = fs::read_to_string(sb.join(".lifeboat/audit.jsonl")).unwrap();
+    assert!(audit.contains("recover site-loss --drill"), "{audit}");
+}

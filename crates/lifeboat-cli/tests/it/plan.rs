@@ -102,3 +102,49 @@ fn recover_names_the_scenarios_it_knows() {
         run.stderr
     );
 }
+
+/// A notifier waiting for an event that nothing in the plan raises is a warning; scheduling
+/// what raises it clears the warning.
+#[test]
+fn plan_check_warns_of_events_nothing_raises() {
+    let sb = Sandbox::new();
+    let base = "[assets.db]\ntype = \"sqlite\"\npath = \"db.sqlite\"\nschedule = \"0 2 * * *\"\nretention = { daily = 7 }\nrpo = \"1d\"\nrto = \"1h\"\n\n\
+                [[scenarios]]\nname = \"loss\"\nsteps = [{ restore = \"db\" }]\n\n\
+                [notify.ops]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\non = [\"failure\", \"size-anomaly\", \"drill-failed\", \"disk-space\"]\n";
+    sb.write_plan(base);
+    let run = sb.run(&["plan", "check"]).expect_code(3);
+    for (event, raiser) in [
+        (
+            "size-anomaly",
+            "a verify, or a backup outside an asset's size bounds",
+        ),
+        ("drill-failed", "a drill"),
+        ("disk-space", "a backup under [plan] min-free"),
+    ] {
+        let line = format!(
+            "warning: notify.ops.on: waits for {event}, which only {raiser} raises, and the plan has none"
+        );
+        assert!(run.stdout.contains(&line), "{line}\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("waits for failure"), "{}", run.stdout);
+
+    sb.write_plan(&format!(
+        "{base}\n[schedules]\nverify = \"0 3 * * *\"\nscenarios = {{ loss = \"0 9 * 1,4,7,10 5#1\" }}\n"
+    ));
+    let run = sb.run(&["plan", "check"]).expect_code(3);
+    assert!(
+        !run.stdout.contains("waits for size-anomaly"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("waits for drill-failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("waits for disk-space"),
+        "{}",
+        run.stdout
+    );
+}

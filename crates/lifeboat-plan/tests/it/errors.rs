@@ -569,3 +569,15 @@ fn size_bounds_name_their_key() {
         "{text}"
     );
 }
+
+#[test]
+fn scheduled_scenarios_must_exist() {
+    let text = err(&format!(
+        "{MINIMAL}[[scenarios]]\nname = \"loss\"\nsteps = [{{ check = \"web\" }}]\n\n[schedules]\nscenarios = {{ los = \"0 9 * * 5#1\" }}\n"
+    ));
+    assert!(
+        text.contains("schedules.scenarios.los: no scenario named \"los\"")
+            && text.contains("hint: the plan's scenarios: loss"),
+        "{text}"
+    );
+}
