@@ -21,16 +21,18 @@ use crate::{
 ///   restore, the sandbox load and the manifest comparison need, and whose manifest records
 ///   what the comparison counts (rows per table, keys per database, files and bytes). A
 ///   source that cannot read its target consistently fails with a `SourceError` (or a dump
-///   that fails mid-stream), never with a partial snapshot.
+///   that fails mid-stream) and leaves no snapshot; only a tree source keeps what it could
+///   read, naming the rest in the manifest's warnings.
 /// - **Restore**: [`Kind::restore`] first plans: it pushes every [`crate::RestoreAction`] it
 ///   will take into the job's report, the safety copy included, and returns when the request
 ///   is a dry run without touching anything. Otherwise it applies them so that a failure at
 ///   any point leaves the live target as it was: the new content is built beside the target
 ///   (a file staged next to it, a scratch database, a sandbox checked against the manifest)
 ///   and swapped in last. The safety copy is asked of the engine through
-///   [`RestoreJob::safety_copy`] just before the swap, naming the raw files that stand for the
-///   target when it cannot be read consistently: a damaged target must not stop the restore.
-///   A kind never calls back into the engine otherwise.
+///   [`RestoreJob::safety_copy`] before anything of the target is replaced (a database kind:
+///   once the new content is loaded and checked, just before the swap), naming the raw files
+///   that stand for the target when it cannot be read consistently: a damaged target must not
+///   stop the restore. A kind never calls back into the engine otherwise.
 /// - **Sandbox**: [`Kind::sandbox`] loads the snapshot into something Lifeboat starts itself
 ///   (a scratch server, a work directory), never a live target, compares it with the manifest
 ///   (an `Err` names the difference) and runs the asset's checks, marking each phase on the
