@@ -8,8 +8,8 @@ use lifeboat_core::Exit;
 use lifeboat_engine::Engine;
 
 use crate::{
-    AuditAction, Cli, Command, Failure, PlanAction, ScheduleAction, TOKEN_ENV, plan_cmd,
-    recover_cmd, render,
+    AuditAction, Cli, Command, Failure, KeyAction, PlanAction, ScheduleAction, TOKEN_ENV, key_cmd,
+    plan_cmd, recover_cmd, render,
 };
 
 /// Runs `cli.command`, which is not a job.
@@ -27,6 +27,12 @@ pub fn run(cli: &Cli, engine: &Engine, out: &render::Output, path: &Path) -> Res
             } else {
                 out.reports(&engine.past_drills()?);
             }
+            Ok(Exit::Ok as u8)
+        }
+        Command::Key {
+            action: KeyAction::List,
+        } => {
+            key_cmd::list(&engine.keys()?, cli.json);
             Ok(Exit::Ok as u8)
         }
         Command::Unlock { all } => {
@@ -197,7 +203,8 @@ pub fn run(cli: &Cli, engine: &Engine, out: &render::Output, path: &Path) -> Res
         | Command::Verify { .. }
         | Command::Copy { .. }
         | Command::Drill { .. }
-        | Command::Catalog { .. } => unreachable!("a job of the protocol"),
+        | Command::Catalog { .. }
+        | Command::Key { .. } => unreachable!("a job of the protocol"),
     }
 }
 

@@ -4,6 +4,7 @@
 mod bars;
 mod direct;
 mod failure;
+mod key_cmd;
 mod plan_cmd;
 mod recover_cmd;
 mod render;
@@ -199,6 +200,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
     },
+    /// The repository's keys (passwords): list, add, remove, change the current one; restic
+    /// opens the repository with any of them
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// The plan file: check it, or show it as tables
     Plan {
         #[command(subcommand)]
@@ -243,8 +250,8 @@ enum PlanAction {
 
 impl Command {
     /// The engine job this command asks for; `None` for the commands that are not jobs.
-    fn job(&self) -> Option<Job> {
-        Some(match self {
+    fn job(&self) -> Result<Option<Job>, Failure> {
+        Ok(Some(match self {
             Self::Init => Job::Init,
             Self::Backup { assets } => Job::Backup {
                 assets: assets.clone(),
@@ -317,7 +324,23 @@ impl Command {
             Self::Audit {
                 action: AuditAction::Push,
             } => Job::AuditPush,
-            Self::Snapshots { .. }
+            Self::Key {
+                action: KeyAction::Add { new_password_file },
+            } => Job::KeyAdd {
+                password: key_cmd::new_password(new_password_file.as_deref())?,
+            },
+            Self::Key {
+                action: KeyAction::Remove { id },
+            } => Job::KeyRemove { id: id.clone() },
+            Self::Key {
+                action: KeyAction::Passwd { new_password_file },
+            } => Job::KeyPasswd {
+                password: key_cmd::new_password(new_password_file.as_deref())?,
+            },
+            Self::Key {
+                action: KeyAction::List,
+            }
+            | Self::Snapshots { .. }
             | Self::Status
             | Self::Unlock { .. }
             | Self::Reports { .. }
@@ -325,13 +348,34 @@ impl Command {
             | Self::Plan { .. }
             | Self::Audit { .. }
             | Self::Schedule { .. }
-            | Self::Daemon { .. } => return None,
-        })
+            | Self::Daemon { .. } => return Ok(None),
+        }))
     }
 }
 
 /// Environment variable holding the daemon's API token.
 const TOKEN_ENV: &str = "LIFEBOAT_API_TOKEN";
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Every key, the one the plan's password opens marked
+    List,
+    /// Add a key; the new password from --new-password-file or typed on a terminal
+    Add {
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Remove a key (never the one the plan's password opens)
+    Remove {
+        /// Key id, or a unique prefix of it (`lifeboat key list`)
+        id: String,
+    },
+    /// Replace the plan's key by a new password: added and proven first, then the old key goes
+    Passwd {
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+}
 
 #[derive(Debug, Subcommand)]
 enum CatalogAction {
@@ -451,7 +495,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         engine.use_repository(name)?;
     }
     let out = render::Output { json: cli.json };
-    let Some(job) = cli.command.job() else {
+    let Some(job) = cli.command.job()? else {
         return direct::run(cli, &engine, &out, &path);
     };
     let stdout = std::io::stdout();

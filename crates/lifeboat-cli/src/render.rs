@@ -51,6 +51,23 @@ pub fn age(secs: u64) -> String {
     humantime::format_duration(Duration::from_secs(rounded)).to_string()
 }
 
+/// A key or snapshot id's first 8 hex digits.
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Where the plan reads a repository's password from, without the password.
+fn password_source(source: &lifeboat_plan::PasswordSource) -> String {
+    use lifeboat_plan::PasswordSource;
+    match source {
+        PasswordSource::Env(var) => format!("password-env {var}"),
+        PasswordSource::File(p) | PasswordSource::DefaultFile(p) => {
+            format!("password-file {}", p.display())
+        }
+        PasswordSource::Command(_) => "its password-command".to_owned(),
+    }
+}
+
 /// `1 snapshot`, `3 snapshots`.
 fn count(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -87,6 +104,42 @@ impl Output {
                     if let Some(p) = written {
                         println!("incident report: {}", p.display());
                     }
+                }
+            }
+            Outcome::KeyAdded(id) => {
+                if self.json {
+                    println!("{}", serde_json::json!({ "added": id }));
+                } else {
+                    println!(
+                        "added key {}: the repository opens with the new password too",
+                        short(id)
+                    );
+                }
+            }
+            Outcome::KeyRemoved(id) => {
+                if self.json {
+                    println!("{}", serde_json::json!({ "removed": id }));
+                } else {
+                    println!("removed key {}", short(id));
+                }
+            }
+            Outcome::PasswordChanged { new, old } => {
+                if self.json {
+                    println!("{}", serde_json::json!({ "added": new, "removed": old }));
+                } else {
+                    println!(
+                        "key {} replaces key {}: {}",
+                        short(new),
+                        short(old),
+                        match &engine.primary().password {
+                            lifeboat_plan::PasswordSource::DefaultFile(p) =>
+                                format!("the new password is in {}", p.display()),
+                            other => format!(
+                                "give the plan the new password ({}) before the next job",
+                                password_source(other)
+                            ),
+                        }
+                    );
                 }
             }
             Outcome::CatalogRebuilt(rebuilt) => {

@@ -15,6 +15,7 @@ mod incident;
 mod interrupt;
 mod jobs;
 mod journal;
+mod keys;
 mod kinds;
 mod lint;
 pub mod notify;

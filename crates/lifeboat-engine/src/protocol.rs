@@ -7,7 +7,7 @@
 use std::{io::Write, path::PathBuf};
 
 use jiff::Timestamp;
-use lifeboat_core::Exit;
+use lifeboat_core::{Exit, Secret};
 use lifeboat_repo::PruneSummary;
 
 use crate::{
@@ -70,6 +70,12 @@ pub enum Job {
     /// Rehearse a scenario on sandboxes, unattended (`recover NAME --drill --yes`), and
     /// keep its incident report beside the plan.
     ScenarioDrill { scenario: String },
+    /// Add a key (a password) to the repository.
+    KeyAdd { password: Secret },
+    /// Remove the key whose id starts with `id`.
+    KeyRemove { id: String },
+    /// Replace the current key by one with this password (add, prove, then remove).
+    KeyPasswd { password: Secret },
     /// Rebuild the catalog from the repository.
     CatalogRebuild,
     /// Copy the audit log into the repository.
@@ -91,6 +97,7 @@ impl Job {
             Self::Restore(_) => "restore",
             Self::Dump { .. } => "dump",
             Self::ScenarioDrill { .. } => "recover",
+            Self::KeyAdd { .. } | Self::KeyRemove { .. } | Self::KeyPasswd { .. } => "key",
             Self::CatalogRebuild => "catalog",
             Self::AuditPush => "audit",
         }
@@ -142,6 +149,9 @@ impl Job {
                 None => format!("dump {asset}"),
             },
             Self::ScenarioDrill { scenario } => format!("recover {scenario} --drill"),
+            Self::KeyAdd { .. } => "key add".to_owned(),
+            Self::KeyRemove { id } => format!("key remove {id}"),
+            Self::KeyPasswd { .. } => "key passwd".to_owned(),
             Self::CatalogRebuild => "catalog rebuild".to_owned(),
             Self::AuditPush => "audit push".to_owned(),
         }
@@ -193,6 +203,15 @@ pub enum Outcome {
     ScenarioDrill {
         report: RecoverReport,
         written: Option<PathBuf>,
+    },
+    /// The new key's id.
+    KeyAdded(String),
+    /// The removed key's id.
+    KeyRemoved(String),
+    /// The new key's id and the removed one's.
+    PasswordChanged {
+        new: String,
+        old: String,
     },
     CatalogRebuilt(Rebuilt),
     /// The snapshot holding the audit log; `None` when there is no log yet.
@@ -337,6 +356,12 @@ impl Engine {
                 let report = self.recover(&req, &mut Unattended)?;
                 let written = self.save_incident(&report, None)?;
                 Outcome::ScenarioDrill { report, written }
+            }
+            Job::KeyAdd { password } => Outcome::KeyAdded(self.add_key(password)?),
+            Job::KeyRemove { id } => Outcome::KeyRemoved(self.remove_key(id)?),
+            Job::KeyPasswd { password } => {
+                let (new, old) = self.change_password(password)?;
+                Outcome::PasswordChanged { new, old }
             }
             Job::CatalogRebuild => Outcome::CatalogRebuilt(self.rebuild_catalog()?),
             Job::AuditPush => Outcome::AuditPushed(self.save_audit()?),

@@ -25,6 +25,9 @@ pub enum RepoError {
         detail: String,
     },
 
+    #[error("key of repository {name}: {detail}")]
+    KeyRefused { name: String, detail: String },
+
     #[error("back up asset {asset}: {detail}")]
     SourceFailed { asset: String, detail: String },
 

@@ -8,6 +8,7 @@ mod backup;
 mod check;
 mod config;
 mod error;
+mod keys;
 mod listing;
 mod lock;
 mod maintenance;
@@ -28,6 +29,7 @@ pub use backup::BackupOutcome;
 pub use check::{CheckReport, DamagedPack, PackUsers};
 pub use config::RepoConfig;
 pub use error::{RepoError, RepoResult};
+pub use keys::KeyInfo;
 pub use lock::{
     DEFAULT_LOCK_WAIT, LOCK_WAIT_ENV, LockInfo, LockKind, RepoLock, lock_wait_from_env,
     release_all_locks,

@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod http_steps;
 mod interop;
+mod keys;
 mod killed;
 mod locking;
 mod mysql;

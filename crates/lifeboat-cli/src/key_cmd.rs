@@ -1,0 +1,100 @@
+//! `lifeboat key`: a new password comes from `--new-password-file` or is typed on a terminal
+//! (twice, not echoed), never from an argument; the key list as a table or JSON.
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    os::fd::AsFd,
+    path::Path,
+};
+
+use lifeboat_core::{Exit, Secret};
+use lifeboat_repo::KeyInfo;
+use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+
+use crate::Failure;
+
+fn fail(message: String, hint: Option<&str>) -> Failure {
+    Failure {
+        message,
+        hint: hint.map(str::to_owned),
+        code: Exit::Error as u8,
+    }
+}
+
+/// The new password: the file's first line, or typed twice on the terminal.
+pub fn new_password(file: Option<&Path>) -> Result<Secret, Failure> {
+    let password = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                fail(
+                    format!("read the new password from {}: {e}", path.display()),
+                    None,
+                )
+            })?;
+            text.lines().next().unwrap_or_default().to_owned()
+        }
+        None if std::io::stdin().is_terminal() => {
+            let first = prompt("New password: ")?;
+            if prompt("Again: ")? != first {
+                return Err(fail(
+                    "the two passwords differ".into(),
+                    Some("type the same password twice"),
+                ));
+            }
+            first
+        }
+        None => {
+            return Err(fail(
+                "a new password is needed, and stdin is not a terminal to type it on".into(),
+                Some("give it in a file: --new-password-file FILE (mode 0600, removed afterwards)"),
+            ));
+        }
+    };
+    if password.is_empty() {
+        return Err(fail("the new password is empty".into(), None));
+    }
+    Ok(Secret::new(password))
+}
+
+/// One line read from the terminal with echo off.
+fn prompt(question: &str) -> Result<String, Failure> {
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let saved = tcgetattr(fd).map_err(|e| fail(format!("read the terminal: {e}"), None))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    tcsetattr(fd, SetArg::TCSANOW, &quiet)
+        .map_err(|e| fail(format!("read the terminal: {e}"), None))?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(fd, SetArg::TCSANOW, &saved);
+    eprintln!();
+    read.map_err(|e| fail(format!("read the terminal: {e}"), None))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// `key list`.
+pub fn list(keys: &[KeyInfo], json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(keys).unwrap_or_default());
+        return;
+    }
+    println!("{:<10} {:<8} {:<30} CREATED", "ID", "CURRENT", "MADE BY");
+    for k in keys {
+        let by = match (&k.username, &k.hostname) {
+            (Some(u), Some(h)) => format!("{u}@{h}"),
+            (Some(u), None) => u.clone(),
+            (None, Some(h)) => format!("@{h}"),
+            (None, None) => "-".to_owned(),
+        };
+        println!(
+            "{:<10} {:<8} {:<30} {}",
+            &k.id[..8.min(k.id.len())],
+            if k.current { "*" } else { "" },
+            by,
+            k.created.as_deref().unwrap_or("-")
+        );
+    }
+}
