@@ -204,7 +204,8 @@ pub fn run(cli: &Cli, engine: &Engine, out: &render::Output, path: &Path) -> Res
         | Command::Copy { .. }
         | Command::Drill { .. }
         | Command::Catalog { .. }
-        | Command::Key { .. } => unreachable!("a job of the protocol"),
+        | Command::Key { .. }
+        | Command::Kit { .. } => unreachable!("a job of the protocol"),
     }
 }
 

@@ -75,6 +75,27 @@ fn prompt(question: &str) -> Result<String, Failure> {
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
+/// `kit --include-password` without `--yes`: the operator types `yes` on a terminal.
+pub fn confirm_passwords_in_kit() -> Result<(), Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(fail(
+            "kit --include-password puts every repository password in the files, in clear".into(),
+            Some(
+                "add --yes to confirm, or leave the passwords out: the kit says where each comes from",
+            ),
+        ));
+    }
+    eprint!("The kit will hold every repository password in clear. Type yes to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(fail("not confirmed: no kit written".into(), None))
+    }
+}
+
 /// `key list`.
 pub fn list(keys: &[KeyInfo], json: bool) {
     if json {

@@ -206,6 +206,21 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Write the recovery kit: repositories, where their passwords come from, the restore
+    /// order, the commands for Lifeboat and for restic, the key ids and the plan, as Markdown
+    /// and a printable HTML page [default: .lifeboat/recovery-kit.md and .html]
+    Kit {
+        /// One file instead: .html for the page, anything else Markdown
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Put the repository passwords in the kit, in clear (asks to confirm; the files are
+        /// made readable by their owner only)
+        #[arg(long)]
+        include_password: bool,
+        /// Confirm --include-password without a question
+        #[arg(long)]
+        yes: bool,
+    },
     /// The plan file: check it, or show it as tables
     Plan {
         #[command(subcommand)]
@@ -337,6 +352,19 @@ impl Command {
             } => Job::KeyPasswd {
                 password: key_cmd::new_password(new_password_file.as_deref())?,
             },
+            Self::Kit {
+                out,
+                include_password,
+                yes,
+            } => {
+                if *include_password && !yes {
+                    key_cmd::confirm_passwords_in_kit()?;
+                }
+                Job::Kit {
+                    out: out.clone(),
+                    include_password: *include_password,
+                }
+            }
             Self::Key {
                 action: KeyAction::List,
             }

@@ -142,6 +142,16 @@ impl Output {
                     );
                 }
             }
+            Outcome::Kit(paths) => {
+                if self.json {
+                    println!("{}", serde_json::json!({ "written": paths }));
+                } else {
+                    for p in paths {
+                        println!("recovery kit: {}", p.display());
+                    }
+                    println!("Print it, and keep a copy away from this host.");
+                }
+            }
             Outcome::CatalogRebuilt(rebuilt) => {
                 if self.json {
                     println!("{}", serde_json::json!(rebuilt));

@@ -17,6 +17,7 @@ mod jobs;
 mod journal;
 mod keys;
 mod kinds;
+mod kit;
 mod lint;
 pub mod notify;
 mod proof;
@@ -38,6 +39,7 @@ pub use host::{host_name, user_name};
 pub use interrupt::{interrupted, on_interrupt};
 pub use jobs::{AssetBackup, AssetStatus, BackupReport, ForgetReport, InitReport, RepositoryStats};
 pub use kinds::{Description, describe};
+pub use kit::Kit;
 /// The scratch servers drills and restores load into (their own crate, shared with the tests).
 pub use lifeboat_sandbox as sandbox;
 pub use lint::{PlanCheck, PlanFinding};

@@ -82,6 +82,14 @@ impl Engine {
         offsite(plan, &mut f);
         scenarios(plan, &mut f);
         unraised_events(plan, &mut f);
+        if !self.kit_is_current() {
+            f.add(
+                Level::Warning,
+                "kit".into(),
+                "no recovery kit written since the plan last changed".into(),
+                Some("run `lifeboat kit`: one page with the repositories, where their passwords come from and the restore commands, for a day without this host"),
+            );
+        }
         if plan.notify.is_empty() {
             f.add(
                 Level::Warning,

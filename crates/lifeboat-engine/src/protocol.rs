@@ -76,6 +76,11 @@ pub enum Job {
     KeyRemove { id: String },
     /// Replace the current key by one with this password (add, prove, then remove).
     KeyPasswd { password: Secret },
+    /// Write the recovery kit (to `out`, else beside the plan); passwords only when asked.
+    Kit {
+        out: Option<PathBuf>,
+        include_password: bool,
+    },
     /// Rebuild the catalog from the repository.
     CatalogRebuild,
     /// Copy the audit log into the repository.
@@ -98,6 +103,7 @@ impl Job {
             Self::Dump { .. } => "dump",
             Self::ScenarioDrill { .. } => "recover",
             Self::KeyAdd { .. } | Self::KeyRemove { .. } | Self::KeyPasswd { .. } => "key",
+            Self::Kit { .. } => "kit",
             Self::CatalogRebuild => "catalog",
             Self::AuditPush => "audit",
         }
@@ -152,6 +158,14 @@ impl Job {
             Self::KeyAdd { .. } => "key add".to_owned(),
             Self::KeyRemove { id } => format!("key remove {id}"),
             Self::KeyPasswd { .. } => "key passwd".to_owned(),
+            Self::Kit {
+                include_password, ..
+            } => if *include_password {
+                "kit --include-password"
+            } else {
+                "kit"
+            }
+            .to_owned(),
             Self::CatalogRebuild => "catalog rebuild".to_owned(),
             Self::AuditPush => "audit push".to_owned(),
         }
@@ -213,6 +227,8 @@ pub enum Outcome {
         new: String,
         old: String,
     },
+    /// Where the kit went.
+    Kit(Vec<PathBuf>),
     CatalogRebuilt(Rebuilt),
     /// The snapshot holding the audit log; `None` when there is no log yet.
     AuditPushed(Option<String>),
@@ -363,6 +379,10 @@ impl Engine {
                 let (new, old) = self.change_password(password)?;
                 Outcome::PasswordChanged { new, old }
             }
+            Job::Kit {
+                out,
+                include_password,
+            } => Outcome::Kit(self.write_kit(out.as_deref(), *include_password)?),
             Job::CatalogRebuild => Outcome::CatalogRebuilt(self.rebuild_catalog()?),
             Job::AuditPush => Outcome::AuditPushed(self.save_audit()?),
         })

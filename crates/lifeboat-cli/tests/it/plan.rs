@@ -148,3 +148,116 @@ fn plan_check_warns_of_events_nothing_raises() {
         run.stdout
     );
 }
+
+/// `lifeboat kit`: the page for a day without this host. Its stock-restic commands work as
+/// written; no password is in it unless asked for; plan check wants a new one after a change.
+#[test]
+fn the_recovery_kit_holds_what_a_restore_without_this_host_needs() {
+    let sb = Sandbox::new();
+    let db = sb.join("app.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let plan = format!(
+        "[assets.app]\ntype = \"sqlite\"\npath = {}\npriority = \"P0\"\n\n[assets.site]\ntype = \"files\"\npaths = [{}]\npriority = \"P2\"\n",
+        crate::util::toml_path(&db),
+        crate::util::toml_path(sb.path())
+    );
+    sb.write_plan(&plan);
+    sb.run_ok(&["init"]);
+    sb.run_ok(&["backup", "app"]);
+    let before = sb.run(&["plan", "check"]).expect_code(3);
+    assert!(
+        before
+            .stdout
+            .contains("warning: kit: no recovery kit written since the plan last changed"),
+        "{}",
+        before.stdout
+    );
+
+    sb.run_ok(&["kit"]);
+    let md = std::fs::read_to_string(sb.join(".lifeboat/recovery-kit.md")).unwrap();
+    let html = std::fs::read_to_string(sb.join(".lifeboat/recovery-kit.html")).unwrap();
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains("<style>"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "no script in the page");
+    assert!(
+        md.contains("- Password: from environment variable LB_TEST_PW"),
+        "{md}"
+    );
+    assert!(!md.contains(crate::util::PASSWORD) && !html.contains(crate::util::PASSWORD));
+    let app = md.find("| 1 | app | sqlite | P0 |").expect("P0 first");
+    let site = md.find("| 2 | site | files | P2 |").expect("then P2");
+    assert!(app < site);
+    let keys = sb.run_ok(&["--json", "key", "list"]).json();
+    let key = &keys[0]["id"].as_str().unwrap()[..8];
+    assert!(md.contains(&format!("- Key ids: {key}")), "{md}");
+    assert!(md.contains("[assets.app]"), "the plan itself is in the kit");
+
+    // The restic commands, run as the kit writes them, find and restore the snapshot.
+    let list = md
+        .lines()
+        .find(|l| l.starts_with("restic ") && l.contains("asset=app"))
+        .expect("a restic snapshots line");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{list} --json"))
+        .env("RESTIC_PASSWORD", crate::util::PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let snaps: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = snaps[0]["short_id"].as_str().unwrap();
+    let restore = md
+        .lines()
+        .find(|l| l.starts_with("restic ") && l.contains("restore ID") && l.contains("/app"))
+        .expect("a restic restore line")
+        .replace("restore ID", &format!("restore {id}"))
+        .replace("DIR", sb.join("by-hand").to_str().unwrap());
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&restore)
+        .env("RESTIC_PASSWORD", crate::util::PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        sb.join("by-hand/app/data")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+
+    let after = sb.run(&["plan", "check"]).expect_code(3);
+    assert!(!after.stdout.contains("warning: kit:"), "{}", after.stdout);
+    sb.write_plan(&format!("{plan}rpo = \"2h\"\n"));
+    let changed = sb.run(&["plan", "check"]).expect_code(3);
+    assert!(
+        changed.stdout.contains("warning: kit:"),
+        "{}",
+        changed.stdout
+    );
+
+    // Passwords only when confirmed; such a kit is its owner's alone.
+    let refused = sb.run(&["kit", "--include-password"]).expect_code(1);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    let with = sb.join("with-passwords.md");
+    sb.run_ok(&[
+        "kit",
+        "--include-password",
+        "--yes",
+        "--out",
+        with.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&with).unwrap();
+    assert!(text.contains(crate::util::PASSWORD));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&with).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}

@@ -213,6 +213,15 @@ fn planted_secrets_never_leak_at_the_most_verbose_log_level() {
         (vec!["prune"], 0),
         (vec!["audit", "push"], 0),
         (vec!["plan", "show"], 0),
+        (vec!["kit"], 0),
+        (
+            vec![
+                "kit",
+                "--out",
+                report_dir.join("kit.html").to_str().unwrap(),
+            ],
+            0,
+        ),
         (vec!["plan", "check"], 0),
     ]
     .into_iter()

@@ -165,6 +165,16 @@ impl Kind for Command<'_> {
         Description {
             location: format!("`{}`", self.spec.backup),
             secrets: Vec::new(),
+            by_hand: match &self.spec.restore {
+                Some(cmd) => format!(
+                    "feed DIR/{}/data/{} to the restore command: {cmd} < DIR/{}/data/{}",
+                    self.asset.name, self.spec.filename, self.asset.name, self.spec.filename
+                ),
+                None => format!(
+                    "DIR/{}/data/{} is what `{}` printed; load it with the service's own tool",
+                    self.asset.name, self.spec.filename, self.spec.backup
+                ),
+            },
         }
     }
 }

@@ -105,4 +105,7 @@ pub struct Description {
     pub location: String,
     /// The secret sources the asset reads (passwords), none of their values.
     pub secrets: Vec<SecretSource>,
+    /// How to put the asset back without Lifeboat, from its snapshot restored by stock restic
+    /// into `DIR` (which then holds `DIR/<asset>/data` or `DIR/<asset>/files`).
+    pub by_hand: String,
 }

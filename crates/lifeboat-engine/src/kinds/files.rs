@@ -120,6 +120,10 @@ impl Kind for Files<'_> {
         Description {
             location: paths.join(", "),
             secrets: Vec::new(),
+            by_hand: format!(
+                "the files are under DIR/{}/files/ at their original paths: copy them back",
+                self.asset.name
+            ),
         }
     }
 }

@@ -303,6 +303,10 @@ impl Kind for Postgres<'_> {
         Description {
             location: self.spec.url.to_string(),
             secrets: self.spec.password.iter().cloned().collect(),
+            by_hand: format!(
+                "apply DIR/{0}/data/globals.sql with psql if it is there, then pg_restore --create --dbname postgres DIR/{0}/data/<database>.dump (a directory dump: pg_restore --jobs 4 on DIR/{0}/data)",
+                self.asset.name
+            ),
         }
     }
 }

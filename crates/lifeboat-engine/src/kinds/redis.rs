@@ -194,6 +194,10 @@ impl Kind for Redis<'_> {
         Description {
             location: self.spec.url.to_string(),
             secrets: self.spec.password.iter().cloned().collect(),
+            by_hand: format!(
+                "stop redis-server, copy DIR/{}/data/dump.rdb into its data directory (move any append-only file aside), start it",
+                self.asset.name
+            ),
         }
     }
 }

@@ -138,6 +138,11 @@ impl Kind for Sqlite<'_> {
         Description {
             location: self.spec.path.display().to_string(),
             secrets: Vec::new(),
+            by_hand: format!(
+                "stop the application, then copy the database file from DIR/{}/data/ to {} (remove its -wal and -shm)",
+                self.asset.name,
+                self.spec.path.display()
+            ),
         }
     }
 }

@@ -215,6 +215,8 @@ impl Drop for Health {
 /// `plan check` on the example as shipped (no variables set): clean.
 pub fn assert_example_checks_clean(name: &str) {
     let ex = Example::new(name);
+    // A kit for the plan as shipped, which plan check asks for.
+    ex.ok(&["kit"]);
     let run = ex.run(&["plan", "check"]);
     assert_eq!(
         run.code, 0,

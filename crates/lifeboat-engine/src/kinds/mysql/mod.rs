@@ -128,6 +128,10 @@ impl Kind for Mysql<'_> {
         Description {
             location: self.spec.url.to_string(),
             secrets: self.spec.password.iter().cloned().collect(),
+            by_hand: format!(
+                "create the database, then mariadb <database> < DIR/{}/data/<database>.sql",
+                self.asset.name
+            ),
         }
     }
 }
