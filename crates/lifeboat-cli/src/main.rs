@@ -106,16 +106,22 @@ enum Command {
         #[arg(long, value_name = "TIME", conflicts_with = "snapshot")]
         before: Option<String>,
     },
-    /// Apply each asset's retention rules
+    /// Apply each asset's retention rules (a repository's own `retention` replaces them there)
     Forget {
         /// Show keep/remove decisions with reasons and change nothing
         #[arg(long)]
         dry_run: bool,
+        /// In every repository of the plan, not only the primary (what the daemon does)
+        #[arg(long)]
+        every_repository: bool,
     },
     /// Remove data no snapshot uses any more
     Prune {
         #[arg(long)]
         dry_run: bool,
+        /// In every repository of the plan, not only the primary (what the daemon does)
+        #[arg(long)]
+        every_repository: bool,
     },
     /// Check the repository, each asset's manifests and newest size; --read-data reads the data too
     Verify {
@@ -303,8 +309,20 @@ impl Command {
                 before: before.clone(),
                 artifact: artifact.clone(),
             },
-            Self::Forget { dry_run } => Job::Forget { apply: !dry_run },
-            Self::Prune { dry_run } => Job::Prune { dry_run: *dry_run },
+            Self::Forget {
+                dry_run,
+                every_repository,
+            } => Job::Forget {
+                apply: !dry_run,
+                everywhere: *every_repository,
+            },
+            Self::Prune {
+                dry_run,
+                every_repository,
+            } => Job::Prune {
+                dry_run: *dry_run,
+                everywhere: *every_repository,
+            },
             Self::Verify {
                 assets,
                 restore: true,

@@ -91,7 +91,14 @@ impl Output {
             Outcome::SandboxRestores(r) => self.sandbox_restores(r),
             Outcome::Drill { report, saved } => self.drill(report, saved),
             Outcome::Forget { reports, dry_run } => self.forget(reports, *dry_run),
-            Outcome::Prune { summary, dry_run } => self.prune(summary, *dry_run),
+            Outcome::Prune { summaries, dry_run } => {
+                for (repository, summary) in summaries {
+                    if summaries.len() > 1 && !self.json {
+                        print!("repository {repository}: ");
+                    }
+                    self.prune(summary, *dry_run);
+                }
+            }
             Outcome::Copies(o) => self.copies(o),
             Outcome::Restore(r) => self.restore(r),
             // The artifact itself went to stdout.
@@ -372,8 +379,15 @@ impl Output {
         if self.json {
             return json(reports);
         }
+        let several = reports
+            .iter()
+            .any(|r| r.repository != reports[0].repository);
         for r in reports {
-            println!("asset {}:", r.asset);
+            if several {
+                println!("repository {}, asset {}:", r.repository, r.asset);
+            } else {
+                println!("asset {}:", r.asset);
+            }
             if r.decisions.is_empty() {
                 println!("  no snapshots");
             }

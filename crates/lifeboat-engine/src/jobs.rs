@@ -115,6 +115,8 @@ pub struct RepositoryStats {
 
 #[derive(Debug, Serialize)]
 pub struct ForgetReport {
+    /// The repository the rules were applied in.
+    pub repository: String,
     pub asset: String,
     pub decisions: Vec<Decision>,
 }
@@ -431,6 +433,31 @@ impl Engine {
     /// When the repository cannot be read or written.
     pub fn forget(&self, apply: bool) -> Result<Vec<ForgetReport>, EngineError> {
         let repo = self.open_primary()?;
+        self.forget_in(&repo, self.primary(), apply)
+    }
+
+    /// [`Self::forget`] in every repository of the plan, each with its own rules: the
+    /// daemon's scheduled retention.
+    ///
+    /// # Errors
+    /// The first repository that cannot be opened, locked or written.
+    pub fn forget_everywhere(&self, apply: bool) -> Result<Vec<ForgetReport>, EngineError> {
+        let mut reports = Vec::new();
+        for r in &self.plan().repositories {
+            let repo = self.open_repository(&r.name)?;
+            reports.extend(self.forget_in(&repo, r, apply)?);
+        }
+        Ok(reports)
+    }
+
+    /// Applies each asset's retention in `repo`, or the repository's own rules when it has
+    /// some.
+    fn forget_in(
+        &self,
+        repo: &Repo,
+        config: &ResolvedRepository,
+        apply: bool,
+    ) -> Result<Vec<ForgetReport>, EngineError> {
         let lock = if apply {
             repo.lock(LockKind::Exclusive, "forget")?
         } else {
@@ -448,7 +475,8 @@ impl Engine {
                 })
                 .cloned()
                 .collect();
-            let decisions = decide(&own, &asset.retention, now);
+            let rules = config.retention.as_ref().unwrap_or(&asset.retention);
+            let decisions = decide(&own, rules, now);
             if apply {
                 let remove: Vec<String> = decisions
                     .iter()
@@ -460,6 +488,7 @@ impl Engine {
                 }
             }
             reports.push(ForgetReport {
+                repository: config.name.clone(),
                 asset: asset.name.clone(),
                 decisions,
             });
@@ -475,6 +504,23 @@ impl Engine {
         let repo = self.open_primary()?;
         let lock = repo.lock(LockKind::Exclusive, "prune")?;
         Ok(repo.prune(&lock, dry_run)?)
+    }
+
+    /// [`Self::prune`] in every repository of the plan, by name.
+    ///
+    /// # Errors
+    /// The first repository that cannot be opened, locked or written.
+    pub fn prune_everywhere(
+        &self,
+        dry_run: bool,
+    ) -> Result<Vec<(String, lifeboat_repo::PruneSummary)>, EngineError> {
+        let mut out = Vec::new();
+        for r in &self.plan().repositories {
+            let repo = self.open_repository(&r.name)?;
+            let lock = repo.lock(LockKind::Exclusive, "prune")?;
+            out.push((r.name.clone(), repo.prune(&lock, dry_run)?));
+        }
+        Ok(out)
     }
 
     /// Size of each repository and, for `copy-from` targets, what has not been copied yet

@@ -47,10 +47,11 @@ pub enum Job {
         parallel: usize,
         report: Option<PathBuf>,
     },
-    /// Apply retention; only a plan when `apply` is false.
-    Forget { apply: bool },
-    /// Remove data no snapshot uses.
-    Prune { dry_run: bool },
+    /// Apply retention; only a plan when `apply` is false. In the primary (`--repo`), or in
+    /// every repository with its own rules.
+    Forget { apply: bool, everywhere: bool },
+    /// Remove data no snapshot uses, in the primary or in every repository.
+    Prune { dry_run: bool, everywhere: bool },
     /// Copy snapshots: `from` → `to`, the primary → `to`, or into every `copy-from`
     /// repository when `to` is `None`.
     Copy {
@@ -126,10 +127,10 @@ impl Job {
             Self::Verify { assets, .. } => with("verify", assets),
             Self::VerifyRestore { assets, .. } => with("verify --restore", assets),
             Self::Drill { assets, .. } => with("drill", assets),
-            Self::Forget { apply: true } => "forget".to_owned(),
-            Self::Forget { apply: false } => "forget --dry-run".to_owned(),
-            Self::Prune { dry_run: false } => "prune".to_owned(),
-            Self::Prune { dry_run: true } => "prune --dry-run".to_owned(),
+            Self::Forget { apply: true, .. } => "forget".to_owned(),
+            Self::Forget { apply: false, .. } => "forget --dry-run".to_owned(),
+            Self::Prune { dry_run: false, .. } => "prune".to_owned(),
+            Self::Prune { dry_run: true, .. } => "prune --dry-run".to_owned(),
             Self::Copy { .. } => "copy".to_owned(),
             Self::Restore(req) => {
                 let mut what = format!("restore {}", req.asset);
@@ -205,8 +206,9 @@ pub enum Outcome {
         reports: Vec<ForgetReport>,
         dry_run: bool,
     },
+    /// Per repository, by name.
     Prune {
-        summary: PruneSummary,
+        summaries: Vec<(String, PruneSummary)>,
         dry_run: bool,
     },
     Copies(Vec<CopyOutcome>),
@@ -336,12 +338,23 @@ impl Engine {
                     saved,
                 }
             }
-            Job::Forget { apply } => Outcome::Forget {
-                reports: self.forget(*apply)?,
+            Job::Forget { apply, everywhere } => Outcome::Forget {
+                reports: if *everywhere {
+                    self.forget_everywhere(*apply)?
+                } else {
+                    self.forget(*apply)?
+                },
                 dry_run: !apply,
             },
-            Job::Prune { dry_run } => Outcome::Prune {
-                summary: self.prune(*dry_run)?,
+            Job::Prune {
+                dry_run,
+                everywhere,
+            } => Outcome::Prune {
+                summaries: if *everywhere {
+                    self.prune_everywhere(*dry_run)?
+                } else {
+                    vec![(self.primary().name.clone(), self.prune(*dry_run)?)]
+                },
                 dry_run: *dry_run,
             },
             Job::Copy { from, to } => Outcome::Copies(match (from, to) {

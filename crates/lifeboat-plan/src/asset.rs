@@ -400,7 +400,7 @@ fn plain_file_name(r: &Resolver<'_, '_>, path: &KeyPath, name: &str) -> Result<S
     Ok(name.to_owned())
 }
 
-fn retention(
+pub(crate) fn retention(
     r: &Resolver<'_, '_>,
     base: &KeyPath,
     config: Option<&RetentionConfig>,

@@ -68,6 +68,7 @@ pub(crate) struct RepositoryConfig {
     pub password_file: Option<String>,
     pub password_command: Option<String>,
     pub copy_from: Option<String>,
+    pub retention: Option<RetentionConfig>,
     pub access_key_id_env: Option<String>,
     pub secret_access_key_env: Option<String>,
 }

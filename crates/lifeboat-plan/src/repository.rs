@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
-use lifeboat_core::{RepoLocation, S3Location};
+use lifeboat_core::{RepoLocation, Retention, S3Location};
 
 use crate::{
     config::{RepositoryConfig, unknown},
@@ -27,6 +27,9 @@ pub struct ResolvedRepository {
     pub password: PasswordSource,
     /// Snapshots are copied here from this repository after each backup.
     pub copy_from: Option<String>,
+    /// `retention`: the rules `forget` applies in this repository instead of each asset's
+    /// own (a copy kept longer, a local repository kept shorter).
+    pub retention: Option<Retention>,
     /// True for the repository Lifeboat supplies when the plan has no `[repositories]`.
     pub embedded_default: bool,
     /// Names of the variables holding S3 keys, from `access-key-id-env`/`secret-access-key-env`;
@@ -68,6 +71,7 @@ impl ResolvedRepository {
             },
             password: PasswordSource::DefaultFile(dir.join("password")),
             copy_from: None,
+            retention: None,
             embedded_default: true,
             s3_credentials: None,
         }
@@ -161,6 +165,11 @@ fn resolve_one(
         location,
         password,
         copy_from: config.copy_from.clone(),
+        retention: config
+            .retention
+            .as_ref()
+            .map(|c| crate::asset::retention(r, &base.key("retention"), Some(c)))
+            .transpose()?,
         embedded_default: false,
         s3_credentials,
     })

@@ -89,6 +89,10 @@ pub fn scheduled_jobs(plan: &ResolvedPlan) -> Vec<ScheduledJob> {
             continue;
         }
         let mut args = vec![key.to_owned()];
+        if matches!(key, "forget" | "prune") {
+            // As the daemon does: a copy is never left to grow.
+            args.push("--every-repository".to_owned());
+        }
         if key == "verify"
             && let Some(share) = &plan.schedules.verify_read_data
         {

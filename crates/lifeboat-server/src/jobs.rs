@@ -20,9 +20,9 @@ pub enum JobKind {
     Verify { read_data: Option<String> },
     /// A restore drill of every asset; the report is saved in the repository.
     Drill,
-    /// Apply every asset's retention.
+    /// Apply every asset's retention in every repository.
     Forget,
-    /// Remove data no snapshot uses.
+    /// Remove data no snapshot uses, in every repository.
     Prune,
     /// Copy snapshots into every `copy-from` repository.
     Copy,
@@ -88,8 +88,16 @@ impl JobKind {
                 parallel: 1,
                 report: None,
             },
-            Self::Forget => Job::Forget { apply: true },
-            Self::Prune => Job::Prune { dry_run: false },
+            // Every repository, each with its own rules: a copy that is never forgotten would
+            // grow for ever.
+            Self::Forget => Job::Forget {
+                apply: true,
+                everywhere: true,
+            },
+            Self::Prune => Job::Prune {
+                dry_run: false,
+                everywhere: true,
+            },
             Self::Copy => Job::Copy {
                 from: None,
                 to: None,

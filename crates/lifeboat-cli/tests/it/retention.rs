@@ -229,3 +229,65 @@ fn retention_decisions_over_a_generated_history() {
         "restic's own snapshot was removed"
     );
 }
+
+/// A repository's own `retention` replaces the assets' rules there: the local repository
+/// keeps one snapshot, its copy three; `--every-repository` (the daemon's way) applies both,
+/// and exported schedules forget and prune every repository too.
+#[test]
+fn each_repository_keeps_snapshots_by_its_own_rules() {
+    let sb = Sandbox::new();
+    let data = sb.join("data.txt");
+    let offsite = sb.join("offsite");
+    sb.write_raw_plan(&format!(
+        "version = 1\n[plan]\nname = \"it\"\n\n\
+         [repositories.main]\nurl = {}\npassword-env = \"{}\"\n\n\
+         [repositories.offsite]\nurl = {}\npassword-env = \"{}\"\ncopy-from = \"main\"\nretention = {{ last = 3 }}\n\n\
+         [assets.data]\ntype = \"files\"\npaths = [{}]\nretention = {{ last = 1 }}\n\n\
+         [schedules]\nforget = \"0 4 * * *\"\nprune = \"0 5 * * 0\"\n",
+        crate::util::toml_path(&sb.repo()),
+        crate::util::PASSWORD_ENV,
+        crate::util::toml_path(&offsite),
+        crate::util::PASSWORD_ENV,
+        crate::util::toml_path(&data),
+    ));
+    sb.run_ok(&["init"]);
+    for i in 0..4 {
+        fs::write(&data, format!("version {i}")).unwrap();
+        sb.run_ok(&["backup"]);
+    }
+    let count = |repo: &std::path::Path| {
+        crate::util::restic(repo, &["snapshots", "--json", "--tag", "asset=data"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!((count(&sb.repo()), count(&offsite)), (4, 4));
+
+    let report = sb
+        .run_ok(&["--json", "forget", "--every-repository"])
+        .json();
+    let repos: Vec<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    assert_eq!(repos, ["main", "offsite"]);
+    assert_eq!(count(&sb.repo()), 1, "the asset's rule in the primary");
+    assert_eq!(count(&offsite), 3, "the copy's own rule");
+    sb.run_ok(&["prune", "--every-repository"]);
+    crate::util::restic(&offsite, &["check"]).expect_code(0);
+
+    let cron = sb.run_ok(&["schedule", "export", "--format", "cron"]);
+    assert!(
+        cron.stdout.contains("forget --every-repository"),
+        "{}",
+        cron.stdout
+    );
+    assert!(
+        cron.stdout.contains("prune --every-repository"),
+        "{}",
+        cron.stdout
+    );
+}
