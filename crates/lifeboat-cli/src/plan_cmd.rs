@@ -2,7 +2,7 @@
 //! without touching a server or a repository.
 
 use lifeboat_engine::{Engine, Level, PlanCheck};
-use lifeboat_plan::{ResolvedPlan, Retention, Step};
+use lifeboat_plan::{ResolvedPlan, Step};
 use serde::Serialize;
 
 use crate::render::age;
@@ -50,30 +50,6 @@ fn print_check(plan: &ResolvedPlan, report: &PlanCheck) {
         report.assets,
         report.scenarios
     );
-}
-
-/// `a=1 d=7 w=4 m=12`-style retention, as written in the plan.
-fn retention(r: &Retention) -> String {
-    let parts: Vec<String> = [
-        ("last", r.last),
-        ("hourly", r.hourly),
-        ("daily", r.daily),
-        ("weekly", r.weekly),
-        ("monthly", r.monthly),
-        ("yearly", r.yearly),
-    ]
-    .iter()
-    .filter_map(|(k, v)| v.map(|n| format!("{k} {n}")))
-    .chain(
-        r.within
-            .map(|d| format!("within {}", humantime::format_duration(d))),
-    )
-    .collect();
-    if parts.is_empty() {
-        "keep all".into()
-    } else {
-        parts.join(", ")
-    }
 }
 
 #[derive(Serialize)]
@@ -185,7 +161,7 @@ fn view(plan: &ResolvedPlan) -> PlanView {
                 schedule: a.schedule.as_ref().map(ToString::to_string),
                 rpo_secs: a.rpo.as_secs(),
                 rto_secs: a.rto.as_secs(),
-                retention: retention(&a.retention),
+                retention: a.retention.to_string(),
                 checks: a.checks.len(),
                 source: lifeboat_engine::describe(a).location,
             })

@@ -36,6 +36,32 @@ impl Retention {
     }
 }
 
+/// The rules as a plan reads: `last 3, daily 7, within 1day`; `keep all` without any.
+impl std::fmt::Display for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            ("last", self.last),
+            ("hourly", self.hourly),
+            ("daily", self.daily),
+            ("weekly", self.weekly),
+            ("monthly", self.monthly),
+            ("yearly", self.yearly),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.map(|n| format!("{k} {n}")))
+        .chain(
+            self.within
+                .map(|d| format!("within {}", humantime::format_duration(d))),
+        )
+        .collect();
+        if parts.is_empty() {
+            f.write_str("keep all")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,8 @@ pub struct CopyStatus {
     /// or the copy cannot be read.
     pub breach: bool,
     pub error: Option<String>,
+    /// The copy's own retention, when it has one; else the asset's rules apply there too.
+    pub retention: Option<String>,
 }
 
 impl Engine {
@@ -188,9 +190,11 @@ impl Engine {
                                 None => source_newest.is_some(),
                             },
                             error: None,
+                            retention: r.retention.as_ref().map(ToString::to_string),
                         }
                     }
                     unreadable => CopyStatus {
+                        retention: r.retention.as_ref().map(ToString::to_string),
                         repository: r.name.clone(),
                         from: from.to_owned(),
                         last_snapshot: None,

@@ -279,6 +279,13 @@ fn each_repository_keeps_snapshots_by_its_own_rules() {
     sb.run_ok(&["prune", "--every-repository"]);
     crate::util::restic(&offsite, &["check"]).expect_code(0);
 
+    let status = sb.run(&["--json", "status"]).json();
+    assert_eq!(
+        status[0]["copies"][0]["repository"], "offsite",
+        "{status:#}"
+    );
+    assert_eq!(status[0]["copies"][0]["retention"], "last 3", "{status:#}");
+
     let cron = sb.run_ok(&["schedule", "export", "--format", "cron"]);
     assert!(
         cron.stdout.contains("forget --every-repository"),
