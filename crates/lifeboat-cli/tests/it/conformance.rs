@@ -16,7 +16,7 @@ use lifeboat_testing::sandbox::{MariadbSandbox, PostgresSandbox, RedisSandbox};
 use rusqlite::Connection;
 
 use crate::{
-    damaged::{garbage, overwrite_pages, redis_cli},
+    damaged::{garbage, overwrite_pages, redis_cli, shop_mariadb},
     util::{Sandbox, listing, toml_path, toml_str},
 };
 
@@ -297,19 +297,9 @@ struct MysqlFixture {
 
 impl MysqlFixture {
     fn new() -> Self {
-        let maria = MariadbSandbox::start(None).unwrap();
-        maria
-            .sql(
-                "",
-                "CREATE DATABASE shop;
-                 USE shop;
-                 CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(40)) ENGINE=InnoDB;
-                 INSERT INTO customers SELECT seq, CONCAT('customer ', seq) FROM seq_1_to_300;
-                 CREATE TABLE legacy (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=MyISAM;
-                 INSERT INTO legacy SELECT seq, CONCAT('row ', seq) FROM seq_1_to_120;",
-            )
-            .unwrap();
-        Self { maria }
+        Self {
+            maria: shop_mariadb(),
+        }
     }
 }
 

@@ -373,12 +373,10 @@ fn redis_restore_into_a_server_that_does_not_answer_says_what_to_do() {
     assert!(run.stderr.contains("data-dir"), "{}", run.stderr);
 }
 
-/// MariaDB: a table whose index file was overwritten makes the dump fail; the restore loads the
-/// snapshot beside it, swaps it in, and keeps the damaged tables in the old database.
-#[test]
-fn mysql_restore_over_a_database_with_a_crashed_table() {
-    use lifeboat_engine::sandbox::MariadbSandbox;
-    let maria = MariadbSandbox::start(None).unwrap();
+/// A MariaDB sandbox with database `shop`: `customers` (InnoDB, 300 rows) and `legacy`
+/// (MyISAM, 120 rows, whose index file a test can damage).
+pub(crate) fn shop_mariadb() -> lifeboat_engine::sandbox::MariadbSandbox {
+    let maria = lifeboat_engine::sandbox::MariadbSandbox::start(None).unwrap();
     maria
         .sql(
             "",
@@ -390,6 +388,14 @@ fn mysql_restore_over_a_database_with_a_crashed_table() {
              INSERT INTO legacy SELECT seq, CONCAT('row ', seq) FROM seq_1_to_120;",
         )
         .unwrap();
+    maria
+}
+
+/// MariaDB: a table whose index file was overwritten makes the dump fail; the restore loads the
+/// snapshot beside it, swaps it in, and keeps the damaged tables in the old database.
+#[test]
+fn mysql_restore_over_a_database_with_a_crashed_table() {
+    let maria = shop_mariadb();
     let sb = Sandbox::new();
     sb.write_plan(&format!(
         "[assets.shop]\ntype = \"mysql\"\nurl = \"{}\"\n",

@@ -21,6 +21,19 @@ fn restic_with(repo: &Path, password: &str) -> std::process::Output {
         .expect("run restic (apt-get install restic)")
 }
 
+/// A plan with one files asset and its repository created.
+fn initialized() -> Sandbox {
+    let sb = Sandbox::new();
+    let data = sb.join("data.txt");
+    fs::write(&data, "x").unwrap();
+    sb.write_plan(&format!(
+        "[assets.data]\ntype = \"files\"\npaths = [{}]\n",
+        toml_path(&data)
+    ));
+    sb.run_ok(&["init"]);
+    sb
+}
+
 fn keys(sb: &Sandbox) -> Vec<serde_json::Value> {
     sb.run_ok(&["--json", "key", "list"])
         .json()
@@ -31,14 +44,7 @@ fn keys(sb: &Sandbox) -> Vec<serde_json::Value> {
 
 #[test]
 fn restic_opens_the_repository_with_an_added_key_and_not_a_removed_one() {
-    let sb = Sandbox::new();
-    let data = sb.join("data.txt");
-    fs::write(&data, "x").unwrap();
-    sb.write_plan(&format!(
-        "[assets.data]\ntype = \"files\"\npaths = [{}]\n",
-        toml_path(&data)
-    ));
-    sb.run_ok(&["init"]);
+    let sb = initialized();
     sb.run_ok(&["backup"]);
     let first = keys(&sb);
     assert_eq!(first.len(), 1);
@@ -94,14 +100,7 @@ fn restic_opens_the_repository_with_an_added_key_and_not_a_removed_one() {
 
 #[test]
 fn passwd_leaves_only_the_new_password_working() {
-    let sb = Sandbox::new();
-    let data = sb.join("data.txt");
-    fs::write(&data, "x").unwrap();
-    sb.write_plan(&format!(
-        "[assets.data]\ntype = \"files\"\npaths = [{}]\n",
-        toml_path(&data)
-    ));
-    sb.run_ok(&["init"]);
+    let sb = initialized();
     let file = sb.join("newer");
     fs::write(&file, NEWER).unwrap();
     let run = sb.run_ok(&[
@@ -133,14 +132,7 @@ fn passwd_leaves_only_the_new_password_working() {
 
 #[test]
 fn a_new_password_never_comes_from_a_pipe_without_a_file() {
-    let sb = Sandbox::new();
-    let data = sb.join("data.txt");
-    fs::write(&data, "x").unwrap();
-    sb.write_plan(&format!(
-        "[assets.data]\ntype = \"files\"\npaths = [{}]\n",
-        toml_path(&data)
-    ));
-    sb.run_ok(&["init"]);
+    let sb = initialized();
     let run = sb.run(&["key", "add"]).expect_code(1);
     assert!(
         run.stderr.contains("stdin is not a terminal"),
