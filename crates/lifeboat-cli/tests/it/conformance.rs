@@ -16,7 +16,7 @@ use lifeboat_testing::sandbox::{MariadbSandbox, PostgresSandbox, RedisSandbox};
 use rusqlite::Connection;
 
 use crate::{
-    damaged::{garbage, overwrite_pages, redis_cli, shop_mariadb},
+    damaged::{garbage, overwrite_pages, redis_cli, shop_mariadb, shop_postgres},
     util::{Sandbox, listing, toml_path, toml_str},
 };
 
@@ -239,18 +239,9 @@ struct PostgresFixture {
 
 impl PostgresFixture {
     fn new() -> Self {
-        let pg = PostgresSandbox::start(None).unwrap();
-        pg.psql("postgres", "CREATE DATABASE shop").unwrap();
-        pg.psql(
-            "shop",
-            "CREATE TABLE orders(id serial PRIMARY KEY, note text);
-             INSERT INTO orders(note) SELECT 'order ' || g FROM generate_series(1, 1500) g;
-             CREATE TABLE customers(id int PRIMARY KEY);
-             INSERT INTO customers SELECT generate_series(1, 40);
-             CHECKPOINT;",
-        )
-        .unwrap();
-        Self { pg }
+        Self {
+            pg: shop_postgres(),
+        }
     }
 }
 

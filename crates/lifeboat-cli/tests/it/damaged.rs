@@ -228,9 +228,8 @@ fn recover_over_a_damaged_database_reports_the_raw_copy() {
     assert!(run.stdout.contains(DAMAGED), "{}", run.stdout);
 }
 
-/// A PostgreSQL sandbox with database `shop` (orders: 1500 rows, customers: 40), backed up
-/// once by the plan in `sb`.
-fn backed_up_shop(sb: &Sandbox) -> PostgresSandbox {
+/// A PostgreSQL sandbox with database `shop` (orders: 1500 rows, customers: 40).
+pub(crate) fn shop_postgres() -> PostgresSandbox {
     let pg = PostgresSandbox::start(None).unwrap();
     pg.psql("postgres", "CREATE DATABASE shop").unwrap();
     pg.psql(
@@ -242,6 +241,12 @@ fn backed_up_shop(sb: &Sandbox) -> PostgresSandbox {
          CHECKPOINT;",
     )
     .unwrap();
+    pg
+}
+
+/// [`shop_postgres`], backed up once by the plan in `sb`.
+fn backed_up_shop(sb: &Sandbox) -> PostgresSandbox {
+    let pg = shop_postgres();
     sb.write_plan(&format!(
         "[assets.shop]\ntype = \"postgres\"\nurl = \"{}\"\n",
         pg.url("shop")
