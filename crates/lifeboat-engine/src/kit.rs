@@ -81,7 +81,7 @@ impl Engine {
             plan: plan.name.clone(),
             written: Timestamp::now(),
             by: format!("{}@{}", host::user_name(), host::host_name()),
-            plan_file: plan.file.clone(),
+            plan_file: std::path::absolute(&plan.file).unwrap_or_else(|_| plan.file.clone()),
             plan_text,
             repositories,
             assets,
@@ -202,7 +202,7 @@ impl Kit {
         o.push_str("## Repositories\n\n");
         for r in &self.repositories {
             let _ = writeln!(o, "### {}\n", r.name);
-            let _ = writeln!(o, "- Location (restic `-r`): `{}`", r.restic_url);
+            let _ = writeln!(o, "- Location (`RESTIC_REPOSITORY`): `{}`", r.restic_url);
             let _ = writeln!(o, "- Password: from {}", r.password_from);
             if let Some(p) = &r.password {
                 let _ = writeln!(o, "- **Password: `{}`**", p.expose());
@@ -237,7 +237,6 @@ impl Kit {
                 a.location
             );
         }
-        let first = self.repositories.first();
         let _ = writeln!(
             o,
             "\n## With Lifeboat\n\nOn a new host with Lifeboat, this plan at `{plan_file}` and the passwords set as above \
@@ -253,31 +252,22 @@ impl Kit {
             );
         }
         o.push_str("```\n\n## With stock restic\n\n");
-        if let Some(r) = first {
+        o.push_str(
+            "Set `RESTIC_REPOSITORY` to one of the locations above (the off-site copy when this \
+             host is gone), `RESTIC_PASSWORD` to its password, and for S3 `AWS_ACCESS_KEY_ID` \
+             and `AWS_SECRET_ACCESS_KEY`. Then for each asset in order: list its snapshots, take \
+             the newest one without the `safety` tag, restore it into an empty directory DIR, \
+             and put it back by hand.\n\n",
+        );
+        for a in &self.assets {
+            let _ = writeln!(o, "### {}\n\n```sh", a.name);
             let _ = writeln!(
                 o,
-                "Set `RESTIC_PASSWORD` to the repository's password (from {}), then for each asset \
-                 in order: list its snapshots, take the newest one without the `safety` tag, \
-                 restore it into an empty directory DIR, and put it back by hand.\n",
-                r.password_from
+                "restic snapshots --tag plan={},asset={}",
+                self.plan, a.name
             );
-            for a in &self.assets {
-                let _ = writeln!(o, "### {}\n\n```sh", a.name);
-                let _ = writeln!(
-                    o,
-                    "restic -r {} snapshots --tag plan={},asset={}",
-                    sh(&r.restic_url),
-                    self.plan,
-                    a.name
-                );
-                let _ = writeln!(
-                    o,
-                    "restic -r {} restore ID --target DIR --include /{}",
-                    sh(&r.restic_url),
-                    a.name
-                );
-                let _ = writeln!(o, "```\n\nThen {}.\n", a.by_hand);
-            }
+            let _ = writeln!(o, "restic restore ID --target DIR --include /{}", a.name);
+            let _ = writeln!(o, "```\n\nThen {}.\n", a.by_hand);
         }
         let _ = writeln!(
             o,

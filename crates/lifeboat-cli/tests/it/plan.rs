@@ -197,7 +197,14 @@ fn the_recovery_kit_holds_what_a_restore_without_this_host_needs() {
     assert!(md.contains(&format!("- Key ids: {key}")), "{md}");
     assert!(md.contains("[assets.app]"), "the plan itself is in the kit");
 
-    // The restic commands, run as the kit writes them, find and restore the snapshot.
+    // The restic commands, run as the kit writes them with the location it gives, find and
+    // restore the snapshot.
+    let location = md
+        .lines()
+        .find_map(|l| l.strip_prefix("- Location (`RESTIC_REPOSITORY`): `"))
+        .and_then(|l| l.strip_suffix('`'))
+        .expect("the repository's location");
+    assert_eq!(location, sb.repo().to_str().unwrap());
     let list = md
         .lines()
         .find(|l| l.starts_with("restic ") && l.contains("asset=app"))
@@ -205,6 +212,7 @@ fn the_recovery_kit_holds_what_a_restore_without_this_host_needs() {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("{list} --json"))
+        .env("RESTIC_REPOSITORY", location)
         .env("RESTIC_PASSWORD", crate::util::PASSWORD)
         .output()
         .unwrap();
@@ -220,6 +228,7 @@ fn the_recovery_kit_holds_what_a_restore_without_this_host_needs() {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(&restore)
+        .env("RESTIC_REPOSITORY", location)
         .env("RESTIC_PASSWORD", crate::util::PASSWORD)
         .output()
         .unwrap();
