@@ -23,8 +23,7 @@ impl Run<'_> {
                 tables,
                 to,
             } => {
-                let (snapshot, before) = match snapshot_now(asset, snapshot.as_ref())
-                    .and_then(|s| Ok((s, snapshot_now(asset, before.as_ref())?)))
+                let (snapshot, before) = match choice_now(asset, snapshot.as_ref(), before.as_ref())
                 {
                     Ok(s) => s,
                     Err(e) => return failed(e),

@@ -512,8 +512,7 @@ impl Run<'_> {
                 tables,
                 from,
             } => {
-                let (snapshot, before) = match snapshot_now(asset, snapshot.as_ref())
-                    .and_then(|s| Ok((s, snapshot_now(asset, before.as_ref())?)))
+                let (snapshot, before) = match choice_now(asset, snapshot.as_ref(), before.as_ref())
                 {
                     Ok(s) => s,
                     Err(e) => return failed(e),
@@ -568,16 +567,22 @@ impl Run<'_> {
     }
 }
 
-/// A restore step's `snapshot` or `before` with its `${VAR}` expanded now.
-fn snapshot_now(asset: &str, choice: Option<&String>) -> Result<Option<String>, String> {
-    choice
-        .map(|s| lifeboat_plan::expand_now(s))
-        .transpose()
-        .map_err(|e| {
-            format!(
-                "choose the snapshot of {asset}: {e} (hint: set it to a snapshot id, e.g. the last one before the incident: `lifeboat snapshots --asset {asset}`, or to a time)"
-            )
-        })
+/// A restore step's `snapshot` and `before`, each with its `${VAR}` expanded now.
+fn choice_now(
+    asset: &str,
+    snapshot: Option<&String>,
+    before: Option<&String>,
+) -> Result<(Option<String>, Option<String>), String> {
+    let expand = |v: Option<&String>| {
+        v.map(|s| lifeboat_plan::expand_now(s))
+            .transpose()
+            .map_err(|e| {
+                format!(
+                    "choose the snapshot of {asset}: {e} (hint: set it to a snapshot id, e.g. the last one before the incident: `lifeboat snapshots --asset {asset}`, or to a time)"
+                )
+            })
+    };
+    Ok((expand(snapshot)?, expand(before)?))
 }
 
 fn with_hint(e: &EngineError) -> String {
