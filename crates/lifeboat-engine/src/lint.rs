@@ -95,7 +95,7 @@ impl Engine {
                 Level::Warning,
                 "notify".into(),
                 "no notifier: a failed backup or a missed RPO reaches nobody".into(),
-                Some("add [notify.ops] with type = \"slack\", \"pagerduty\", \"webhook\" or \"healthchecks\""),
+                Some("add [notify.ops] with type = \"slack\", \"discord\", \"pagerduty\", \"webhook\" or \"healthchecks\""),
             );
         }
         PlanCheck {

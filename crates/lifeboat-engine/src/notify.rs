@@ -332,6 +332,17 @@ fn secret_url(n: &ResolvedNotify) -> Result<String, String> {
     }
 }
 
+/// A chat message: one text, under the field the service reads (Discord takes 2000
+/// characters at most).
+fn chat(kind: NotifyKind, text: &str) -> serde_json::Value {
+    match kind {
+        NotifyKind::Discord => {
+            serde_json::json!({ "content": text.chars().take(2000).collect::<String>() })
+        }
+        _ => serde_json::json!({ "text": text }),
+    }
+}
+
 /// `base` with `/suffix` appended to its path (Healthchecks' `/start` and `/fail`).
 fn ping_url(base: &str, suffix: &str) -> String {
     match base.split_once('?') {
@@ -344,7 +355,7 @@ fn request_for(n: &ResolvedNotify, event: &Event) -> Result<Request, String> {
     let url = secret_url(n)?;
     let mut secrets = vec![url.clone()];
     let (url, body) = match n.kind {
-        NotifyKind::Slack => (url, Some(serde_json::json!({ "text": event.text() }))),
+        NotifyKind::Slack | NotifyKind::Discord => (url, Some(chat(n.kind, &event.text()))),
         NotifyKind::Webhook => (
             url,
             Some(serde_json::to_value(event).map_err(|e| e.to_string())?),
@@ -422,8 +433,8 @@ fn message_request(
     let url = secret_url(n)?;
     let mut secrets = vec![url.clone()];
     let body = match n.kind {
-        NotifyKind::Slack => {
-            Some(serde_json::json!({ "text": format!("lifeboat {plan}: {text}") }))
+        NotifyKind::Slack | NotifyKind::Discord => {
+            Some(chat(n.kind, &format!("lifeboat {plan}: {text}")))
         }
         NotifyKind::Webhook => Some(serde_json::json!({
             "kind": "message",

@@ -27,7 +27,7 @@ impl NotifyConfig {
     /// Keys a notifier of `kind` accepts. Only a generic webhook may have its URL in clear.
     pub(crate) const fn kind_keys(kind: NotifyKind) -> &'static [&'static str] {
         match kind {
-            NotifyKind::Slack | NotifyKind::Healthchecks => {
+            NotifyKind::Slack | NotifyKind::Discord | NotifyKind::Healthchecks => {
                 &["type", "url-env", "url-file", "url-command", "on"]
             }
             NotifyKind::Webhook => &["type", "url", "url-env", "url-file", "url-command", "on"],
@@ -70,6 +70,8 @@ pub struct ResolvedNotify {
 pub enum NotifyKind {
     /// A Slack incoming webhook.
     Slack,
+    /// A Discord channel webhook: Slack's message, in Discord's field.
+    Discord,
     /// PagerDuty Events API v2.
     Pagerduty,
     /// A generic JSON POST.
@@ -80,8 +82,9 @@ pub enum NotifyKind {
 
 impl NotifyKind {
     /// Every kind, in documentation order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Slack,
+        Self::Discord,
         Self::Pagerduty,
         Self::Webhook,
         Self::Healthchecks,
@@ -92,6 +95,7 @@ impl NotifyKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Slack => "slack",
+            Self::Discord => "discord",
             Self::Pagerduty => "pagerduty",
             Self::Webhook => "webhook",
             Self::Healthchecks => "healthchecks",
@@ -178,11 +182,11 @@ pub(crate) fn resolve(
         }
     }
     match c.kind {
-        NotifyKind::Slack | NotifyKind::Healthchecks if url.is_none() => {
-            let env = if c.kind == NotifyKind::Slack {
-                "SLACK_WEBHOOK_URL"
-            } else {
-                "HEALTHCHECKS_URL"
+        NotifyKind::Slack | NotifyKind::Discord | NotifyKind::Healthchecks if url.is_none() => {
+            let env = match c.kind {
+                NotifyKind::Slack => "SLACK_WEBHOOK_URL",
+                NotifyKind::Discord => "DISCORD_WEBHOOK_URL",
+                _ => "HEALTHCHECKS_URL",
             };
             return Err(r
                 .error(&base.key("url-env"), "missing key")

@@ -7,12 +7,14 @@ use crate::util::{Sandbox, toml_str};
 
 const ROUTING_KEY: &str = "pd-routing-key-R0UT1NG";
 const SLACK_SECRET_PATH: &str = "/slack/T000/B000/XXsecretXX";
+const DISCORD_SECRET_PATH: &str = "/discord/api/webhooks/1234/DiScOrDtOkEn";
 
 fn plan(sb: &Sandbox, rx: &Receiver, dead_port: u16) {
     sb.write_plan(&format!(
         "[assets.good]\ntype = \"command\"\nbackup = \"echo fine\"\n\n\
          [assets.bad]\ntype = \"command\"\nbackup = \"echo broken >&2; exit 3\"\n\n\
          [notify.chat]\ntype = \"slack\"\nurl-env = \"LB_SLACK_URL\"\non = [\"failure\"]\n\n\
+         [notify.discord]\ntype = \"discord\"\nurl-env = \"LB_DISCORD_URL\"\non = [\"failure\"]\n\n\
          [notify.pager]\ntype = \"pagerduty\"\nrouting-key-env = \"LB_PD_KEY\"\nurl-env = \"LB_PD_URL\"\n\n\
          [notify.hook]\ntype = \"webhook\"\nurl = {hook}\non = [\"failure\", \"success\"]\n\n\
          [notify.hc]\ntype = \"healthchecks\"\nurl-env = \"LB_HC_URL\"\non = [\"success\", \"failure\"]\n\n\
@@ -34,6 +36,7 @@ fn each_notifier_gets_its_payload_and_none_fails_the_job() {
     let run = sb
         .cmd(&["backup"])
         .env("LB_SLACK_URL", rx.url(SLACK_SECRET_PATH))
+        .env("LB_DISCORD_URL", rx.url(DISCORD_SECRET_PATH))
         .env("LB_PD_KEY", ROUTING_KEY)
         .env("LB_PD_URL", rx.url("/pd"))
         .env("LB_HC_URL", rx.url("/hc/uuid-1"))
@@ -48,6 +51,17 @@ fn each_notifier_gets_its_payload_and_none_fails_the_job() {
     let text = slack[1].json()["text"].as_str().unwrap().to_owned();
     assert!(text.contains("backup of bad failed"), "{text}");
     assert!(text.contains("exit"), "the error is told: {text}");
+
+    // Discord gets the same message, in its own field.
+    let discord = rx.requests("/discord");
+    assert_eq!(discord.len(), 1, "{discord:#?}");
+    let body = discord[0].json();
+    assert_eq!(body["content"].as_str(), Some(text.as_str()), "{body:#}");
+    assert!(body.get("text").is_none(), "{body:#}");
+    assert!(
+        !run.stdout.contains("DiScOrDtOkEn") && !run.stderr.contains("DiScOrDtOkEn"),
+        "the webhook's token stays out of the output"
+    );
 
     let pd = rx.requests("/pd");
     assert_eq!(pd.len(), 1, "{pd:#?}");
