@@ -66,14 +66,17 @@ impl Engine {
         let mut assets: Vec<KitAsset> = plan
             .assets
             .iter()
-            .map(|a| KitAsset {
-                name: a.name.clone(),
-                kind: a.kind().to_string(),
-                priority: a.priority.to_string(),
-                rto: humantime::format_duration(a.rto).to_string(),
-                rpo: humantime::format_duration(a.rpo).to_string(),
-                location: describe(a).location,
-                by_hand: describe(a).by_hand,
+            .map(|a| {
+                let d = describe(a);
+                KitAsset {
+                    name: a.name.clone(),
+                    kind: a.kind().to_string(),
+                    priority: a.priority.to_string(),
+                    rto: humantime::format_duration(a.rto).to_string(),
+                    rpo: humantime::format_duration(a.rpo).to_string(),
+                    location: d.location,
+                    by_hand: d.by_hand,
+                }
             })
             .collect();
         assets.sort_by(|a, b| a.priority.cmp(&b.priority));
