@@ -54,11 +54,14 @@ impl EngineError {
             Self::Repo(RepoError::AlreadyExists { .. }) => {
                 Some("use it as it is, or point the plan at an empty location".into())
             }
-            Self::Repo(RepoError::SourceFailed { detail, .. })
-                if detail.contains("spool file") =>
+            // Sources write into the spool only what cannot be streamed (a parallel pg_dump's
+            // directory, a MariaDB dump, a Redis RDB); pg_dump's message does not name the path.
+            Self::Source(SourceError::Server { reason, .. })
+                if reason.contains("No space left on device") =>
             {
                 Some(format!(
-                    "the spool needs room for the asset's largest artifact: point {} at a disk with more free space",
+                    "a dump written as files first (a parallel pg_dump, a MariaDB or Redis dump) needs room in the spool directory {}: point {} at a disk with more free space",
+                    lifeboat_core::spool_dir().display(),
                     lifeboat_core::SPOOL_DIR_ENV
                 ))
             }

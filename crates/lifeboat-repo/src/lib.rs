@@ -1,4 +1,6 @@
-//! Lifeboat's repository: restic-format snapshots written and read through `rustic_core`.
+//! Lifeboat's repository: restic-format snapshots, written by Lifeboat's own write path
+//! (`write/`: chunking, compression, encryption, packs, index, trees, snapshots) and read,
+//! checked, pruned and copied through `rustic_core`.
 //!
 //! Every call into `rustic_core` and `rustic_backend` stays in this crate, so an upgrade or a
 //! replacement touches one place. A snapshot holds one asset: its streamed artifacts or walked
@@ -8,6 +10,7 @@ mod backup;
 mod check;
 mod config;
 mod error;
+mod fetch;
 mod keys;
 mod listing;
 mod lock;
@@ -24,6 +27,7 @@ mod snapshot;
 pub mod source;
 mod spool;
 mod store;
+mod write;
 
 pub use backup::BackupOutcome;
 pub use check::{CheckReport, DamagedPack, PackUsers};

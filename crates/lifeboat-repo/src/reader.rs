@@ -134,9 +134,22 @@ impl Reader<'_> {
             hasher: Sha256::new(),
             size: 0,
         };
-        self.indexed.dump(&node, &mut writer).map_err(|e| {
-            self.repo
-                .err(&format!("read {path} of snapshot {}", snap.short_id), &e)
+        let content = node.content.clone().unwrap_or_default();
+        let backend = self.repo.config.backends()?.repository();
+        crate::fetch::dump(
+            &self.indexed,
+            &backend,
+            &self.repo.master_key(),
+            &content,
+            &mut writer,
+        )
+        .map_err(|e| match e {
+            crate::fetch::DumpError::Read(detail) => RepoError::Backend {
+                action: format!("read {path} of snapshot {}", snap.short_id),
+                name: self.repo.config.name.clone(),
+                detail,
+            },
+            crate::fetch::DumpError::Write(e) => RepoError::io("write", name, e),
         })?;
         writer
             .inner

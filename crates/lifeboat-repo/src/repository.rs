@@ -29,7 +29,7 @@ pub struct Repo {
     progress: Progress,
     /// Kept so that later operations re-open without deriving the key from the password again
     /// (rustic's typestate consumes the repository on each indexing).
-    key: MasterKey,
+    pub(crate) key: MasterKey,
     locks: Arc<Locks>,
     pub(crate) inner: Repository<OpenStatus>,
 }

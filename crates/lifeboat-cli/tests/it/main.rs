@@ -33,3 +33,4 @@ mod torture_kills;
 mod torture_secrets;
 mod util;
 mod verify;
+mod write_path;

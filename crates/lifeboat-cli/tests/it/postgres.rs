@@ -526,8 +526,9 @@ fn postgres_bad_input_is_a_clear_error_and_no_snapshot() {
     assert_eq!(sb.snapshots().len(), 1);
 }
 
-/// The spool directory fills up mid-dump: the backup fails naming the asset and the spool,
-/// says where to point LIFEBOAT_SPOOL_DIR, leaves no snapshot and no spool file behind.
+/// A 1 MiB spool directory: the default dump (one stream) goes straight into the repository
+/// and succeeds; a parallel dump (`jobs = 2`), which writes a directory of files first, fails
+/// naming the asset and `LIFEBOAT_SPOOL_DIR`, and leaves no snapshot and no file behind.
 #[test]
 fn postgres_spool_disk_full() {
     let pg = PostgresSandbox::start(None).unwrap();
@@ -552,9 +553,10 @@ fn postgres_spool_disk_full() {
         }
     }
     let _unmount = Unmount(small.path().to_path_buf());
+    let spool_files = || std::fs::read_dir(small.path()).unwrap().count();
 
     let sb = Sandbox::new();
-    sb.write_plan(&plan_for(&pg, "shop", ""));
+    sb.write_plan(&plan_for(&pg, "shop", "jobs = 2\n"));
     sb.run_ok(&["init"]);
     let out = sb
         .cmd(&["backup"])
@@ -567,11 +569,23 @@ fn postgres_spool_disk_full() {
     assert!(all.contains("No space left on device"), "{all}");
     assert!(all.contains("LIFEBOAT_SPOOL_DIR"), "{all}");
     assert!(sb.snapshots().is_empty());
-    assert_eq!(
-        std::fs::read_dir(small.path()).unwrap().count(),
-        0,
-        "spool file left behind"
+    assert_eq!(spool_files(), 0, "spool file left behind");
+
+    // The dump is about 5 MiB, five times the spool: streamed, it never touches it.
+    sb.write_plan(&plan_for(&pg, "shop", ""));
+    let out = sb
+        .cmd(&["backup"])
+        .env("LIFEBOAT_SPOOL_DIR", small.path())
+        .output()
+        .unwrap();
+    crate::util::Run::from(out).expect_code(0);
+    assert_eq!(spool_files(), 0, "the dump went through the spool");
+    let m = manifest(&sb);
+    assert!(
+        m["artifacts"][0]["size"].as_u64().unwrap() > 4 << 20,
+        "{m:#}"
     );
+    assert_eq!(m["tables"]["public.blobs"], 5000, "{m:#}");
 }
 
 /// A new server lacks the dump's roles: the restore says so and where the roles are; with the
