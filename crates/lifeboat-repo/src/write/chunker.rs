@@ -9,7 +9,8 @@
 //! content cut by restic, rustic or Lifeboat yields the same chunks and deduplicates.
 //!
 //! The caller keeps the bytes: [`Chunker::find`] only says where the current chunk ends in
-//! the slice it is given, so a stream is chunked straight out of its read buffer.
+//! the chunk's bytes it is given, so a stream is chunked straight out of its read buffer, and
+//! the byte leaving the window is read from those bytes rather than kept in a ring buffer.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -75,6 +76,93 @@ impl Tables {
         Self { out, reduce, shift }
     }
 
+    /// One byte into the fingerprint, `old` leaving the window.
+    #[inline(always)]
+    fn roll(&self, digest: u64, old: u8, b: u8) -> u64 {
+        let d = digest ^ self.out[old as usize];
+        let top = (d >> self.shift) as u8;
+        ((d << 8) | u64::from(b)) ^ self.reduce[top as usize]
+    }
+
+    /// The first cut in `chunk[from..to]` one byte at a time (`from >= 64`, the window full
+    /// of chunk bytes): the end of the chunk if one is found, and the fingerprint at `to`.
+    fn scan(
+        &self,
+        chunk: &[u8],
+        from: usize,
+        to: usize,
+        mut digest: u64,
+        mask: u64,
+    ) -> (Option<usize>, u64) {
+        for p in from..to {
+            digest = self.roll(digest, chunk[p - WINDOW], chunk[p]);
+            if digest & mask == 0 {
+                return (Some(p + 1), digest);
+            }
+        }
+        (None, digest)
+    }
+
+    /// As [`Tables::scan`], faster on long spans. Once the window is full, the fingerprint
+    /// depends on the window's 64 bytes only, so the span is cut into four lanes, each
+    /// starting from the fingerprint of the 64 bytes before it (rolled in from zero), and the
+    /// lanes are rolled together: four independent dependency chains instead of one. A
+    /// lane's hits are located exactly by scanning its block again; the first hit in lane
+    /// order is the cut.
+    fn scan_lanes(
+        &self,
+        chunk: &[u8],
+        from: usize,
+        to: usize,
+        digest: u64,
+        mask: u64,
+    ) -> (Option<usize>, u64) {
+        const LANES: usize = 4;
+        const BLOCK: usize = 512;
+        let q = (to - from) / LANES;
+        if q < 4 * BLOCK {
+            return self.scan(chunk, from, to, digest, mask);
+        }
+        let starts: [usize; LANES] = std::array::from_fn(|k| from + k * q);
+        let mut d: [u64; LANES] = std::array::from_fn(|k| {
+            if k == 0 {
+                digest
+            } else {
+                chunk[starts[k] - WINDOW..starts[k]]
+                    .iter()
+                    .fold(0, |h, &b| self.roll(h, 0, b))
+            }
+        });
+        let mut hit: [Option<usize>; LANES] = [None; LANES];
+        let mut i = 0;
+        while i < q {
+            let n = BLOCK.min(q - i);
+            let before = d;
+            let mut zero = [false; LANES];
+            for j in i..i + n {
+                for k in 0..LANES {
+                    let p = starts[k] + j;
+                    d[k] = self.roll(d[k], chunk[p - WINDOW], chunk[p]);
+                    zero[k] |= d[k] & mask == 0;
+                }
+            }
+            for k in 0..LANES {
+                if zero[k] && hit[k].is_none() {
+                    let at = starts[k] + i;
+                    hit[k] = self.scan(chunk, at, at + n, before[k], mask).0;
+                }
+            }
+            if let Some(first) = hit[0] {
+                return (Some(first), 0);
+            }
+            i += n;
+        }
+        if let Some(first) = hit.iter().flatten().next() {
+            return (Some(*first), 0);
+        }
+        self.scan(chunk, from + LANES * q, to, d[LANES - 1], mask)
+    }
+
     /// The tables for `pol`, built once per process and polynomial.
     pub(crate) fn for_polynomial(pol: u64) -> Arc<Self> {
         static CACHE: Mutex<Vec<(u64, Arc<Tables>)>> = Mutex::new(Vec::new());
@@ -88,96 +176,83 @@ impl Tables {
     }
 }
 
-/// The chunker's state within the current chunk.
+/// The chunker's state within the current chunk: how many of its bytes were looked at, and
+/// the fingerprint so far.
 pub(crate) struct Chunker {
     tables: Arc<Tables>,
     sizes: ChunkSizes,
     mask: u64,
-    window: [u8; WINDOW],
-    wpos: usize,
     digest: u64,
-    /// Bytes of the current chunk seen so far.
-    count: usize,
+    /// Bytes of the current chunk already looked at.
+    seen: usize,
 }
 
 impl Chunker {
+    /// `sizes.min` must be at least the window (64 bytes) and `sizes.max` at least `min`.
     pub(crate) fn new(tables: Arc<Tables>, sizes: ChunkSizes) -> Self {
-        let mut c = Self {
+        Self {
             tables,
             sizes,
             mask: (1u64 << sizes.bits) - 1,
-            window: [0; WINDOW],
-            wpos: 0,
             digest: 0,
-            count: 0,
-        };
-        c.reset();
-        c
+            seen: 0,
+        }
     }
 
-    fn reset(&mut self) {
-        self.window = [0; WINDOW];
-        self.wpos = 0;
-        self.digest = 0;
-        self.count = 0;
-        self.slide(1);
-    }
-
-    #[inline]
-    fn slide(&mut self, b: u8) {
-        let out = self.window[self.wpos];
-        self.window[self.wpos] = b;
-        self.wpos = (self.wpos + 1) % WINDOW;
-        let mut d = self.digest ^ self.tables.out[out as usize];
-        let top = (d >> self.tables.shift) as u8;
-        d = (d << 8) | u64::from(b);
-        self.digest = d ^ self.tables.reduce[top as usize];
-    }
-
-    /// Feeds `data`, the continuation of the current chunk. Returns `Some(n)` when the chunk
-    /// ends after `data[..n]` (the chunker is then ready for the next chunk, starting at
-    /// `data[n]`), `None` when all of `data` belongs to the current chunk.
-    pub(crate) fn find(&mut self, data: &[u8]) -> Option<usize> {
-        let skip_to = self.sizes.min.saturating_sub(WINDOW);
-        let mut i = 0;
-        if self.count < skip_to {
-            let take = (skip_to - self.count).min(data.len());
-            self.count += take;
-            i = take;
-            if i == data.len() {
-                return None;
+    /// `chunk` is the current chunk's bytes from its first one, as far as they are known;
+    /// each call passes the same bytes again, longer. Returns `Some(n)` when the chunk ends
+    /// after `chunk[..n]`: the chunker then starts over, and the next call passes the bytes
+    /// from `chunk[n]` on. `None` when all of `chunk` belongs to the current chunk.
+    ///
+    /// After the skipped prefix (`min - 64` bytes), the window is restic's initial one (63
+    /// zeros and a one, fingerprint 1) followed by the chunk's bytes, so the byte leaving the
+    /// window is zero for the first 63 bytes hashed, the one for the 64th, and from then on
+    /// the chunk's own byte 64 positions back: no ring buffer is needed.
+    pub(crate) fn find(&mut self, chunk: &[u8]) -> Option<usize> {
+        let (min, max) = (self.sizes.min, self.sizes.max);
+        let skip = min - WINDOW;
+        let end = chunk.len().min(max);
+        let mut pos = self.seen.max(skip);
+        if pos >= end {
+            self.seen = self.seen.max(end);
+            return None;
+        }
+        let mask = self.mask;
+        let mut digest = if pos == skip { 1 } else { self.digest };
+        // Warm-up: the window still holds restic's initial bytes, zeros and then the one.
+        while pos < end && pos < min {
+            let old = u8::from(pos == min - 1);
+            digest = self.tables.roll(digest, old, chunk[pos]);
+            pos += 1;
+            if pos == min && digest & mask == 0 {
+                self.digest = 0;
+                self.seen = 0;
+                return Some(pos);
             }
         }
-        let (out, reduce, shift) = (&self.tables.out, &self.tables.reduce, self.tables.shift);
-        let mut digest = self.digest;
-        let mut wpos = self.wpos;
-        let mut count = self.count;
-        let (min, max, mask) = (self.sizes.min, self.sizes.max, self.mask);
-        let mut cut = None;
-        for (j, &b) in data[i..].iter().enumerate() {
-            let old = self.window[wpos];
-            self.window[wpos] = b;
-            wpos += 1;
-            if wpos == WINDOW {
-                wpos = 0;
-            }
-            digest ^= out[old as usize];
-            let top = (digest >> shift) as u8;
-            digest = ((digest << 8) | u64::from(b)) ^ reduce[top as usize];
-            count += 1;
-            if count >= min && (digest & mask == 0 || count >= max) {
-                cut = Some(i + j + 1);
-                break;
-            }
-        }
-        if cut.is_some() {
-            self.reset();
+        // Steady state: the window holds chunk bytes only.
+        let (cut, digest) = if pos < end {
+            self.tables.scan_lanes(chunk, pos, end, digest, mask)
         } else {
-            self.digest = digest;
-            self.wpos = wpos;
-            self.count = count;
+            (None, digest)
+        };
+        match cut {
+            Some(n) => {
+                self.digest = 0;
+                self.seen = 0;
+                Some(n)
+            }
+            None if end == max => {
+                self.digest = 0;
+                self.seen = 0;
+                Some(max)
+            }
+            None => {
+                self.digest = digest;
+                self.seen = end;
+                None
+            }
         }
-        cut
     }
 }
 
@@ -212,23 +287,70 @@ mod tests {
         let mut c = Chunker::new(Tables::for_polynomial(POL), sizes);
         let mut out = Vec::new();
         let mut start = 0;
-        let mut pos = 0;
-        while pos < data.len() {
-            let end = (pos + feed).min(data.len());
-            let mut at = pos;
-            while at < end {
-                match c.find(&data[at..end]) {
-                    Some(n) => {
-                        at += n;
-                        out.push(at - start);
-                        start = at;
-                    }
-                    None => at = end,
-                }
+        let mut known = 0;
+        while known < data.len() {
+            known = (known + feed).min(data.len());
+            while let Some(n) = c.find(&data[start..known]) {
+                out.push(n);
+                start += n;
             }
-            pos = end;
+        }
+        if start < data.len() {
+            out.push(data.len() - start);
         }
         out
+    }
+
+    /// restic's chunker loop as its design describes it, with a ring buffer for the window
+    /// and one byte at a time: the oracle for the fast loop above.
+    fn reference_cuts(data: &[u8], sizes: ChunkSizes) -> Vec<usize> {
+        let t = Tables::for_polynomial(POL);
+        let mask = (1u64 << sizes.bits) - 1;
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < data.len() {
+            let mut window = [0u8; WINDOW];
+            let mut wpos = 0;
+            let mut digest = 0u64;
+            let mut slide = |b: u8, digest: &mut u64| {
+                let old = window[wpos];
+                window[wpos] = b;
+                wpos = (wpos + 1) % WINDOW;
+                *digest ^= t.out[old as usize];
+                let top = (*digest >> t.shift) as u8;
+                *digest = ((*digest << 8) | u64::from(b)) ^ t.reduce[top as usize];
+            };
+            slide(1, &mut digest);
+            let mut count = (sizes.min - WINDOW).min(data.len() - at);
+            let mut len = None;
+            while at + count < data.len() {
+                slide(data[at + count], &mut digest);
+                count += 1;
+                if count >= sizes.min && (digest & mask == 0 || count >= sizes.max) {
+                    len = Some(count);
+                    break;
+                }
+            }
+            let len = len.unwrap_or(count);
+            out.push(len);
+            at += len;
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_loop_cuts_where_restics_loop_cuts() {
+        let data = pseudo_random(3 << 20, 5);
+        let want = reference_cuts(&data, small());
+        assert!(want.len() > 40, "{want:?}");
+        assert_eq!(cuts(&data, 1 << 30, small()), want);
+        let zeros = vec![0u8; 50_000];
+        assert_eq!(cuts(&zeros, 777, small()), reference_cuts(&zeros, small()));
+        // restic's own sizes, fed as a stream is read.
+        let data = pseudo_random(24 << 20, 9);
+        let want = reference_cuts(&data, ChunkSizes::default());
+        assert!(want.len() > 10, "{want:?}");
+        assert_eq!(cuts(&data, 512 * 1024, ChunkSizes::default()), want);
     }
 
     #[test]
@@ -243,20 +365,28 @@ mod tests {
     #[test]
     fn chunks_respect_the_minimum_and_maximum() {
         let data = pseudo_random(2 << 20, 11);
-        for len in cuts(&data, 4096, small()) {
+        let lens = cuts(&data, 4096, small());
+        // All but the tail, which ends with the data.
+        for &len in &lens[..lens.len() - 1] {
             assert!((4096..=65_536).contains(&len), "{len}");
         }
         // A window of zeros fingerprints to zero, which matches the mask: zeros are cut at the
         // minimum, as restic cuts them.
         let zeros = vec![0u8; 20_000];
-        assert_eq!(cuts(&zeros, 20_000, small()), vec![4096; 4]);
+        assert_eq!(
+            cuts(&zeros, 20_000, small()),
+            [4096, 4096, 4096, 4096, 3616]
+        );
         // Bytes whose fingerprint never matches (a mask no 13-bit window clears) are cut at
         // the maximum.
         let never = ChunkSizes {
             bits: 63,
             ..small()
         };
-        assert_eq!(cuts(&data[..200_000], 4096, never), vec![65_536; 3]);
+        assert_eq!(
+            cuts(&data[..200_000], 4096, never),
+            [65_536, 65_536, 65_536, 3392]
+        );
     }
 
     #[test]

@@ -94,20 +94,12 @@ impl Pool {
             }
             sha.update(&cur[start..]);
             size += n as u64;
-            let mut at = start;
-            while at < cur.len() {
-                match chunker.find(&cur[at..]) {
-                    Some(k) => {
-                        let end = at + k;
-                        let mut next = Vec::with_capacity(sizes.max + READ_SIZE);
-                        next.extend_from_slice(&cur[end..]);
-                        cur.truncate(end);
-                        send(std::mem::replace(&mut cur, next), seq)?;
-                        seq += 1;
-                        at = 0;
-                    }
-                    None => at = cur.len(),
-                }
+            while let Some(k) = chunker.find(&cur) {
+                let mut next = Vec::with_capacity(sizes.max + READ_SIZE);
+                next.extend_from_slice(&cur[k..]);
+                cur.truncate(k);
+                send(std::mem::replace(&mut cur, next), seq)?;
+                seq += 1;
             }
         }
         if !cur.is_empty() {

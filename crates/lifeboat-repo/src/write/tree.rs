@@ -539,7 +539,6 @@ fn read_file(
     let mut size = 0u64;
     let mut cur: Vec<u8> = Vec::new();
     loop {
-        let start = cur.len();
         let n = match (&mut file).take(sizes.min as u64).read_to_end(&mut cur) {
             Ok(n) => n,
             Err(e) => return fail(e),
@@ -548,18 +547,10 @@ fn read_file(
             break;
         }
         size += n as u64;
-        let mut at = start;
-        while at < cur.len() {
-            match chunker.find(&cur[at..]) {
-                Some(k) => {
-                    let end = at + k;
-                    let rest = cur.split_off(end);
-                    content.push(writer.save(sealer, Kind::Data, &cur));
-                    cur = rest;
-                    at = 0;
-                }
-                None => at = cur.len(),
-            }
+        while let Some(k) = chunker.find(&cur) {
+            let rest = cur.split_off(k);
+            content.push(writer.save(sealer, Kind::Data, &cur));
+            cur = rest;
         }
     }
     if !cur.is_empty() {
