@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 /// Keep rules, as restic's `forget` reads them: a snapshot is kept if any rule keeps it.
-/// Every count is at least 1; a rule left out keeps nothing by itself.
+/// Every count is at least 1; a rule left out keeps nothing by itself; [`Retention::FOREVER`]
+/// keeps one snapshot of every period there is (`monthly = "forever"`: the last of every
+/// month, however many months).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Retention {
     /// The last N snapshots.
@@ -23,6 +25,9 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// The count of a rule that keeps every period (`"forever"` in a plan).
+    pub const FOREVER: u32 = u32::MAX;
+
     /// No rule at all: the asset's snapshots are never forgotten.
     #[must_use]
     pub const fn is_empty(&self) -> bool {
@@ -48,7 +53,12 @@ impl std::fmt::Display for Retention {
             ("yearly", self.yearly),
         ]
         .iter()
-        .filter_map(|(k, v)| v.map(|n| format!("{k} {n}")))
+        .filter_map(|(k, v)| {
+            v.map(|n| match n {
+                Self::FOREVER => format!("{k} forever"),
+                n => format!("{k} {n}"),
+            })
+        })
         .chain(
             self.within
                 .map(|d| format!("within {}", humantime::format_duration(d))),
@@ -65,6 +75,16 @@ impl std::fmt::Display for Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forever_reads_as_the_plan_writes_it() {
+        let r = Retention {
+            daily: Some(7),
+            monthly: Some(Retention::FOREVER),
+            ..Retention::default()
+        };
+        assert_eq!(r.to_string(), "daily 7, monthly forever");
+    }
 
     #[test]
     fn empty_only_without_rules() {

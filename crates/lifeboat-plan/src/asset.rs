@@ -7,7 +7,7 @@ use lifeboat_core::{AnomalyThresholds, AssetKind, Priority, Redacted, SizeBounds
 use lifeboat_core::Retention;
 
 use crate::{
-    config::{AnomalyConfig, AssetConfig, RedactConfig, RetentionConfig, SizeConfig},
+    config::{AnomalyConfig, AssetConfig, KeepCount, RedactConfig, RetentionConfig, SizeConfig},
     document::At,
     error::PlanError,
     key_path::KeyPath,
@@ -408,19 +408,34 @@ pub(crate) fn retention(
     let Some(c) = config else {
         return Ok(Retention::default());
     };
-    let count = |key: &str, v: Option<u32>| match v {
-        Some(0) => Err(r
+    let count = |key: &str, v: Option<&KeepCount>| match v {
+        None => Ok(None),
+        Some(KeepCount::Number(0)) => Err(r
             .error(&base.key(key), "must be at least 1")
             .with_hint(format!("leave {key} out to keep nothing by that rule"))),
-        other => Ok(other),
+        Some(KeepCount::Number(n)) if *n == Retention::FOREVER => {
+            Err(r.error(&base.key(key), "is too large").with_hint(format!(
+                "write {key} = \"forever\" to keep one for every period"
+            )))
+        }
+        Some(KeepCount::Number(n)) => Ok(Some(*n)),
+        Some(KeepCount::Word(w)) if w == "forever" => Ok(Some(Retention::FOREVER)),
+        Some(KeepCount::Word(w)) => Err(r
+            .error(
+                &base.key(key),
+                format!("{w:?} is neither a count nor \"forever\""),
+            )
+            .with_hint(format!(
+                "{key} = 12 keeps twelve, {key} = \"forever\" keeps one for every period"
+            ))),
     };
     Ok(Retention {
-        last: count("last", c.last)?,
-        hourly: count("hourly", c.hourly)?,
-        daily: count("daily", c.daily)?,
-        weekly: count("weekly", c.weekly)?,
-        monthly: count("monthly", c.monthly)?,
-        yearly: count("yearly", c.yearly)?,
+        last: count("last", c.last.as_ref())?,
+        hourly: count("hourly", c.hourly.as_ref())?,
+        daily: count("daily", c.daily.as_ref())?,
+        weekly: count("weekly", c.weekly.as_ref())?,
+        monthly: count("monthly", c.monthly.as_ref())?,
+        yearly: count("yearly", c.yearly.as_ref())?,
         within: r.opt_duration(&base.key("within"), c.within.as_ref())?,
     })
 }

@@ -165,13 +165,50 @@ pub(crate) enum RedactConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RetentionConfig {
-    pub last: Option<u32>,
-    pub hourly: Option<u32>,
-    pub daily: Option<u32>,
-    pub weekly: Option<u32>,
-    pub monthly: Option<u32>,
-    pub yearly: Option<u32>,
+    pub last: Option<KeepCount>,
+    pub hourly: Option<KeepCount>,
+    pub daily: Option<KeepCount>,
+    pub weekly: Option<KeepCount>,
+    pub monthly: Option<KeepCount>,
+    pub yearly: Option<KeepCount>,
     pub within: Option<String>,
+}
+
+/// A retention count: a number, or a word (`"forever"`), checked when the plan resolves.
+#[derive(Debug)]
+pub(crate) enum KeepCount {
+    Number(u32),
+    Word(String),
+}
+
+impl<'de> Deserialize<'de> for KeepCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = KeepCount;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative integer or \"forever\"")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<KeepCount, E> {
+                u32::try_from(v)
+                    .map(KeepCount::Number)
+                    .map_err(|_| E::custom(format!("expected a non-negative integer, found {v}")))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<KeepCount, E> {
+                u32::try_from(v)
+                    .map(KeepCount::Number)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KeepCount, E> {
+                Ok(KeepCount::Word(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `anomaly = { below = 0.5, above = 2.0 }`: fractions of the average size of the asset's

@@ -1,9 +1,9 @@
 //! The streaming path of a backup and the checksums behind the manifest, measured without a
 //! source in front: `cargo bench -p lifeboat-repo` (or `--bench stream -- backup` for one group).
 //!
-//! - `backup`: a stream of 64 MiB through `Repo::backup` into a local repository: read into
-//!   the spool while SHA-256 is computed, then chunked, compressed, encrypted and packed by
-//!   rustic, the manifest written last. Once with a database dump's kind of data (text rows,
+//! - `backup`: a stream of 64 MiB through `Repo::backup` into a local repository: chunked
+//!   and hashed as it is read, compressed, encrypted and packed on the blob workers, the
+//!   manifest written last. Once with a database dump's kind of data (text rows,
 //!   compressible about 6:1) and once incompressible. Every iteration sends new bytes, so
 //!   nothing is deduplicated away.
 //! - `verify`: the same artifact read back from the repository and checked against the

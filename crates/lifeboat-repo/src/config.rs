@@ -26,7 +26,8 @@ pub struct RepoConfig {
 
 impl RepoConfig {
     /// OpenDAL's S3 options for this repository, as rustic's backend and the lock files use.
-    fn s3_options(&self, s3: &lifeboat_core::S3Location) -> BTreeMap<String, String> {
+    /// `packs`: the options for data packs, which alone get the plan's storage class.
+    fn s3_options(&self, s3: &lifeboat_core::S3Location, packs: bool) -> BTreeMap<String, String> {
         let mut o = BTreeMap::new();
         o.insert("bucket".to_owned(), s3.bucket.clone());
         o.insert("root".to_owned(), format!("/{}", s3.prefix));
@@ -41,7 +42,7 @@ impl RepoConfig {
             "enable_virtual_host_style".to_owned(),
             (!s3.path_style).to_string(),
         );
-        if let Some(class) = &s3.storage_class {
+        if packs && let Some(class) = &s3.storage_class {
             o.insert("default_storage_class".to_owned(), class.clone());
         }
         if let Some((id, secret)) = &self.s3_credentials {
@@ -55,8 +56,9 @@ impl RepoConfig {
     fn s3_operator(
         &self,
         s3: &lifeboat_core::S3Location,
+        packs: bool,
     ) -> RepoResult<opendal::blocking::Operator> {
-        store::operator(self.s3_options(s3), s3.timeout).map_err(|e| RepoError::Backend {
+        store::operator(self.s3_options(s3, packs), s3.timeout).map_err(|e| RepoError::Backend {
             action: "connect".to_owned(),
             name: self.name.clone(),
             detail: e.to_string(),
@@ -70,10 +72,19 @@ impl RepoConfig {
                 .options(BTreeMap::new())
                 .to_backends()
                 .map_err(|err| RepoError::backend("connect", &self.name, &err)),
-            RepoLocation::S3(s3) => Ok(RepositoryBackends::new(
-                store::backend(self.s3_operator(s3)?, self.location_text()),
-                None,
-            )),
+            // A storage class applies to data packs only: the index, snapshots, keys and
+            // config stay in the standard class, so the repository can always be listed and
+            // opened, even when its packs sit in an archive tier.
+            RepoLocation::S3(s3) => {
+                let packs = match s3.storage_class {
+                    Some(_) => Some(self.s3_operator(s3, true)?),
+                    None => None,
+                };
+                Ok(RepositoryBackends::new(
+                    store::backend(self.s3_operator(s3, false)?, packs, self.location_text()),
+                    None,
+                ))
+            }
         }
     }
 
@@ -81,7 +92,7 @@ impl RepoConfig {
     pub(crate) fn lock_store(&self) -> RepoResult<LockStore> {
         match &self.location {
             RepoLocation::Local { path } => Ok(LockStore::local(path)),
-            RepoLocation::S3(s3) => Ok(LockStore::Remote(self.s3_operator(s3)?)),
+            RepoLocation::S3(s3) => Ok(LockStore::Remote(self.s3_operator(s3, false)?)),
         }
     }
 

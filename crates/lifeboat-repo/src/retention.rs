@@ -19,7 +19,13 @@ use crate::snapshot::SnapshotInfo;
 pub const SAFETY_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn to_keep_options(rules: &Retention) -> KeepOptions {
-    let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+    // rustic's -1: every period.
+    let n = |v: Option<u32>| {
+        v.map(|v| match v {
+            Retention::FOREVER => -1,
+            v => i32::try_from(v).unwrap_or(i32::MAX),
+        })
+    };
     let mut k = KeepOptions::default();
     k.keep_last = n(rules.last);
     k.keep_hourly = n(rules.hourly);
@@ -190,6 +196,40 @@ mod tests {
         let decisions = decide(&snaps, &rules, now);
         assert_eq!(decisions.len(), snaps.len());
         insta::assert_snapshot!(render(&decisions));
+    }
+
+    #[test]
+    fn monthly_forever_keeps_the_last_snapshot_of_every_month() {
+        let (snaps, now) = history();
+        let months: std::collections::BTreeSet<String> = snaps
+            .iter()
+            .filter(|s| !s.is_safety())
+            .map(|s| s.time.strftime("%Y-%m").to_string())
+            .collect();
+        assert!(
+            months.len() > 12,
+            "the history spans {} months",
+            months.len()
+        );
+        let rules = Retention {
+            monthly: Some(Retention::FOREVER),
+            ..Retention::default()
+        };
+        let decisions = decide(&snaps, &rules, now);
+        let monthly: Vec<_> = decisions
+            .iter()
+            .filter(|d| d.keep && d.reasons.iter().any(|r| r.contains("monthly")))
+            .collect();
+        assert_eq!(monthly.len(), months.len(), "{}", render(&decisions));
+        let twelve = Retention {
+            monthly: Some(12),
+            ..Retention::default()
+        };
+        let kept = decide(&snaps, &twelve, now)
+            .iter()
+            .filter(|d| d.keep)
+            .count();
+        assert!(kept < decisions.iter().filter(|d| d.keep).count());
     }
 
     #[test]

@@ -77,12 +77,22 @@ pub(crate) fn operator(
 #[derive(Debug, Clone)]
 pub(crate) struct S3Backend {
     op: opendal::blocking::Operator,
+    /// Writes data packs, with the plan's storage class; `None`: `op` writes them too.
+    packs: Option<opendal::blocking::Operator>,
     location: String,
 }
 
 impl S3Backend {
-    pub(crate) const fn new(op: opendal::blocking::Operator, location: String) -> Self {
-        Self { op, location }
+    pub(crate) const fn new(
+        op: opendal::blocking::Operator,
+        packs: Option<opendal::blocking::Operator>,
+        location: String,
+    ) -> Self {
+        Self {
+            op,
+            packs,
+            location,
+        }
     }
 
     /// restic's layout: `config`, `data/ab/abcd…`, `<dir>/<id>`.
@@ -216,8 +226,11 @@ impl WriteBackend for S3Backend {
         content: BytesList,
     ) -> RusticResult<()> {
         let path = Self::path(tpe, id);
-        self.op
-            .write(&path, content.into_vec())
+        let op = match (&self.packs, tpe) {
+            (Some(packs), FileType::Pack) => packs,
+            _ => &self.op,
+        };
+        op.write(&path, content.into_vec())
             .map(|_| ())
             .map_err(|e| Self::error("write", &path, e))
     }
@@ -231,6 +244,10 @@ impl WriteBackend for S3Backend {
 }
 
 /// The backend as rustic takes it.
-pub(crate) fn backend(op: opendal::blocking::Operator, location: String) -> Arc<dyn WriteBackend> {
-    Arc::new(S3Backend::new(op, location))
+pub(crate) fn backend(
+    op: opendal::blocking::Operator,
+    packs: Option<opendal::blocking::Operator>,
+    location: String,
+) -> Arc<dyn WriteBackend> {
+    Arc::new(S3Backend::new(op, packs, location))
 }

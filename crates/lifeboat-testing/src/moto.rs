@@ -212,13 +212,27 @@ impl MotoServer {
     /// When the server cannot be reached or does not answer 200 (for example
     /// `NoSuchBucket`).
     pub fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_objects(bucket, prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// As [`MotoServer::list_keys`], each key with the storage class the server recorded
+    /// for it (`STANDARD`, `STANDARD_IA`, …).
+    ///
+    /// # Errors
+    ///
+    /// As [`MotoServer::list_keys`], or a listing entry without a storage class.
+    pub fn list_objects(&self, bucket: &str, prefix: &str) -> Result<Vec<(String, String)>> {
         let action = || {
             format!(
                 "list keys with prefix {prefix:?} in bucket {bucket:?} on {}",
                 self.endpoint()
             )
         };
-        let mut keys = Vec::new();
+        let mut objects = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let mut target = format!(
@@ -233,13 +247,23 @@ impl MotoServer {
             let resp = self.s3_request("GET", &target, &[]).with_context(action)?;
             expect_status(&resp, &[200]).with_context(action)?;
             let xml = resp.body_text();
-            keys.extend(xml_elements(&xml, "Key").into_iter().map(xml_unescape));
+            for entry in xml_elements(&xml, "Contents") {
+                let key = xml_elements(entry, "Key")
+                    .first()
+                    .map(|k| xml_unescape(k))
+                    .with_context(|| format!("{}: an entry without a key", action()))?;
+                let class = xml_elements(entry, "StorageClass")
+                    .first()
+                    .map(|c| (*c).to_owned())
+                    .with_context(|| format!("{}: {key} has no storage class", action()))?;
+                objects.push((key, class));
+            }
             let truncated = xml_elements(&xml, "IsTruncated").first() == Some(&"true");
             token = xml_elements(&xml, "NextContinuationToken")
                 .first()
                 .map(|t| xml_unescape(t));
             if !truncated {
-                return Ok(keys);
+                return Ok(objects);
             }
             if token.is_none() {
                 bail!(

@@ -261,3 +261,60 @@ fn signed_requests_for_every_job_and_wrong_keys_refused() {
         "a refused job wrote nothing"
     );
 }
+
+/// `storage-class` applies to data packs only: the index, snapshots, keys and config stay
+/// in the standard class (moto records each object's class), so the repository can always be
+/// listed and opened; the data still reads back.
+#[test]
+fn storage_class_applies_to_data_packs_only() {
+    let s3 = lifeboat_testing::MotoServer::start().expect("start moto_server");
+    s3.create_bucket(BUCKET).unwrap();
+    let sb = Sandbox::new();
+    let artifact = sb.join("artifact.bin");
+    write_large_file(&artifact, 3_000_000, 5);
+    let url = format!(
+        "s3://{BUCKET}/dr?endpoint={}&region=us-east-1&path-style=true&storage-class=STANDARD_IA",
+        s3.endpoint()
+    );
+    sb.write_plan_with_url(
+        &toml_str(&url),
+        &format!(
+            "[assets.vault]\ntype = \"command\"\nbackup = {}\nfilename = \"vault.snap\"\n",
+            toml_str(&format!("cat {}", artifact.display())),
+        ),
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = sb.cmd(args);
+        cmd.envs(s3.aws_env());
+        Run::from(cmd.output().unwrap())
+    };
+    run(&["init"]).expect_code(0);
+    run(&["backup"]).expect_code(0);
+
+    let objects: Vec<(String, String)> = s3
+        .list_objects(BUCKET, "dr/")
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with('/'))
+        .collect();
+    let (packs, rest): (Vec<_>, Vec<_>) =
+        objects.iter().partition(|(k, _)| k.starts_with("dr/data/"));
+    assert!(!packs.is_empty(), "{objects:?}");
+    for (key, class) in &packs {
+        assert_eq!(class, "STANDARD_IA", "{key}");
+    }
+    for dir in ["dr/config", "dr/keys/", "dr/index/", "dr/snapshots/"] {
+        assert!(
+            rest.iter().any(|(k, _)| k.starts_with(dir)),
+            "no {dir} in {objects:?}"
+        );
+    }
+    for (key, class) in &rest {
+        assert_eq!(class, "STANDARD", "{key}");
+    }
+    let dumped = run(&["dump", "vault"]).expect_code(0);
+    assert!(
+        dumped.stdout_bytes == fs::read(&artifact).unwrap(),
+        "the artifact reads back"
+    );
+}

@@ -295,6 +295,10 @@ fn value_errors() {
             "/plans/lifeboat.toml:7:23: assets.web.retention.daily: must be at least 1\n  hint: leave daily out to keep nothing by that rule",
         ),
         (
+            "retention = { monthly = \"always\" }\n",
+            "/plans/lifeboat.toml:7:25: assets.web.retention.monthly: \"always\" is neither a count nor \"forever\"\n  hint: monthly = 12 keeps twelve, monthly = \"forever\" keeps one for every period",
+        ),
+        (
             "retention = { last = -1 }\n",
             "/plans/lifeboat.toml:7:22: assets.web.retention.last: expected a non-negative integer, found -1",
         ),
