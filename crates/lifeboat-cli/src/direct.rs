@@ -206,6 +206,10 @@ pub fn run(cli: &Cli, engine: &Engine, out: &render::Output, path: &Path) -> Res
         | Command::Catalog { .. }
         | Command::Key { .. }
         | Command::Kit { .. } => unreachable!("a job of the protocol"),
+        // Answered before the plan is read (`main.rs`).
+        Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("generated without a plan")
+        }
     }
 }
 

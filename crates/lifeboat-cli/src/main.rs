@@ -3,6 +3,7 @@
 
 mod bars;
 mod direct;
+mod docs_cmd;
 mod failure;
 mod key_cmd;
 mod plan_cmd;
@@ -242,6 +243,14 @@ enum Command {
         #[command(subcommand)]
         action: ScheduleAction,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell); no plan needed
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages: lifeboat(1) to stdout, or one page per command into --out DIR
+    Man {
+        /// Directory for lifeboat.1 and lifeboat-<command>.1 (created)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Run the plan's schedules, watch RPOs, notify, and serve /healthz, /metrics and a JSON API
     Daemon {
         /// Address to serve HTTP on; any but loopback needs an API token
@@ -394,6 +403,8 @@ impl Command {
             | Self::Plan { .. }
             | Self::Audit { .. }
             | Self::Schedule { .. }
+            | Self::Completions { .. }
+            | Self::Man { .. }
             | Self::Daemon { .. } => return Ok(None),
         }))
     }
@@ -523,6 +534,12 @@ fn plan_path(cli: &Cli) -> PathBuf {
 }
 
 fn run(cli: &Cli) -> Result<u8, Failure> {
+    // Generated from the CLI's definition: no plan is read.
+    match &cli.command {
+        Command::Completions { shell } => return docs_cmd::completions(*shell),
+        Command::Man { out } => return docs_cmd::man(out.as_deref()),
+        _ => {}
+    }
     let path = plan_path(cli);
     if let Command::Audit {
         action: AuditAction::Verify { file: Some(file) },

@@ -26,6 +26,8 @@ mod key_path;
 mod name;
 mod notify;
 mod plan;
+#[cfg(test)]
+mod reference;
 mod repository;
 mod resolve;
 mod scenario;

@@ -201,35 +201,47 @@ mod tests {
     #[test]
     fn monthly_forever_keeps_the_last_snapshot_of_every_month() {
         let (snaps, now) = history();
-        let months: std::collections::BTreeSet<String> = snaps
-            .iter()
-            .filter(|s| !s.is_safety())
-            .map(|s| s.time.strftime("%Y-%m").to_string())
-            .collect();
+        let regular: Vec<_> = snaps.iter().filter(|s| !s.is_safety()).collect();
+        // The newest snapshot of each month, and the oldest one: as restic does, a rule with
+        // a count left also keeps the oldest snapshot, and "forever" always has one left.
+        let mut newest: std::collections::BTreeMap<String, &SnapshotInfo> = Default::default();
+        for s in &regular {
+            let month = s.time.strftime("%Y-%m").to_string();
+            let e = newest.entry(month).or_insert(s);
+            if s.time > e.time {
+                *e = s;
+            }
+        }
         assert!(
-            months.len() > 12,
+            newest.len() > 12,
             "the history spans {} months",
-            months.len()
+            newest.len()
         );
+        let oldest = regular.iter().min_by_key(|s| s.time).expect("snapshots");
+        let mut want: std::collections::BTreeSet<&str> =
+            newest.values().map(|s| s.id.as_str()).collect();
+        want.insert(oldest.id.as_str());
         let rules = Retention {
             monthly: Some(Retention::FOREVER),
             ..Retention::default()
         };
         let decisions = decide(&snaps, &rules, now);
-        let monthly: Vec<_> = decisions
+        let kept: std::collections::BTreeSet<&str> = decisions
             .iter()
             .filter(|d| d.keep && d.reasons.iter().any(|r| r.contains("monthly")))
+            .map(|d| d.id.as_str())
             .collect();
-        assert_eq!(monthly.len(), months.len(), "{}", render(&decisions));
+        assert_eq!(kept, want, "{}", render(&decisions));
+        // Twelve keeps fewer.
         let twelve = Retention {
             monthly: Some(12),
             ..Retention::default()
         };
-        let kept = decide(&snaps, &twelve, now)
+        let kept_twelve = decide(&snaps, &twelve, now)
             .iter()
             .filter(|d| d.keep)
             .count();
-        assert!(kept < decisions.iter().filter(|d| d.keep).count());
+        assert!(kept_twelve < decisions.iter().filter(|d| d.keep).count());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod damaged;
 mod drill;
 mod errors;
 mod faults;
+mod generated;
 mod http_steps;
 mod interop;
 mod keys;
