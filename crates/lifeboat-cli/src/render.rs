@@ -503,8 +503,8 @@ impl Output {
             println!();
             println!("repository {repo} (copy of {from})");
             println!(
-                "{:<16} {:<10} {:<20} {:>10}  state",
-                "asset", "snapshot", "last backup", "lag"
+                "{:<16} {:<10} {:<20} {:>10}  {:<24} state",
+                "asset", "snapshot", "last backup", "lag", "retention"
             );
             for s in rows {
                 let Some(c) = s.copies.iter().find(|c| c.repository == repo) else {
@@ -518,11 +518,13 @@ impl Output {
                     (None, false, Some(_)) => "ok".to_owned(),
                 };
                 println!(
-                    "{:<16} {:<10} {:<20} {:>10}  {state}",
+                    "{:<16} {:<10} {:<20} {:>10}  {:<24} {state}",
                     s.asset,
                     c.last_snapshot.as_deref().unwrap_or("-"),
                     c.last_time.map_or_else(|| "-".to_owned(), time),
                     c.lag_secs.map_or_else(|| "-".to_owned(), age),
+                    // The copy's own rules, or the asset's, which then apply there too.
+                    c.retention.as_deref().unwrap_or("the asset's"),
                 );
             }
         }

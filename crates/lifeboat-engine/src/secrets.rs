@@ -54,7 +54,18 @@ pub(crate) fn read_secret(source: &SecretSource) -> Result<Secret, String> {
                 .output()
                 .map_err(|e| format!("run password command: {e}"))?;
             if !out.status.success() {
-                return Err(format!("password command exited with {}", out.status));
+                // Its stderr says why (a locked vault, a missing entry); its stdout, which
+                // may hold a secret, is never shown.
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let why = stderr.lines().rev().find(|l| !l.trim().is_empty());
+                return Err(match why {
+                    Some(line) => format!(
+                        "password command exited with {}: {}",
+                        out.status,
+                        line.trim()
+                    ),
+                    None => format!("password command exited with {}", out.status),
+                });
             }
             String::from_utf8_lossy(&out.stdout)
                 .trim_end_matches(['\n', '\r'])

@@ -142,3 +142,60 @@ fn a_new_password_never_comes_from_a_pipe_without_a_file() {
     assert!(run.stderr.contains("--new-password-file"), "{}", run.stderr);
     assert_eq!(keys(&sb).len(), 1);
 }
+
+/// The password from a command, as escrow tools give it (`pass show`, `op read`, `vault kv
+/// get`, `systemd-creds cat`): here a command reading a file. restic opens what Lifeboat made
+/// with that file's content; a failing command names the repository and says why, and the
+/// password is in no output.
+#[test]
+fn a_password_command_gives_the_repository_password() {
+    let sb = Sandbox::new();
+    let secret = "escrowed-password-4f2a";
+    let file = sb.join("escrow.txt");
+    fs::write(&file, format!("{secret}\n")).unwrap();
+    let data = sb.join("data.txt");
+    fs::write(&data, "x").unwrap();
+    let plan = |command: &str| {
+        format!(
+            "version = 1\n[plan]\nname = \"it\"\n\n[repositories.main]\nurl = {}\npassword-command = {}\n\n\
+             [assets.data]\ntype = \"files\"\npaths = [{}]\n",
+            toml_path(&sb.repo()),
+            crate::util::toml_str(command),
+            toml_path(&data),
+        )
+    };
+    sb.write_raw_plan(&plan(&format!("cat {}", file.display())));
+    let init = sb.run_ok(&["init"]);
+    let backup = sb.run_ok(&["backup"]);
+    let opened = restic_with(&sb.repo(), secret);
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    let snaps: serde_json::Value = serde_json::from_slice(&opened.stdout).unwrap();
+    assert_eq!(snaps.as_array().map(Vec::len), Some(1), "{snaps}");
+
+    sb.write_raw_plan(&plan("echo 'vault: permission denied' >&2; exit 2"));
+    let failed = sb.run(&["snapshots"]);
+    assert_ne!(failed.code, 0);
+    assert!(
+        failed.stderr.contains("repository main"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("permission denied"),
+        "{}",
+        failed.stderr
+    );
+    for out in [
+        &init.stdout,
+        &init.stderr,
+        &backup.stdout,
+        &backup.stderr,
+        &failed.stderr,
+    ] {
+        assert!(!out.contains(secret), "the password was printed: {out}");
+    }
+}

@@ -285,6 +285,14 @@ fn each_repository_keeps_snapshots_by_its_own_rules() {
         "{status:#}"
     );
     assert_eq!(status[0]["copies"][0]["retention"], "last 3", "{status:#}");
+    // The text table says it too, in the copy's row.
+    let text = sb.run(&["status"]).stdout;
+    let row = text
+        .lines()
+        .skip_while(|l| !l.starts_with("repository offsite"))
+        .find(|l| l.starts_with("data "))
+        .unwrap_or_else(|| panic!("no row for data under repository offsite:\n{text}"));
+    assert!(row.contains("last 3"), "{row}");
 
     let cron = sb.run_ok(&["schedule", "export", "--format", "cron"]);
     assert!(
