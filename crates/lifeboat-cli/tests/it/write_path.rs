@@ -13,6 +13,15 @@ use crate::util::{Sandbox, restic, toml_path, toml_str};
 
 const MIB: u64 = 1 << 20;
 
+/// The summary line of `restic backup --json`.
+fn restic_summary(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message_type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary from restic: {stdout}"))
+}
+
 /// Bytes a snapshot added, as `lifeboat snapshots --json` reports them.
 fn added(sb: &Sandbox, asset: &str) -> u64 {
     let snaps = sb.snapshots_of(asset);
@@ -39,12 +48,7 @@ fn lifeboat_deduplicates_against_data_restic_wrote() {
         &["backup", "--json", src.to_str().expect("utf-8")],
     )
     .expect_code(0);
-    let summary: Value = first
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["message_type"] == "summary")
-        .expect("restic's summary");
+    let summary = restic_summary(&first.stdout);
     assert!(
         summary["data_added"].as_u64().expect("data_added") > 19 * MIB,
         "{summary}"
@@ -131,11 +135,7 @@ fn restic_deduplicates_against_a_stream_lifeboat_wrote_and_restores_it_byte_for_
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: Value = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["message_type"] == "summary")
-        .expect("restic's summary");
+    let summary = restic_summary(&String::from_utf8_lossy(&out.stdout));
     let restic_added = summary["data_added"].as_u64().expect("data_added");
     assert!(
         restic_added < 64 * 1024,
