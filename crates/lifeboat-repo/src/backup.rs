@@ -124,8 +124,20 @@ impl Repo {
             asset: asset.clone(),
             detail,
         };
-        let target = self.write_target()?;
-        let known = Known::load(&self.inner).map_err(|e| self.err("read index", &e))?;
+        let prepared = self.write_target().and_then(|target| {
+            let known = Known::load(&self.inner).map_err(|e| self.err("read index", &e))?;
+            Ok((target, known))
+        });
+        let (target, known) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                // The source's counting session ends before the error is returned.
+                if let Some(p) = pending {
+                    let _ = p.wait();
+                }
+                return Err(e);
+            }
+        };
         let writer = Arc::new(Writer::start(target, known));
         let is_tree = matches!(payload, Payload::Tree(_));
         let stored = match payload {
