@@ -138,7 +138,7 @@ impl Repo {
                 return Err(e);
             }
         };
-        let writer = Arc::new(Writer::start(target, known));
+        let writer = Arc::new(Writer::start(target.clone(), known));
         let is_tree = matches!(payload, Payload::Tree(_));
         let stored = match payload {
             Payload::Streams(streams) => {
@@ -256,7 +256,7 @@ impl Repo {
         summary.backup_duration = secs;
         summary.total_duration = secs;
         snap.summary = Some(summary);
-        snap.id = self.save_snapshot_file(&snap)?.into();
+        snap.id = self.save_snapshot_file(&target, &snap)?.into();
         let info = SnapshotInfo::from_file(snap);
         let added_bytes = info.added_bytes;
         Ok(BackupOutcome {
@@ -266,8 +266,11 @@ impl Repo {
         })
     }
 
-    fn save_snapshot_file(&self, snap: &rustic_core::repofile::SnapshotFile) -> RepoResult<Id> {
-        let target = self.write_target()?;
+    fn save_snapshot_file(
+        &self,
+        target: &Target,
+        snap: &rustic_core::repofile::SnapshotFile,
+    ) -> RepoResult<Id> {
         let json = serde_json::to_vec(snap).map_err(|e| RepoError::Backend {
             action: "write the snapshot".to_owned(),
             name: self.config.name.clone(),
