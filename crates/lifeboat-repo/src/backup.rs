@@ -310,31 +310,11 @@ impl Repo {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Totals {
-    data_blobs: u64,
-    tree_blobs: u64,
-    data_added: u64,
-    data_added_packed: u64,
-    trees_added: u64,
-    trees_added_packed: u64,
-}
-
-fn finish(writer: Arc<Writer>) -> Result<Totals, String> {
-    let writer =
-        Arc::try_unwrap(writer).map_err(|_| "a writer thread is still running".to_owned())?;
-    let s = writer.stats();
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-    let totals = Totals {
-        data_blobs: get(&s.data_blobs),
-        tree_blobs: get(&s.tree_blobs),
-        data_added: get(&s.data_added),
-        data_added_packed: get(&s.data_added_packed),
-        trees_added: get(&s.trees_added),
-        trees_added_packed: get(&s.trees_added_packed),
-    };
-    writer.finish()?;
-    Ok(totals)
+/// Finishes the writer once every stage that shared it has stopped.
+fn finish(writer: Arc<Writer>) -> Result<write::Totals, String> {
+    Arc::try_unwrap(writer)
+        .map_err(|_| "a writer thread is still running".to_owned())?
+        .finish()
 }
 
 fn store_streams(

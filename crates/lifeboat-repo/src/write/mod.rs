@@ -65,17 +65,42 @@ pub(crate) const TREE_PACK_SIZE: usize = 4 << 20;
 pub(crate) const INDEX_EVERY_PACKS: usize = 16;
 const INDEX_EVERY: Duration = Duration::from_secs(30);
 
-/// What one backup wrote, for the snapshot's summary.
+/// Counted while a backup writes, by every stage.
 #[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub data_blobs: AtomicU64,
-    pub tree_blobs: AtomicU64,
+struct Stats {
+    data_blobs: AtomicU64,
+    tree_blobs: AtomicU64,
+    data_added: AtomicU64,
+    data_added_packed: AtomicU64,
+    trees_added: AtomicU64,
+    trees_added_packed: AtomicU64,
+}
+
+/// What one backup wrote, for the snapshot's summary.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Totals {
+    /// Blobs the backup referenced, new or already stored.
+    pub data_blobs: u64,
+    pub tree_blobs: u64,
     /// Bytes of new blobs before and after compression and encryption.
-    pub data_added: AtomicU64,
-    pub data_added_packed: AtomicU64,
-    pub trees_added: AtomicU64,
-    pub trees_added_packed: AtomicU64,
-    pub packs: AtomicU64,
+    pub data_added: u64,
+    pub data_added_packed: u64,
+    pub trees_added: u64,
+    pub trees_added_packed: u64,
+}
+
+impl Stats {
+    fn totals(&self) -> Totals {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Totals {
+            data_blobs: get(&self.data_blobs),
+            tree_blobs: get(&self.tree_blobs),
+            data_added: get(&self.data_added),
+            data_added_packed: get(&self.data_added_packed),
+            trees_added: get(&self.trees_added),
+            trees_added_packed: get(&self.trees_added_packed),
+        }
+    }
 }
 
 /// The repository-wide settings and the key a backup writes with.
@@ -171,10 +196,6 @@ impl Writer {
         &self.shared.known
     }
 
-    pub(crate) fn stats(&self) -> &Stats {
-        &self.shared.stats
-    }
-
     pub(crate) fn sealer(&self) -> Sealer {
         Sealer::new(self.shared.target.key.clone(), self.shared.target.level)
     }
@@ -210,11 +231,12 @@ impl Writer {
         self.shared.add(kind, id, &sealed, uncompressed);
     }
 
-    /// Flushes the last packs, waits for every upload and writes the final index.
+    /// Flushes the last packs, waits for every upload and writes the final index; returns
+    /// what the backup wrote.
     ///
     /// # Errors
     /// The first error any stage met.
-    pub(crate) fn finish(mut self) -> Result<(), String> {
+    pub(crate) fn finish(mut self) -> Result<Totals, String> {
         for kind in [Kind::Data, Kind::Tree] {
             let buf = std::mem::replace(
                 &mut *lock(&self.shared.packs[slot(kind)]),
@@ -237,7 +259,7 @@ impl Writer {
         }
         match self.shared.failure() {
             Some(err) => Err(err),
-            None => Ok(()),
+            None => Ok(self.shared.stats.totals()),
         }
     }
 }
@@ -330,7 +352,6 @@ fn upload_loop(shared: &Shared, rx: &Receiver<Pack>) {
             ));
             continue;
         }
-        shared.stats.packs.fetch_add(1, Ordering::Relaxed);
         let due = {
             let mut idx = lock(&shared.indexed);
             idx.pending.push(pack.index);
