@@ -9,7 +9,7 @@ use lifeboat_engine::Engine;
 
 use crate::{
     AuditAction, Cli, Command, Failure, KeyAction, PlanAction, ScheduleAction, TOKEN_ENV, key_cmd,
-    plan_cmd, recover_cmd, render,
+    plan_cmd, recover_cmd, render, wal_cmd,
 };
 
 /// Runs `cli.command`, which is not a job.
@@ -35,6 +35,7 @@ pub fn run(cli: &Cli, engine: &Engine, out: &render::Output, path: &Path) -> Res
             key_cmd::list(&engine.keys()?, cli.json);
             Ok(Exit::Ok as u8)
         }
+        Command::Wal { action } => wal_cmd::run(engine, action, out, path),
         Command::Unlock { all } => {
             let removed = engine.unlock(*all)?;
             out.unlocked(&removed);

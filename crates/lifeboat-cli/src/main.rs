@@ -9,6 +9,7 @@ mod key_cmd;
 mod plan_cmd;
 mod recover_cmd;
 mod render;
+mod wal_cmd;
 
 use std::{
     io::{IsTerminal, Write},
@@ -94,6 +95,22 @@ enum Command {
         /// Do not take a snapshot of the target before overwriting it
         #[arg(long)]
         skip_safety_snapshot: bool,
+        /// A cluster (postgres-cluster): recover to this time, e.g. "2026-12-05 10:00:00+00"
+        /// (the plan's time zone without an offset)
+        #[arg(long, value_name = "TIME", group = "recovery_target")]
+        time: Option<String>,
+        /// A cluster: recover to this WAL position, e.g. 0/3000060
+        #[arg(long, value_name = "LSN", group = "recovery_target")]
+        lsn: Option<String>,
+        /// A cluster: recover up to and including this transaction
+        #[arg(long, value_name = "XID", group = "recovery_target")]
+        xid: Option<String>,
+        /// A cluster: recover to this restore point (pg_create_restore_point)
+        #[arg(long, value_name = "NAME", group = "recovery_target")]
+        name: Option<String>,
+        /// A cluster: recover everything archived (the default without --snapshot)
+        #[arg(long, group = "recovery_target")]
+        latest: bool,
     },
     /// Write a snapshot's raw artifact (e.g. a dump) to stdout, checked against its checksum
     Dump {
@@ -243,6 +260,12 @@ enum Command {
         #[command(subcommand)]
         action: ScheduleAction,
     },
+    /// PostgreSQL's WAL archive of a postgres-cluster asset: archive_command (push),
+    /// restore_command (fetch), its status and the settings to turn it on
+    Wal {
+        #[command(subcommand)]
+        action: WalAction,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell); no plan needed
     Completions { shell: clap_complete::Shell },
     /// Write man pages: lifeboat(1) to stdout, or one page per command into --out DIR
@@ -295,6 +318,11 @@ impl Command {
                 dry_run,
                 yes,
                 skip_safety_snapshot,
+                time,
+                lsn,
+                xid,
+                name,
+                latest,
             } => Job::Restore(RestoreRequest {
                 asset: asset.clone(),
                 snapshot: snapshot.clone(),
@@ -306,6 +334,13 @@ impl Command {
                 tables: tables.clone(),
                 // --repo has already made its repository the primary.
                 repository: None,
+                recovery: recovery_target(
+                    time.as_ref(),
+                    lsn.as_ref(),
+                    xid.as_ref(),
+                    name.as_ref(),
+                    *latest,
+                ),
             }),
             Self::Dump {
                 asset,
@@ -403,11 +438,28 @@ impl Command {
             | Self::Plan { .. }
             | Self::Audit { .. }
             | Self::Schedule { .. }
+            | Self::Wal { .. }
             | Self::Completions { .. }
             | Self::Man { .. }
             | Self::Daemon { .. } => return Ok(None),
         }))
     }
+}
+
+/// The one recovery target clap let through (the options are one group).
+fn recovery_target(
+    time: Option<&String>,
+    lsn: Option<&String>,
+    xid: Option<&String>,
+    name: Option<&String>,
+    latest: bool,
+) -> Option<lifeboat_engine::RecoveryTarget> {
+    use lifeboat_engine::RecoveryTarget as T;
+    time.map(|t| T::Time(t.clone()))
+        .or_else(|| lsn.map(|l| T::Lsn(l.clone())))
+        .or_else(|| xid.map(|x| T::Xid(x.clone())))
+        .or_else(|| name.map(|n| T::Name(n.clone())))
+        .or(latest.then_some(T::Latest))
 }
 
 /// Environment variable holding the daemon's API token.
@@ -432,6 +484,31 @@ enum KeyAction {
         #[arg(long, value_name = "FILE")]
         new_password_file: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum WalAction {
+    /// archive_command: store a WAL file (and the segments already marked ready); exit 0
+    /// once it is durably in the repository
+    Push {
+        asset: String,
+        /// The file, as PostgreSQL's %p gives it
+        path: PathBuf,
+    },
+    /// restore_command: write an archived WAL file to DEST; exit 1 when the archive does not
+    /// hold it
+    Fetch {
+        asset: String,
+        /// The file's name (%f)
+        name: String,
+        /// Where PostgreSQL wants it (%p)
+        dest: PathBuf,
+    },
+    /// How far the archive reaches: newest segment and push, backlog, push latency, the
+    /// recovery window and any gaps. Exit 3 on a gap or without a base backup
+    Status { asset: Option<String> },
+    /// Print the postgresql.conf lines that archive into the asset
+    Setup { asset: String },
 }
 
 #[derive(Debug, Subcommand)]

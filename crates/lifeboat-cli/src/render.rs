@@ -333,6 +333,16 @@ impl Output {
                     target,
                     kept,
                 } => format!("rename {target} to {kept}, then {restored} to {target}"),
+                RestoreAction::RecoverCluster {
+                    base,
+                    target,
+                    wal_files,
+                    dest,
+                } => format!(
+                    "extract base backup {} into {}, replay {wal_files} archived WAL files to {target}, start it once to check, stop it",
+                    &base[..8.min(base.len())],
+                    dest.display()
+                ),
             };
             println!("  {verb}: {line}");
         }
@@ -364,6 +374,9 @@ impl Output {
         }
         if let Some(d) = &r.damaged {
             println!("  {}", d.line());
+        }
+        if let Some(to) = &r.recovered_to {
+            println!("  recovered: {to}");
         }
         if let Some(id) = &r.safety_snapshot {
             println!(

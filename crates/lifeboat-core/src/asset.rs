@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum AssetKind {
     Postgres,
+    PostgresCluster,
     Sqlite,
     Redis,
     Mysql,
@@ -17,8 +18,9 @@ pub enum AssetKind {
 }
 
 impl AssetKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Postgres,
+        Self::PostgresCluster,
         Self::Sqlite,
         Self::Redis,
         Self::Mysql,
@@ -30,6 +32,7 @@ impl AssetKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Postgres => "postgres",
+            Self::PostgresCluster => "postgres-cluster",
             Self::Sqlite => "sqlite",
             Self::Redis => "redis",
             Self::Mysql => "mysql",

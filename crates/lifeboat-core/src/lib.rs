@@ -12,6 +12,7 @@ pub mod payload;
 pub mod retention;
 pub mod secret;
 pub mod size;
+pub mod wal;
 
 pub use anomaly::{AnomalyThresholds, SizeDeviation};
 pub use asset::{AssetKind, Priority};
@@ -21,8 +22,8 @@ pub use manifest::{
     ArtifactRecord, FileFacts, MANIFEST_FORMAT, MANIFEST_NAME, Manifest, ManifestSummary,
 };
 pub use payload::{
-    ArtifactData, BackupInput, Payload, PendingTables, SPOOL_DIR_ENV, SPOOL_PREFIX, SourceFacts,
-    StreamArtifact, TreeSpec, spool_dir,
+    ArtifactData, BackupInput, Payload, PendingFacts, PendingTables, SPOOL_DIR_ENV, SPOOL_PREFIX,
+    SourceFacts, StreamArtifact, TreeSpec, spool_dir,
 };
 pub use retention::Retention;
 pub use secret::{Redacted, Secret, redact_url};

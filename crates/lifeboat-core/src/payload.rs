@@ -63,6 +63,9 @@ pub struct SourceFacts {
     /// Rows per table still being counted while the streams are read (PostgreSQL counts in
     /// the dump's snapshot beside `pg_dump`); they replace `tables` once every stream is read.
     pub pending_tables: Option<PendingTables>,
+    /// Facts known only once the streams are read (a base backup's stop position); added to
+    /// `consistency` before the manifest is written.
+    pub pending_consistency: Option<PendingFacts>,
     pub keys: BTreeMap<String, u64>,
     pub integrity: Option<String>,
 }
@@ -90,6 +93,32 @@ impl PendingTables {
 impl fmt::Debug for PendingTables {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PendingTables")
+    }
+}
+
+/// Facts a source learns once its streams are read: waited for by the repository after the
+/// last stream ends. An error fails the backup.
+pub struct PendingFacts(Box<dyn FnOnce() -> Result<BTreeMap<String, String>, String> + Send>);
+
+impl PendingFacts {
+    pub fn new(
+        wait: impl FnOnce() -> Result<BTreeMap<String, String>, String> + Send + 'static,
+    ) -> Self {
+        Self(Box::new(wait))
+    }
+
+    /// Blocks until the facts are known.
+    ///
+    /// # Errors
+    /// The source's own message.
+    pub fn wait(self) -> Result<BTreeMap<String, String>, String> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for PendingFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PendingFacts")
     }
 }
 

@@ -23,6 +23,24 @@ pub struct RestoreRequest {
     /// The repository to restore from (and to write the safety snapshot to); the primary
     /// unless given.
     pub repository: Option<String>,
+    /// Where a cluster's recovery stops (`postgres-cluster` assets only).
+    pub recovery: Option<RecoveryTarget>,
+}
+
+/// `restore --latest | --time T | --lsn L | --xid X | --name N` of a cluster, as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecoveryTarget {
+    /// Everything archived.
+    Latest,
+    /// A time, in the plan's zone unless it names an offset.
+    Time(String),
+    /// A WAL position, `X/Y`.
+    Lsn(String),
+    /// Up to and including a transaction.
+    Xid(String),
+    /// A restore point made with `pg_create_restore_point`.
+    Name(String),
 }
 
 /// One step of a restore, as printed by `--dry-run` and done otherwise.
@@ -68,6 +86,14 @@ pub enum RestoreAction {
         target: String,
         kept: String,
     },
+    /// Extract a base backup into `dest`, replay the archived WAL up to `target`, start the
+    /// cluster once to check it got there, and stop it.
+    RecoverCluster {
+        base: String,
+        target: String,
+        wal_files: usize,
+        dest: PathBuf,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -91,6 +117,8 @@ pub struct RestoreReport {
     /// Set when the live target could not be read consistently before it was replaced: why,
     /// and where its raw bytes are.
     pub damaged: Option<DamagedTarget>,
+    /// Where a cluster's recovery ended, in PostgreSQL's words.
+    pub recovered_to: Option<String>,
 }
 
 /// A live target that could not be read consistently before a restore replaced it.

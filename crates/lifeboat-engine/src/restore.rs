@@ -10,9 +10,9 @@ use lifeboat_repo::{Repo, SAFETY_TAG};
 
 use crate::{
     EngineError,
-    actions::{RestoreReport, RestoreRequest, Safety},
+    actions::{RecoveryTarget, RestoreReport, RestoreRequest, Safety},
     engine::Engine,
-    kinds::{Keeper, RestoreJob, kind_for, restore_raw_copy},
+    kinds::{Keeper, Recovery, RestoreJob, kind_for, restore_raw_copy},
 };
 
 impl Engine {
@@ -66,6 +66,7 @@ impl Engine {
             tables: None,
             kept_database: None,
             damaged: None,
+            recovered_to: None,
         };
         // A raw copy of a damaged target is a tree of plain files, whatever the asset's kind:
         // it goes back the way a files asset does.
@@ -75,12 +76,14 @@ impl Engine {
             engine: self,
             repo: &repo,
         };
+        let recovery = self.resolve_recovery(asset, req.recovery.as_ref())?;
         let mut job = RestoreJob {
             asset,
             repo: &repo,
             snap: &snap,
             manifest,
             req,
+            recovery,
             report,
             keeper: &keeper,
         };
@@ -90,6 +93,51 @@ impl Engine {
             kind_for(asset).restore(&mut job)?;
         }
         Ok(job.report)
+    }
+}
+
+impl Engine {
+    /// `--time`, `--lsn`, `--xid`, `--name` or `--latest`, checked and resolved; only a
+    /// cluster recovers to a point.
+    fn resolve_recovery(
+        &self,
+        asset: &ResolvedAsset,
+        target: Option<&RecoveryTarget>,
+    ) -> Result<Option<Recovery>, EngineError> {
+        let Some(target) = target else {
+            return Ok(None);
+        };
+        if asset.kind() != lifeboat_core::AssetKind::PostgresCluster {
+            return Err(EngineError::usage(
+                format!(
+                    "restore asset {}: --time, --lsn, --xid, --name and --latest are for postgres-cluster assets",
+                    asset.name
+                ),
+                Some("pick a snapshot of this asset with --snapshot ID or --before TIME"),
+            ));
+        }
+        Ok(Some(match target {
+            RecoveryTarget::Latest => Recovery::Latest,
+            RecoveryTarget::Time(t) => Recovery::Time(self.parse_time(t)?),
+            RecoveryTarget::Lsn(l) => {
+                Recovery::Lsn(lifeboat_core::wal::Lsn::parse(l).ok_or_else(|| {
+                    EngineError::usage(
+                        format!("read the LSN {l:?}"),
+                        Some("write it as PostgreSQL prints it, e.g. 0/3000060"),
+                    )
+                })?)
+            }
+            RecoveryTarget::Xid(x) => {
+                if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(EngineError::usage(
+                        format!("read the transaction id {x:?}"),
+                        Some("give the number txid_current() returned, e.g. --xid 7413"),
+                    ));
+                }
+                Recovery::Xid(x.clone())
+            }
+            RecoveryTarget::Name(n) => Recovery::Name(n.clone()),
+        }))
     }
 }
 

@@ -52,6 +52,7 @@ impl ResolvedAsset {
     pub const fn kind(&self) -> AssetKind {
         match self.spec {
             AssetSpec::Postgres(_) => AssetKind::Postgres,
+            AssetSpec::PostgresCluster(_) => AssetKind::PostgresCluster,
             AssetSpec::Sqlite(_) => AssetKind::Sqlite,
             AssetSpec::Redis(_) => AssetKind::Redis,
             AssetSpec::Mysql(_) => AssetKind::Mysql,
@@ -66,6 +67,8 @@ impl ResolvedAsset {
 pub enum AssetSpec {
     /// `type = "postgres"`
     Postgres(PostgresSpec),
+    /// `type = "postgres-cluster"`
+    PostgresCluster(PostgresClusterSpec),
     /// `type = "sqlite"`
     Sqlite(SqliteSpec),
     /// `type = "redis"`
@@ -89,6 +92,18 @@ pub struct PostgresSpec {
     pub jobs: u32,
     /// Also dump roles and tablespaces (`pg_dumpall --globals-only`).
     pub globals: bool,
+}
+
+/// A whole PostgreSQL cluster: physical base backups over the replication protocol and its
+/// write-ahead log archived continuously, for restores to any point in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresClusterSpec {
+    /// `postgres://user@host:port/db` of a role that may replicate; never with a password.
+    pub url: Redacted,
+    /// Otherwise libpq's own `PGPASSWORD`/`.pgpass` apply.
+    pub password: Option<SecretSource>,
+    /// The cluster's data directory on this host, when it runs here.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// An SQLite database file, copied with the online backup API.
@@ -238,6 +253,17 @@ fn spec(
                 None => 1,
             },
             globals: c.globals.unwrap_or(false),
+        }),
+        AssetKind::PostgresCluster => AssetSpec::PostgresCluster(PostgresClusterSpec {
+            url: db_url(
+                r,
+                base,
+                c.url.as_deref(),
+                &["postgres", "postgresql"],
+                "postgres://replicator@localhost:5432/postgres",
+            )?,
+            password: password()?,
+            data_dir: c.data_dir.as_deref().map(|d| r.path(d)),
         }),
         AssetKind::Sqlite => AssetSpec::Sqlite(SqliteSpec {
             path: match &c.path {

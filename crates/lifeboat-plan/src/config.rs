@@ -100,6 +100,7 @@ pub(crate) struct AssetConfig {
     pub path: Option<String>,
     // redis
     pub username: Option<String>,
+    // redis, postgres-cluster
     pub data_dir: Option<String>,
     // files
     pub paths: Option<Vec<String>>,
@@ -137,6 +138,13 @@ impl AssetConfig {
                 "password-command",
                 "jobs",
                 "globals",
+            ],
+            AssetKind::PostgresCluster => &[
+                "url",
+                "password-env",
+                "password-file",
+                "password-command",
+                "data-dir",
             ],
             AssetKind::Sqlite => &["path"],
             AssetKind::Redis => &[

@@ -41,8 +41,8 @@ mod suggest;
 use std::path::Path;
 
 pub use asset::{
-    AssetSpec, CommandSpec, FilesSpec, MysqlSpec, PostgresSpec, Redact, RedisSpec, ResolvedAsset,
-    SqliteSpec,
+    AssetSpec, CommandSpec, FilesSpec, MysqlSpec, PostgresClusterSpec, PostgresSpec, Redact,
+    RedisSpec, ResolvedAsset, SqliteSpec,
 };
 pub use error::PlanError;
 pub use expand::expand_now;

@@ -120,6 +120,7 @@ impl Repo {
         } = input;
         let started_at = Timestamp::now();
         let pending = facts.pending_tables.take();
+        let pending_facts = facts.pending_consistency.take();
         let source_failed = |detail: String| RepoError::SourceFailed {
             asset: asset.clone(),
             detail,
@@ -133,6 +134,9 @@ impl Repo {
             Err(e) => {
                 // The source's counting session ends before the error is returned.
                 if let Some(p) = pending {
+                    let _ = p.wait();
+                }
+                if let Some(p) = pending_facts {
                     let _ = p.wait();
                 }
                 return Err(e);
@@ -153,9 +157,13 @@ impl Repo {
         // Counts made beside the streams are waited for even when a stream failed, so the
         // source's session ends before the error is returned.
         let counted = pending.map(lifeboat_core::PendingTables::wait);
+        let learned = pending_facts.map(lifeboat_core::PendingFacts::wait);
         let result = stored.and_then(|stored| {
             if let Some(counted) = counted {
                 facts.tables = counted?;
+            }
+            if let Some(learned) = learned {
+                facts.consistency.extend(learned?);
             }
             Ok(stored)
         });

@@ -5,6 +5,8 @@ use std::{
     process::{Command, Stdio},
 };
 
+mod recovery;
+
 use super::{
     SandboxError, fail, free_port,
     guard::{Guard, Server},
@@ -21,6 +23,9 @@ pub struct PostgresSandbox {
     major: u32,
     user: Option<(u32, u32)>,
     password: Option<String>,
+    /// `None` for a scratch cluster (TCP on 127.0.0.1, user `postgres`); a recovered
+    /// cluster is reached through its socket only, as the given role.
+    recovered: Option<recovery::Recovered>,
 }
 
 /// Installed PostgreSQL server versions (`/usr/lib/postgresql/<major>/bin`), newest first.
@@ -93,6 +98,7 @@ impl PostgresSandbox {
             major,
             user,
             password: password.map(str::to_owned),
+            recovered: None,
         };
         let mut auth = vec!["--auth=trust".to_owned()];
         if let Some(pw) = password {
@@ -137,11 +143,19 @@ impl PostgresSandbox {
 
     /// `pg_ctl start` on the sandbox's port, then its postmaster registered for Ctrl-C.
     fn start_server(&mut self) -> Result<(), SandboxError> {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
-            self.port,
-            self.guard.dir().display()
-        );
+        let options = match &self.recovered {
+            None => format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+                self.port,
+                self.guard.dir().display()
+            ),
+            Some(r) => r.options(self.port, self.guard.dir()),
+        };
+        let wait = if self.recovered.is_some() {
+            "3600"
+        } else {
+            "60"
+        };
         self.run(
             "PostgreSQL",
             "pg_ctl",
@@ -152,7 +166,7 @@ impl PostgresSandbox {
                 "server.log",
                 "-w",
                 "-t",
-                "60",
+                wait,
                 "-o",
                 &options,
                 "start",
@@ -275,6 +289,10 @@ impl PostgresSandbox {
         if let Some(pw) = &self.password {
             cmd.env("PGPASSWORD", pw);
         }
+        let (host, role) = match &self.recovered {
+            None => ("127.0.0.1".to_owned(), "postgres"),
+            Some(r) => (self.guard.dir().display().to_string(), r.role.as_str()),
+        };
         let out = cmd
             .args([
                 "-X",
@@ -284,9 +302,9 @@ impl PostgresSandbox {
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-h",
-                "127.0.0.1",
+                &host,
                 "-U",
-                "postgres",
+                role,
                 "-d",
                 db,
                 "-c",

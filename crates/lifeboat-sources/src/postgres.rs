@@ -9,10 +9,12 @@
 //! The module is split by role: [`Conn`] (where a database lives, `conn.rs`), the client
 //! programs and what their failures mean (`client.rs`), the `psql` [`Session`] and SQL quoting
 //! (`session.rs`), the tables a dump holds and their row counts (`tables.rs`), the backup
-//! [`PostgresSource`] (`source.rs`), a snapshot's [`DumpLayout`] (`layout.rs`) and the restore
+//! [`PostgresSource`] (`source.rs`), the whole cluster's base backup [`ClusterSource`]
+//! (`cluster.rs`), a snapshot's [`DumpLayout`] (`layout.rs`) and the restore
 //! side, [`PostgresTarget`] (`target.rs`).
 
 mod client;
+mod cluster;
 mod conn;
 mod layout;
 mod session;
@@ -21,6 +23,7 @@ mod tables;
 mod target;
 
 pub use client::{ClientBin, client_versions, explain, pick_client};
+pub use cluster::{BASE_ARTIFACT, ClusterFacts, ClusterSource, facts as cluster_facts};
 pub use conn::Conn;
 pub use layout::{DumpLayout, GLOBALS_ARTIFACT, TOC_ARTIFACT};
 pub use session::{Session, quote_ident, quote_literal};

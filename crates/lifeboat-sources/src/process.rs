@@ -224,6 +224,13 @@ impl RunningChild {
             .join(" ")
     }
 
+    /// A handle on the child's collected stderr that outlives the child: for facts a program
+    /// prints there when it ends (`pg_basebackup -v`'s positions).
+    #[must_use]
+    pub fn stderr_log(&self) -> StderrLog {
+        StderrLog(Arc::clone(&self.tail))
+    }
+
     /// The child's stdout as a reader whose end reports the exit status.
     #[must_use]
     pub fn into_reader(mut self) -> ChildReader {
@@ -244,6 +251,22 @@ impl Drop for RunningChild {
             let _ = self.child.wait();
         }
         unregister(self.child.id());
+    }
+}
+
+/// The last bytes of a child's stderr (see [`RunningChild::stderr_log`]).
+#[derive(Clone)]
+pub struct StderrLog(Arc<Mutex<Vec<u8>>>);
+
+impl StderrLog {
+    /// What was kept, as text.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&t).into_owned()
     }
 }
 

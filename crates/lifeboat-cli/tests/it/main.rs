@@ -19,6 +19,7 @@ mod locking;
 mod mysql;
 mod notify;
 mod pick;
+mod pitr;
 mod plan;
 mod postgres;
 mod quickstart;

@@ -47,6 +47,8 @@ pub(crate) struct RestoreJob<'a> {
     /// The snapshot's manifest; `None` for a snapshot Lifeboat did not write.
     pub manifest: Option<Manifest>,
     pub req: &'a RestoreRequest,
+    /// Where a cluster's recovery stops, resolved from `req.recovery`.
+    pub recovery: Option<super::pg_cluster::Recovery>,
     pub report: RestoreReport,
     pub(crate) keeper: &'a dyn Keeper,
 }

@@ -15,6 +15,7 @@ mod contract;
 mod files;
 mod job;
 mod mysql;
+mod pg_cluster;
 mod postgres;
 mod redis;
 mod sqlite;
@@ -24,6 +25,8 @@ use lifeboat_plan::{AssetSpec, ResolvedAsset};
 pub use contract::Description;
 pub(crate) use contract::Kind;
 pub(crate) use job::{Keeper, RestoreJob, SandboxJob};
+pub(crate) use pg_cluster::Recovery;
+pub use pg_cluster::{PushOutcome, WalStatus};
 
 use crate::EngineError;
 
@@ -31,6 +34,7 @@ use crate::EngineError;
 pub(crate) fn kind_for(asset: &ResolvedAsset) -> Box<dyn Kind + '_> {
     match &asset.spec {
         AssetSpec::Postgres(spec) => Box::new(postgres::Postgres { asset, spec }),
+        AssetSpec::PostgresCluster(spec) => Box::new(pg_cluster::Cluster { asset, spec }),
         AssetSpec::Mysql(spec) => Box::new(mysql::Mysql { asset, spec }),
         AssetSpec::Sqlite(spec) => Box::new(sqlite::Sqlite { asset, spec }),
         AssetSpec::Redis(spec) => Box::new(redis::Redis { asset, spec }),

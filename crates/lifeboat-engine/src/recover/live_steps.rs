@@ -103,6 +103,7 @@ impl Run<'_> {
             skip_safety_snapshot: false,
             tables: tables.to_vec(),
             repository: from.clone(),
+            recovery: None,
         };
         let rollback = |id: &str| {
             let args = format!("restore {asset} --snapshot {} --yes", short(id));

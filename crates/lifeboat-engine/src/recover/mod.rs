@@ -527,6 +527,7 @@ impl Run<'_> {
                     skip_safety_snapshot: false,
                     tables: tables.clone(),
                     repository: from.clone(),
+                    recovery: None,
                 };
                 match self.engine.restore(&req) {
                     Ok(r) => {
@@ -614,5 +615,12 @@ fn describe_action(a: &RestoreAction) -> String {
             target,
             kept,
         } => format!("swap {restored} in for {target}, keeping it as {kept}"),
+        RestoreAction::RecoverCluster {
+            base, target, dest, ..
+        } => format!(
+            "recover base backup {} to {target} into {}",
+            &base[..8.min(base.len())],
+            dest.display()
+        ),
     }
 }

@@ -92,7 +92,7 @@ fn unknown_key_without_a_close_match_lists_the_keys() {
 fn asset_keys_depend_on_the_asset_type() {
     assert_eq!(
         err(&format!("{MINIMAL}url = \"postgres://x@y/z\"\n")),
-        "/plans/lifeboat.toml:7:1: assets.web.url: unknown key for an asset of type files\n  hint: url is accepted by: postgres, redis, mysql; an asset of type files takes: type, priority, schedule, rpo, rto, retention, anomaly, size, checks, paths, exclude, one-file-system, redact"
+        "/plans/lifeboat.toml:7:1: assets.web.url: unknown key for an asset of type files\n  hint: url is accepted by: postgres, postgres-cluster, redis, mysql; an asset of type files takes: type, priority, schedule, rpo, rto, retention, anomaly, size, checks, paths, exclude, one-file-system, redact"
     );
     assert_eq!(
         err(&format!(
@@ -102,11 +102,11 @@ fn asset_keys_depend_on_the_asset_type() {
     );
     assert_eq!(
         err(&format!("{HEAD}[assets.db]\ntype = \"pg\"\n")),
-        "/plans/lifeboat.toml:5:8: assets.db.type: unknown asset type \"pg\"\n  hint: expected one of: postgres, sqlite, redis, mysql, files, command"
+        "/plans/lifeboat.toml:5:8: assets.db.type: unknown asset type \"pg\"\n  hint: expected one of: postgres, postgres-cluster, sqlite, redis, mysql, files, command"
     );
     assert_eq!(
         err(&format!("{HEAD}[assets.db]\nurl = \"postgres://u@h/db\"\n")),
-        "/plans/lifeboat.toml:4:9: assets.db.type: missing key\n  hint: add type = one of: postgres, sqlite, redis, mysql, files, command"
+        "/plans/lifeboat.toml:4:9: assets.db.type: missing key\n  hint: add type = one of: postgres, postgres-cluster, sqlite, redis, mysql, files, command"
     );
     assert_eq!(
         err(&format!(

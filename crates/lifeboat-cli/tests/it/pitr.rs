@@ -1,0 +1,352 @@
+//! Point-in-time recovery of a `postgres-cluster` asset against a scratch cluster that archives
+//! its WAL through `lifeboat wal push`: marker rows written before and after a moment, the
+//! cluster restored to that moment and to the latest point, each restored directory started
+//! with PostgreSQL and read with psql.
+//!
+//! PostgreSQL runs `archive_command` as its own user, so when the tests run as root every
+//! `lifeboat` command here runs as that user too, in a directory it owns, with the repository
+//! password in a file it can read.
+
+use std::{
+    fs,
+    os::unix::{fs::PermissionsExt, process::CommandExt},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use lifeboat_testing::sandbox::PostgresSandbox;
+use serde_json::Value;
+
+use crate::util::{PASSWORD, Run, restic, toml_path};
+
+/// A directory owned by the server's user, with a plan and its repository.
+struct Site {
+    dir: PathBuf,
+    /// (uid, gid) of the `postgres` user when the tests run as root.
+    user: Option<(u32, u32)>,
+}
+
+impl Site {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("lifeboat-pitr-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let user = postgres_user();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        }
+        Self { dir, user }
+    }
+
+    fn plan(&self) -> PathBuf {
+        self.dir.join("lifeboat.toml")
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.dir.join("repo")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        fs::write(&path, text).unwrap();
+        if let Some((uid, gid)) = self.user {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        }
+        path
+    }
+
+    /// `lifeboat --config PLAN ARGS`, as the server's user.
+    fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        cmd.arg("--config")
+            .arg(self.plan())
+            .args(args)
+            .current_dir(&self.dir)
+            .env("LIFEBOAT_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .env("TZ", "UTC")
+            .env("HOME", &self.dir)
+            .env_remove("LIFEBOAT_CONFIG");
+        if let Some((uid, gid)) = self.user {
+            cmd.uid(uid).gid(gid);
+        }
+        Run::from(cmd.output().unwrap())
+    }
+
+    fn run_ok(&self, args: &[&str]) -> Run {
+        self.run(args).expect_code(0)
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn postgres_user() -> Option<(u32, u32)> {
+    if nix::unistd::geteuid().as_raw() != 0 {
+        return None;
+    }
+    let user = nix::unistd::User::from_name("postgres").ok()??;
+    Some((user.uid.as_raw(), user.gid.as_raw()))
+}
+
+/// A scratch cluster archiving into `site`'s plan, asset `main`, and the plan itself.
+fn archiving_cluster(site: &Site) -> PostgresSandbox {
+    let mut pg = PostgresSandbox::start(None).unwrap();
+    let password = site.write("repo.pw", PASSWORD);
+    fs::set_permissions(&password, fs::Permissions::from_mode(0o600)).unwrap();
+    site.write(
+        "lifeboat.toml",
+        &format!(
+            "version = 1\n\n[plan]\nname = \"pitr\"\n\n[repositories.main]\nurl = {}\npassword-file = {}\n\n\
+             [assets.main]\ntype = \"postgres-cluster\"\nurl = \"{}\"\ndata-dir = {}\nchecks = [\"SELECT count(*) = 3 FROM marks\"]\n",
+            toml_path(&site.repo()),
+            toml_path(&password),
+            pg.url("postgres"),
+            toml_path(&pg.dir().join("data")),
+        ),
+    );
+    site.run_ok(&["init"]);
+    let command = format!(
+        "{} --config {} wal push main %p",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        site.plan().display()
+    );
+    pg.psql("postgres", "ALTER SYSTEM SET archive_mode = on")
+        .unwrap();
+    pg.psql(
+        "postgres",
+        &format!("ALTER SYSTEM SET archive_command = '{command}'"),
+    )
+    .unwrap();
+    // archive_mode takes a restart.
+    pg.stopped(|_| ()).unwrap();
+    pg
+}
+
+/// Switches to a new segment and waits until the archiver stored it.
+fn archive_now(pg: &PostgresSandbox) -> String {
+    let segment = pg
+        .psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())")
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let done = pg
+            .psql(
+                "postgres",
+                "SELECT coalesce(last_archived_wal, '') || ' ' || failed_count || ' ' || coalesce(last_failed_wal, '') FROM pg_stat_archiver",
+            )
+            .unwrap();
+        if done.split(' ').next().unwrap_or_default() >= segment.as_str() {
+            return segment;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "segment {segment} not archived: {done}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Starts a restored data directory with PostgreSQL and reads the marker rows with psql.
+fn markers(site: &Site, data: &Path, major: u32) -> String {
+    assert!(
+        data.join("PG_VERSION").is_file(),
+        "{} is not a data directory",
+        data.display()
+    );
+    let run = site.dir.join(format!("run-{}", rand_suffix()));
+    fs::create_dir(&run).unwrap();
+    fs::rename(data, run.join("data")).unwrap();
+    let pg = PostgresSandbox::recover(run, major, "postgres", false).unwrap();
+    pg.psql(
+        "postgres",
+        "SELECT string_agg(note, ',' ORDER BY id) FROM marks",
+    )
+    .unwrap()
+}
+
+fn rand_suffix() -> u32 {
+    std::process::id() ^ u32::try_from(Instant::now().elapsed().as_nanos() % 1_000_000).unwrap()
+}
+
+#[test]
+fn pitr_restores_a_cluster_to_the_moment_before_a_change_and_to_the_latest() {
+    let site = Site::new();
+    let pg = archiving_cluster(&site);
+    let major = pg.major();
+    pg.psql(
+        "postgres",
+        "CREATE TABLE marks (id serial, note text); INSERT INTO marks (note) VALUES ('before-base')",
+    )
+    .unwrap();
+    let backup = site
+        .run(&["--json", "backup", "main"])
+        .expect_code(0)
+        .json();
+    assert_eq!(backup["assets"][0]["ok"], true, "{backup:#}");
+
+    // The base backup's manifest, read with stock restic, records where it starts and stops.
+    let snaps = restic(
+        &site.repo(),
+        &["snapshots", "--json", "--tag", "asset=main"],
+    )
+    .expect_code(0)
+    .json();
+    let id = snaps[0]["id"].as_str().unwrap().to_owned();
+    let m = restic(&site.repo(), &["dump", &id, "/main/lifeboat-manifest.json"])
+        .expect_code(0)
+        .json();
+    for key in ["start-lsn", "stop-lsn", "timeline", "system-identifier"] {
+        assert!(m["consistency"][key].is_string(), "{key} in {m:#}");
+    }
+    let system = pg
+        .psql(
+            "postgres",
+            "SELECT system_identifier FROM pg_control_system()",
+        )
+        .unwrap();
+    assert_eq!(m["consistency"]["system-identifier"], system.as_str());
+
+    pg.psql("postgres", "INSERT INTO marks (note) VALUES ('kept')")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let moment = pg.psql("postgres", "SELECT now()::text").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    pg.psql("postgres", "INSERT INTO marks (note) VALUES ('lost')")
+        .unwrap();
+    archive_now(&pg);
+
+    // To the moment: the row written after it is not there.
+    let to_moment = site.dir.join("at-moment");
+    let report = site
+        .run(&[
+            "--json",
+            "restore",
+            "main",
+            "--time",
+            &moment,
+            "--to",
+            to_moment.to_str().unwrap(),
+        ])
+        .expect_code(0)
+        .json();
+    assert!(
+        report["recovered_to"]
+            .as_str()
+            .is_some_and(|r| r.contains("recovery stopping before commit")),
+        "{report:#}"
+    );
+    let conf = fs::read_to_string(to_moment.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        conf.trim_end().ends_with("archive_mode = 'off'") && !conf.contains("restore_command"),
+        "a restored copy must not archive into the original's stream:\n{conf}"
+    );
+    assert_eq!(markers(&site, &to_moment, major), "before-base,kept");
+
+    // To the latest: everything archived.
+    let latest = site.dir.join("latest");
+    site.run_ok(&[
+        "restore",
+        "main",
+        "--latest",
+        "--to",
+        latest.to_str().unwrap(),
+    ]);
+    assert_eq!(markers(&site, &latest, major), "before-base,kept,lost");
+
+    // The archive's status: no gap from the base backup on, and the WAL files are restic's
+    // ordinary snapshots, which restic checks.
+    let status = site
+        .run(&["--json", "wal", "status", "main"])
+        .expect_code(0)
+        .json();
+    assert_eq!(status[0]["gaps"], Value::Array(vec![]), "{status:#}");
+    assert_eq!(status[0]["base_backups"], 1, "{status:#}");
+    assert!(status[0]["files"].as_u64().unwrap() >= 2, "{status:#}");
+    restic(&site.repo(), &["check"]).expect_code(0);
+
+    // A restore into a directory that holds something is refused and touches nothing.
+    let busy = site.dir.join("busy");
+    fs::create_dir(&busy).unwrap();
+    fs::write(busy.join("keep.txt"), "mine").unwrap();
+    let refused = site.run(&["restore", "main", "--to", busy.to_str().unwrap()]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("not empty"), "{}", refused.stderr);
+    assert_eq!(fs::read_to_string(busy.join("keep.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn wal_push_is_idempotent_refuses_a_different_file_and_fetch_says_missing() {
+    let site = Site::new();
+    let pg = archiving_cluster(&site);
+    pg.psql(
+        "postgres",
+        "CREATE TABLE t AS SELECT generate_series(1, 1000) i",
+    )
+    .unwrap();
+    let segment = archive_now(&pg);
+
+    // fetch writes the stored segment where PostgreSQL asks; it matches the server's copy
+    // when that still exists.
+    let fetched = site.dir.join("fetched");
+    site.run_ok(&["wal", "fetch", "main", &segment, fetched.to_str().unwrap()]);
+    assert_eq!(fs::metadata(&fetched).unwrap().len(), 16 * 1024 * 1024);
+
+    // The same bytes under the same name: accepted again.
+    let again = site.dir.join("again");
+    fs::create_dir(&again).unwrap();
+    if let Some((uid, gid)) = site.user {
+        std::os::unix::fs::chown(&again, Some(uid), Some(gid)).unwrap();
+    }
+    let copy = again.join(&segment);
+    fs::copy(&fetched, &copy).unwrap();
+    site.run_ok(&["wal", "push", "main", copy.to_str().unwrap()]);
+
+    // Other bytes under that name: refused, naming the file, whether the local ledger of
+    // pushes still knows the segment or only the repository does.
+    let mut bytes = fs::read(&copy).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&copy, &bytes).unwrap();
+    let ledger = site.dir.join(".lifeboat/wal/main.pushed");
+    assert!(ledger.is_file());
+    for forget_ledger in [false, true] {
+        if forget_ledger {
+            fs::remove_file(&ledger).unwrap();
+        }
+        let refused = site.run(&["wal", "push", "main", copy.to_str().unwrap()]);
+        assert_eq!(refused.code, 1, "{}", refused.stderr);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("holds a different {segment}")),
+            "ledger kept: {}: {}",
+            !forget_ledger,
+            refused.stderr
+        );
+    }
+    // And the original bytes are still accepted from the repository's record alone.
+    fs::copy(&fetched, &copy).unwrap();
+    site.run_ok(&["wal", "push", "main", copy.to_str().unwrap()]);
+
+    // A name the archive does not hold: exit 1, which PostgreSQL reads as "not there".
+    let missing = site.run(&[
+        "wal",
+        "fetch",
+        "main",
+        "0000000100000000000000FE",
+        site.dir.join("nothing").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("not in the archive"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!site.dir.join("nothing").exists());
+}

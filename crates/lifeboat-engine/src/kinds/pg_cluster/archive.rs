@@ -1,0 +1,183 @@
+//! The write-ahead log archive of a `postgres-cluster` asset, as it lies in the repository.
+//!
+//! Each push stores one batch: a snapshot of the reserved asset `_wal-<asset>` whose
+//! artifacts are the WAL files, named as PostgreSQL names them, with a manifest holding each
+//! one's size and SHA-256 like any other snapshot (stock restic lists, checks and restores
+//! it). The snapshot's reason, `wal FIRST LAST`, names its first and last file, so a file is
+//! found by reading the manifests of the few batches whose range holds its name.
+
+use std::collections::BTreeMap;
+
+use lifeboat_core::{
+    Manifest,
+    wal::{DEFAULT_SEGMENT_SIZE, WalFile},
+};
+use lifeboat_repo::{Repo, SnapshotInfo};
+use lifeboat_sources::postgres::cluster_facts;
+
+use crate::EngineError;
+
+/// Prefix of the reserved asset holding an asset's archived WAL (names never start with `_`).
+pub(crate) const WAL_PREFIX: &str = "_wal-";
+/// Prefix of a batch snapshot's reason.
+const REASON: &str = "wal ";
+
+pub(crate) fn wal_asset(asset: &str) -> String {
+    format!("{WAL_PREFIX}{asset}")
+}
+
+pub(crate) fn batch_reason(names: &[String]) -> String {
+    let first = names.first().map_or("", String::as_str);
+    let last = names.last().map_or("", String::as_str);
+    format!("{REASON}{first} {last}")
+}
+
+/// One push: its snapshot and the range of names it holds.
+pub(crate) struct Batch {
+    pub snap: SnapshotInfo,
+    pub first: String,
+    pub last: String,
+}
+
+/// What the repository holds of one asset's archive, from the snapshot list alone.
+pub(crate) struct Archive<'r> {
+    repo: &'r Repo,
+    /// Oldest first.
+    pub batches: Vec<Batch>,
+    /// The newest base backup's segment size (all of a cluster's are the same).
+    pub segment_size: u64,
+}
+
+/// A file of the archive with the batch that holds it.
+pub(crate) struct Stored<'a> {
+    pub batch: &'a Batch,
+    pub manifest: Manifest,
+    pub sha256: String,
+}
+
+impl<'r> Archive<'r> {
+    /// Lists the batches of `asset`'s archive.
+    ///
+    /// # Errors
+    /// The repository cannot be listed.
+    pub fn load(repo: &'r Repo, asset: &str) -> Result<Self, EngineError> {
+        let wal = wal_asset(asset);
+        let snaps = repo.snapshots()?;
+        let segment_size = snaps
+            .iter()
+            .filter(|s| s.asset.as_deref() == Some(asset))
+            .max_by_key(|s| s.time)
+            .and_then(|s| repo.read_manifest(s).ok())
+            .and_then(|m| m.consistency.get(cluster_facts::SEGMENT_SIZE)?.parse().ok())
+            .unwrap_or(DEFAULT_SEGMENT_SIZE);
+        let mut batches: Vec<Batch> = snaps
+            .into_iter()
+            .filter(|s| s.asset.as_deref() == Some(wal.as_str()))
+            .filter_map(|snap| {
+                let reason = snap.reason.as_deref()?.strip_prefix(REASON)?;
+                let (first, last) = reason.split_once(' ')?;
+                let (first, last) = (first.to_owned(), last.to_owned());
+                Some(Batch { snap, first, last })
+            })
+            .collect();
+        batches.sort_by_key(|b| b.snap.time);
+        Ok(Self {
+            repo,
+            batches,
+            segment_size,
+        })
+    }
+
+    /// The stored copy of `name`, the newest when pushed twice.
+    ///
+    /// # Errors
+    /// A manifest cannot be read.
+    pub fn find(&self, name: &str) -> Result<Option<Stored<'_>>, EngineError> {
+        for batch in self.batches.iter().rev() {
+            if batch.first.as_str() > name || batch.last.as_str() < name {
+                continue;
+            }
+            let manifest = self.repo.read_manifest(&batch.snap)?;
+            if let Some(a) = manifest.artifacts.iter().find(|a| a.name == name) {
+                let sha256 = a.sha256.clone();
+                return Ok(Some(Stored {
+                    batch,
+                    manifest,
+                    sha256,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every file whose name is at least `from` (by name, which orders a timeline's
+    /// segments), with the batch holding it; history files always. The newest copy wins.
+    ///
+    /// # Errors
+    /// A manifest cannot be read.
+    pub fn files_from(
+        &self,
+        from: &str,
+    ) -> Result<BTreeMap<String, (usize, Manifest)>, EngineError> {
+        let mut out: BTreeMap<String, (usize, Manifest)> = BTreeMap::new();
+        for (i, batch) in self.batches.iter().enumerate() {
+            let has_history = batch.first.ends_with(".history");
+            if batch.last.as_str() < from && !has_history {
+                continue;
+            }
+            let manifest = self.repo.read_manifest(&batch.snap)?;
+            for a in &manifest.artifacts {
+                let history = matches!(
+                    WalFile::parse(&a.name, self.segment_size),
+                    Some(WalFile::History { .. })
+                );
+                if history || a.name.as_str() >= from {
+                    out.insert(a.name.clone(), (i, manifest.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes one stored file into `w`, checked against its recorded SHA-256.
+    ///
+    /// # Errors
+    /// The repository cannot give it as recorded.
+    pub fn write(
+        &self,
+        batch: usize,
+        manifest: &Manifest,
+        name: &str,
+        w: &mut dyn std::io::Write,
+    ) -> Result<u64, EngineError> {
+        Ok(self
+            .repo
+            .dump_artifact(&self.batches[batch].snap, manifest, name, w)?)
+    }
+
+    /// The index of `batch` in [`Self::batches`].
+    pub fn index_of(&self, batch: &Batch) -> usize {
+        self.batches
+            .iter()
+            .position(|b| b.snap.id == batch.snap.id)
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_reason_names_its_first_and_last_file() {
+        let names = vec![
+            "000000010000000000000003".to_owned(),
+            "000000010000000000000004".to_owned(),
+        ];
+        assert_eq!(
+            batch_reason(&names),
+            "wal 000000010000000000000003 000000010000000000000004"
+        );
+        assert_eq!(wal_asset("main"), "_wal-main");
+    }
+}

@@ -1,0 +1,275 @@
+//! `postgres-cluster` assets: a whole PostgreSQL cluster, for restores to any point in time.
+//!
+//! A backup is a physical base backup (`pg_basebackup`, streamed as one tar into the
+//! repository, see `lifeboat_sources::postgres::ClusterSource`). Between base backups,
+//! PostgreSQL's `archive_command` pushes each WAL segment into the repository (`wal.rs`, the
+//! layout in `archive.rs`). A restore extracts the base backup, replays the archived WAL to the
+//! target and checks the server got there (`recovery.rs`); drills do the same in a sandbox.
+
+mod archive;
+mod recovery;
+mod wal;
+
+use std::{fs, path::Path};
+
+use lifeboat_core::Manifest;
+use lifeboat_plan::{PostgresClusterSpec, ResolvedAsset};
+use lifeboat_sources::{
+    Source, SourceError,
+    postgres::{ClusterSource, Conn},
+};
+
+use archive::WAL_PREFIX;
+pub(crate) use recovery::Recovery;
+pub use wal::{PushOutcome, WalStatus};
+
+use super::{
+    contract::{Description, Kind, Lint},
+    job::{RestoreJob, SandboxJob},
+};
+use crate::{
+    EngineError,
+    actions::RestoreAction,
+    proof::{Found, LiveCheck, sql_checks},
+};
+
+pub(super) struct Cluster<'a> {
+    pub asset: &'a ResolvedAsset,
+    pub spec: &'a PostgresClusterSpec,
+}
+
+impl Cluster<'_> {
+    fn conn(&self) -> Result<Conn, SourceError> {
+        let unsupported = |reason: String| SourceError::Unsupported {
+            asset: self.asset.name.clone(),
+            reason,
+        };
+        let password = self
+            .spec
+            .password
+            .as_ref()
+            .map(crate::secrets::read_secret)
+            .transpose()
+            .map_err(|r| unsupported(format!("read the password: {r}")))?;
+        Conn::parse(self.spec.url.expose(), password)
+            .map_err(|e| unsupported(format!("{}: {e}", self.spec.url)))
+    }
+
+    fn cluster_source(&self) -> Result<ClusterSource, SourceError> {
+        Ok(ClusterSource {
+            asset: self.asset.name.clone(),
+            conn: self.conn()?,
+        })
+    }
+
+    /// The role recovery checks connect as: the asset's, which exists in the cluster.
+    fn role(&self) -> String {
+        url::Url::parse(self.spec.url.expose())
+            .ok()
+            .map(|u| u.username().to_owned())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres".to_owned())
+    }
+
+    fn database(&self) -> String {
+        self.conn()
+            .map(|c| c.database())
+            .unwrap_or_else(|_| "postgres".to_owned())
+    }
+}
+
+impl Kind for Cluster<'_> {
+    fn source(&self) -> Result<Box<dyn Source>, SourceError> {
+        Ok(Box::new(self.cluster_source()?))
+    }
+
+    fn restore(&self, job: &mut RestoreJob<'_>) -> Result<(), EngineError> {
+        let asset = self.asset;
+        let Some(dest) = job.req.to.clone() else {
+            return Err(EngineError::usage(
+                format!(
+                    "restore asset {}: a cluster is restored into a new data directory",
+                    asset.name
+                ),
+                Some(
+                    "give --to /var/lib/postgresql/restored; then stop the server, keep its data directory aside and point the server at the restored one (Lifeboat does not restore a cluster in place yet)",
+                ),
+            ));
+        };
+        if fs::read_dir(&dest).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(EngineError::usage(
+                format!(
+                    "restore asset {} --to {}: the directory is not empty",
+                    asset.name,
+                    dest.display()
+                ),
+                Some("give a new or empty directory; nothing there is overwritten"),
+            ));
+        }
+        let repo = job.repo;
+        let target = job
+            .recovery
+            .clone()
+            .unwrap_or(if job.req.snapshot.is_some() {
+                Recovery::Immediate
+            } else {
+                Recovery::Latest
+            });
+        let chosen_by_user = job.req.snapshot.is_some() || job.req.before.is_some();
+        let base = if chosen_by_user {
+            recovery::Base::read(repo, job.snap)?
+        } else {
+            recovery::pick_base(repo, &asset.name, &target)?
+        };
+        let archive = archive::Archive::load(repo, &asset.name)?;
+        let wal_files = if target == Recovery::Immediate {
+            0
+        } else {
+            recovery::wal_needed(&archive, &base)?.len()
+        };
+        job.report.snapshot.clone_from(&base.snap.id);
+        job.report.snapshot_time = base.snap.time;
+        job.plan(RestoreAction::RecoverCluster {
+            base: base.snap.id.clone(),
+            target: target.label(),
+            wal_files,
+            dest: dest.clone(),
+        });
+        if job.req.dry_run {
+            return Ok(());
+        }
+        let work = recovery::work_dir_beside(&dest)?;
+        let result = (|| {
+            let mut done =
+                recovery::recover(repo, &archive, &base, &target, &work, &self.role(), true)?;
+            done.sandbox.shut_down().map_err(|e| {
+                EngineError::usage(format!("stop the recovered cluster: {}", e.reason), None)
+            })?;
+            let data = work.join("data");
+            recovery::settle_settings(&data, &base.snap.short_id, &done.stopped_at)?;
+            let _ = fs::remove_dir_all(work.join("wal"));
+            if dest.exists() {
+                fs::remove_dir(&dest).map_err(|e| EngineError::io("replace", &dest, e))?;
+            }
+            fs::rename(&data, &dest).map_err(|e| EngineError::io("move into", &dest, e))?;
+            if let Some(parent) = dest.parent()
+                && let Ok(d) = fs::File::open(parent)
+            {
+                let _ = d.sync_all();
+            }
+            job.report.bytes = done.bytes;
+            job.report.recovered_to = Some(done.stopped_at);
+            Ok(())
+        })();
+        // The work directory goes in every case: the sandbox removed it when recovery
+        // failed, and it holds only the staged WAL once the data moved.
+        let _ = fs::remove_dir_all(&work);
+        result
+    }
+
+    fn sandbox(&self, job: &mut SandboxJob<'_>) -> Result<Found, String> {
+        let base = recovery::Base::read(job.repo, job.snap).map_err(|e| e.to_string())?;
+        let archive =
+            archive::Archive::load(job.repo, &self.asset.name).map_err(|e| e.to_string())?;
+        // A directory the server's user can reach: the job's own may be private.
+        let work = tempfile::Builder::new()
+            .prefix(".lifeboat-drill-pg-")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        job.phases.fetch = job.clock.lap();
+        let done = recovery::recover(
+            job.repo,
+            &archive,
+            &base,
+            &Recovery::Latest,
+            &work,
+            &self.role(),
+            false,
+        )
+        .map_err(|e| e.to_string());
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&work);
+                return Err(e);
+            }
+        };
+        job.loaded();
+        let db = self.database();
+        let checks = sql_checks(&self.asset.checks, |sql| {
+            done.sandbox
+                .psql(&db, sql)
+                .map(|out| out.lines().next().map(str::to_owned))
+                .map_err(|e| e.reason)
+        });
+        job.verified();
+        Ok(Found {
+            bytes: done.bytes,
+            compared: Some(format!(
+                "base backup and {} archived WAL files replayed: {}",
+                done.wal_files, done.stopped_at
+            )),
+            checks,
+        })
+    }
+
+    fn inspect_live(
+        &self,
+        _manifest: Option<&Manifest>,
+        _base: &Path,
+    ) -> Result<LiveCheck, EngineError> {
+        let source = self.cluster_source()?;
+        let facts = source.facts()?;
+        let mut out = LiveCheck::default();
+        if facts.archive_mode == "off" || !facts.archive_command.contains("wal push") {
+            out.difference = Some(format!(
+                "the cluster does not archive into Lifeboat (archive_mode = {}); `lifeboat wal setup {}` prints the settings",
+                facts.archive_mode, self.asset.name
+            ));
+        } else {
+            out.compared = Some(format!(
+                "{} (system {}, timeline {}) archives into Lifeboat",
+                facts.version, facts.system_id, facts.timeline
+            ));
+        }
+        let conn = source.conn.clone();
+        out.checks = sql_checks(&self.asset.checks, |sql| {
+            let psql = lifeboat_sources::postgres::client_versions()
+                .into_iter()
+                .next()
+                .ok_or_else(|| "no psql installed".to_owned())?;
+            let mut s = lifeboat_sources::postgres::Session::open(&psql.program("psql"), &conn)
+                .map_err(|e| e.to_string())?;
+            let rows = s.query(sql);
+            s.close();
+            rows.map(|r| r.into_iter().next().and_then(|r| r.into_iter().next()))
+        });
+        Ok(out)
+    }
+
+    fn lint_restore_step(&self, to: bool, tables: bool) -> Option<Lint> {
+        let asset = &self.asset.name;
+        if tables {
+            return Some(Lint {
+                message: format!("picks tables of {asset}, a whole cluster"),
+                hint: "restore tables from a `postgres` asset of the database".to_owned(),
+            });
+        }
+        (!to).then(|| Lint {
+            message: format!("restores the cluster {asset} in place"),
+            hint: "give the step to = \"/var/lib/postgresql/restored\": a cluster is restored into a new data directory".to_owned(),
+        })
+    }
+
+    fn describe(&self) -> Description {
+        Description {
+            location: format!("{} (whole cluster)", self.spec.url),
+            secrets: self.spec.password.iter().cloned().collect(),
+            by_hand: format!(
+                "make an empty directory NEW (mode 700, owned by postgres) and run tar -xf DIR/{0}/data/base.tar -C NEW; that is the cluster as of the backup's end. For a later point, also restore the snapshots of `{1}{0}` (the archived WAL files), touch NEW/recovery.signal and set restore_command = 'cp /path/to/the/wal/files/%f %p' and recovery_target_time in NEW/postgresql.auto.conf before starting it",
+                self.asset.name, WAL_PREFIX
+            ),
+        }
+    }
+}

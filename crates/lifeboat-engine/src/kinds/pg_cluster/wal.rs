@@ -1,0 +1,576 @@
+//! `lifeboat wal push|fetch|status|setup`: PostgreSQL's `archive_command` and
+//! `restore_command`, and what an operator asks of the archive.
+//!
+//! A push stores the segment PostgreSQL asks for together with the segments it has already
+//! marked ready (`pg_wal/archive_status/*.ready`), in one batch; it returns only once the
+//! batch's snapshot is written, and records what it stored in a ledger beside the plan
+//! (`.lifeboat/wal/<asset>.pushed`), so that PostgreSQL's later calls for those segments
+//! return at once. The ledger is only a shortcut: without it, a push finds a segment already
+//! stored by reading the archive, and a segment whose bytes differ from the stored ones under
+//! the same name is refused.
+
+use std::{
+    fs,
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+use jiff::Timestamp;
+use lifeboat_core::{
+    ArtifactData, AssetKind, BackupInput, Payload, SourceFacts, StreamArtifact,
+    wal::{Lsn, WalFile, segment_end, segment_name},
+};
+use lifeboat_plan::{AssetSpec, ResolvedAsset};
+use lifeboat_repo::LockKind;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::archive::{Archive, batch_reason, wal_asset};
+use crate::{EngineError, engine::Engine};
+
+/// At most this many files in one push.
+const BATCH_FILES: usize = 64;
+/// Files fetched ahead of the one asked for.
+const READ_AHEAD: usize = 8;
+
+/// What a push did.
+#[derive(Debug, Serialize)]
+pub struct PushOutcome {
+    /// The file PostgreSQL asked for.
+    pub name: String,
+    /// Files stored by this push (the asked one first when it was new).
+    pub stored: Vec<String>,
+    /// The batch's snapshot, when one was written.
+    pub snapshot: Option<String>,
+}
+
+/// `wal status`.
+#[derive(Debug, Serialize)]
+pub struct WalStatus {
+    pub asset: String,
+    /// Batches (snapshots) in the archive.
+    pub batches: usize,
+    /// Files in the archive.
+    pub files: usize,
+    /// The newest segment stored, and the position just past it.
+    pub newest_segment: Option<String>,
+    pub archived_to: Option<String>,
+    /// When the newest batch was written.
+    pub newest_push: Option<Timestamp>,
+    /// Segments PostgreSQL has marked ready and no push stored yet (`data-dir` only).
+    pub backlog: Option<usize>,
+    /// Seconds between a segment's last write and its push, for the newest push.
+    pub push_latency_secs: Option<f64>,
+    /// The earliest point a restore reaches (the oldest base backup's end) and the latest.
+    pub window: Option<(Timestamp, Timestamp)>,
+    /// Base backups in the repository.
+    pub base_backups: usize,
+    /// Missing segments after the oldest base backup: first and last of each run.
+    pub gaps: Vec<(String, String)>,
+}
+
+fn usage(message: String, hint: &str) -> EngineError {
+    EngineError::usage(message, Some(hint))
+}
+
+impl Engine {
+    /// The plan's `postgres-cluster` asset named `name`.
+    pub(crate) fn cluster_asset(&self, name: &str) -> Result<&ResolvedAsset, EngineError> {
+        let asset = self.asset(name)?;
+        match asset.spec {
+            AssetSpec::PostgresCluster(_) => Ok(asset),
+            _ => Err(usage(
+                format!(
+                    "asset {name} is a {} asset, not a postgres-cluster",
+                    asset.kind()
+                ),
+                "WAL archiving is for assets of type = \"postgres-cluster\"",
+            )),
+        }
+    }
+
+    /// The plan's `postgres-cluster` assets, in plan order.
+    #[must_use]
+    pub fn cluster_assets(&self) -> Vec<String> {
+        self.plan()
+            .assets
+            .iter()
+            .filter(|a| matches!(a.spec, AssetSpec::PostgresCluster(_)))
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
+    fn wal_state(&self, asset: &str, what: &str) -> PathBuf {
+        self.plan()
+            .base_dir
+            .join(".lifeboat")
+            .join("wal")
+            .join(format!("{asset}.{what}"))
+    }
+
+    /// `archive_command`: stores the WAL file at `path` (and the segments already marked
+    /// ready beside it) in the primary repository; returns once they are durably there.
+    ///
+    /// # Errors
+    /// The file is not a WAL file, the repository cannot be written, or a different file is
+    /// already stored under the same name.
+    pub fn wal_push(&self, asset: &str, path: &Path) -> Result<PushOutcome, EngineError> {
+        let asset = self.cluster_asset(asset)?;
+        let name = file_name(path)?;
+        let ledger_path = self.wal_state(&asset.name, "pushed");
+        let ledger = Ledger::read(&ledger_path);
+        let sha = sha256_file(path)?;
+        if let Some(stored) = ledger.sha(&name) {
+            return if stored == sha {
+                Ok(PushOutcome {
+                    name,
+                    stored: Vec::new(),
+                    snapshot: None,
+                })
+            } else {
+                Err(conflict(&asset.name, &name))
+            };
+        }
+        // The asked file first, then what PostgreSQL already marked ready, oldest first.
+        let mut batch = vec![(name.clone(), path.to_path_buf(), sha)];
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        for ready in ready_files(dir) {
+            if batch.len() >= BATCH_FILES {
+                break;
+            }
+            if ready == name || ledger.sha(&ready).is_some() {
+                continue;
+            }
+            let p = dir.join(&ready);
+            if let Ok(s) = sha256_file(&p) {
+                batch.push((ready, p, s));
+            }
+        }
+        let repo = self.open_primary()?;
+        let archive = Archive::load(&repo, &asset.name)?;
+        let mut known = Vec::new();
+        batch.retain(|(n, _, s)| match archive.find(n) {
+            Ok(Some(stored)) if stored.sha256 == *s => {
+                known.push((n.clone(), s.clone()));
+                false
+            }
+            _ => true,
+        });
+        for (n, _, s) in &batch {
+            if let Some(stored) = archive.find(n)?
+                && stored.sha256 != *s
+            {
+                return Err(conflict(&asset.name, n));
+            }
+        }
+        let mut outcome = PushOutcome {
+            name: name.clone(),
+            stored: Vec::new(),
+            snapshot: None,
+        };
+        if !batch.is_empty() {
+            batch.sort_by(|a, b| a.0.cmp(&b.0));
+            let names: Vec<String> = batch.iter().map(|b| b.0.clone()).collect();
+            let artifacts = batch
+                .iter()
+                .map(|(n, p, _)| {
+                    let p = p.clone();
+                    StreamArtifact {
+                        name: n.clone(),
+                        data: ArtifactData::Stream(Box::new(move || {
+                            Ok(Box::new(fs::File::open(&p)?) as Box<dyn Read + Send>)
+                        })),
+                    }
+                })
+                .collect();
+            let input = BackupInput {
+                plan: self.plan().name.clone(),
+                asset: wal_asset(&asset.name),
+                kind: AssetKind::PostgresCluster,
+                source: format!("WAL archive of {}", asset.name),
+                reason: Some(batch_reason(&names)),
+                payload: Payload::Streams(artifacts),
+                facts: SourceFacts::default(),
+            };
+            let lock = repo.lock(LockKind::Shared, &format!("wal push {}", asset.name))?;
+            let done = repo.backup(&lock, input, None)?;
+            drop(lock);
+            for (n, _, s) in &batch {
+                let recorded = done.manifest.artifacts.iter().find(|a| a.name == *n);
+                if recorded.is_none_or(|a| a.sha256 != *s) {
+                    return Err(usage(
+                        format!("wal push {}: {n} changed while it was stored", asset.name),
+                        "PostgreSQL asks again; if this repeats, check what else writes into pg_wal",
+                    ));
+                }
+            }
+            outcome.stored = names;
+            outcome.snapshot = Some(done.snapshot.id);
+        }
+        let now = Timestamp::now();
+        let mut lines: Vec<String> = batch
+            .iter()
+            .map(|(n, p, s)| {
+                let latency = fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| SystemTime::now().duration_since(m).ok())
+                    .map_or(0.0, |d| d.as_secs_f64());
+                format!("{n} {s} {} {latency:.3}", now.as_second())
+            })
+            .collect();
+        lines.extend(
+            known
+                .iter()
+                .map(|(n, s)| format!("{n} {s} {} 0", now.as_second())),
+        );
+        Ledger::append(&ledger_path, &lines)?;
+        Ok(outcome)
+    }
+
+    /// `restore_command`: writes the archived file `name` to `dest`. `Ok(false)` when the
+    /// archive does not hold it (PostgreSQL then looks elsewhere or ends recovery). Fetches
+    /// the next few files into a local cache on the way, so the next calls need no repository.
+    ///
+    /// # Errors
+    /// The repository cannot be read, or gives the file other than recorded.
+    pub fn wal_fetch(&self, asset: &str, name: &str, dest: &Path) -> Result<bool, EngineError> {
+        let asset = self.cluster_asset(asset)?;
+        if WalFile::parse(name, 1 << 24).is_none() && WalFile::parse(name, 1 << 30).is_none() {
+            return Err(usage(
+                format!("wal fetch {}: {name:?} is not a WAL file name", asset.name),
+                "PostgreSQL calls it as: lifeboat wal fetch ASSET %f %p",
+            ));
+        }
+        let cache = self.wal_state(&asset.name, "prefetch");
+        let cached = cache.join(name);
+        if cached.is_file() {
+            move_into(&cached, dest)?;
+            return Ok(true);
+        }
+        let repo = self.open_primary()?;
+        let archive = Archive::load(&repo, &asset.name)?;
+        let Some(stored) = archive.find(name)? else {
+            return Ok(false);
+        };
+        let index = archive.index_of(stored.batch);
+        write_atomically(dest, |w| archive.write(index, &stored.manifest, name, w))?;
+        // Read ahead: the files after this one, into the cache (whatever fails is fetched
+        // again when asked for).
+        let _ = fs::create_dir_all(&cache);
+        if let Ok(entries) = fs::read_dir(&cache) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().as_ref() <= name {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        if let Ok(next) = archive.files_from(name) {
+            for (n, (batch, manifest)) in next
+                .iter()
+                .filter(|(n, _)| n.as_str() > name && !n.ends_with(".history"))
+                .take(READ_AHEAD)
+            {
+                let path = cache.join(n);
+                let _ = write_atomically(&path, |w| archive.write(*batch, manifest, n, w));
+            }
+        }
+        Ok(true)
+    }
+
+    /// `wal status`: how far the archive reaches and whether it has holes.
+    ///
+    /// # Errors
+    /// The repository cannot be read.
+    pub fn wal_status(&self, asset: &str) -> Result<WalStatus, EngineError> {
+        let asset = self.cluster_asset(asset)?;
+        let repo = self.open_primary()?;
+        let archive = Archive::load(&repo, &asset.name)?;
+        let size = archive.segment_size;
+        let mut bases: Vec<_> = repo
+            .snapshots()?
+            .into_iter()
+            .filter(|s| s.asset.as_deref() == Some(asset.name.as_str()) && !s.is_safety())
+            .collect();
+        bases.sort_by_key(|s| s.time);
+        let oldest_base = match bases.first() {
+            Some(s) => Some(repo.read_manifest(s)?),
+            None => None,
+        };
+        let files = archive.files_from("")?;
+        let segments: Vec<(u32, u64)> = files
+            .keys()
+            .filter_map(|n| match WalFile::parse(n, size) {
+                Some(WalFile::Segment { timeline, number }) => Some((timeline, number)),
+                _ => None,
+            })
+            .collect();
+        let newest = segments.iter().max_by_key(|(tl, n)| (*n, *tl)).copied();
+        let start = oldest_base
+            .as_ref()
+            .and_then(|m| {
+                m.consistency
+                    .get(lifeboat_sources::postgres::cluster_facts::START_LSN)
+            })
+            .and_then(|l| Lsn::parse(l))
+            .map(|l| lifeboat_core::wal::segment_of(l, size));
+        let mut gaps = Vec::new();
+        if let (Some(start), Some((tl, last))) = (start, newest) {
+            let have: std::collections::BTreeSet<u64> = segments.iter().map(|s| s.1).collect();
+            let mut run: Option<(u64, u64)> = None;
+            for n in start..=last {
+                if have.contains(&n) {
+                    if let Some((a, b)) = run.take() {
+                        gaps.push((segment_name(tl, a, size), segment_name(tl, b, size)));
+                    }
+                } else {
+                    run = Some(run.map_or((n, n), |(a, _)| (a, n)));
+                }
+            }
+        }
+        let newest_push = archive.batches.last().map(|b| b.snap.time);
+        let window = oldest_base
+            .as_ref()
+            .map(|m| m.finished_at)
+            .zip(newest_push.or_else(|| bases.last().map(|s| s.time)));
+        let backlog = match &asset.spec {
+            AssetSpec::PostgresCluster(spec) => spec.data_dir.as_ref().and_then(|d| {
+                let ledger = Ledger::read(&self.wal_state(&asset.name, "pushed"));
+                let dir = d.join("pg_wal");
+                fs::read_dir(dir.join("archive_status")).ok().map(|_| {
+                    ready_files(&dir)
+                        .into_iter()
+                        .filter(|n| ledger.sha(n).is_none())
+                        .count()
+                })
+            }),
+            _ => None,
+        };
+        let latency = Ledger::read(&self.wal_state(&asset.name, "pushed")).last_latency();
+        Ok(WalStatus {
+            asset: asset.name.clone(),
+            batches: archive.batches.len(),
+            files: files.len(),
+            newest_segment: newest.map(|(tl, n)| segment_name(tl, n, size)),
+            archived_to: newest.map(|(_, n)| segment_end(n, size).to_string()),
+            newest_push,
+            backlog,
+            push_latency_secs: latency,
+            window,
+            base_backups: bases.len(),
+            gaps,
+        })
+    }
+
+    /// `wal setup`: the `postgresql.conf` lines that archive into this asset.
+    ///
+    /// # Errors
+    /// The asset is not a cluster.
+    pub fn wal_setup(&self, asset: &str, plan: &Path, exe: &Path) -> Result<String, EngineError> {
+        let asset = self.cluster_asset(asset)?;
+        let quote = |p: &Path| p.display().to_string().replace('\'', "''");
+        let user = match &asset.spec {
+            AssetSpec::PostgresCluster(spec) => url::Url::parse(spec.url.expose())
+                .ok()
+                .map(|u| u.username().to_owned())
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "postgres".to_owned()),
+            _ => String::new(),
+        };
+        Ok(format!(
+            "# postgresql.conf of the cluster behind asset {name} (archive_mode needs a restart)\n\
+             wal_level = replica\n\
+             archive_mode = on\n\
+             archive_command = '{exe} --config {plan} wal push {name} %p'\n\
+             archive_timeout = 60s\n\
+             \n\
+             # pg_hba.conf: base backups connect for replication as {user}\n\
+             # host replication {user} 127.0.0.1/32 scram-sha-256\n\
+             \n\
+             # The server runs archive_command as its own user (postgres): that user reads the\n\
+             # plan and the repository's password source and writes the repository and\n\
+             # {state}.\n",
+            name = asset.name,
+            exe = quote(exe),
+            plan = quote(plan),
+            state = self.plan().base_dir.join(".lifeboat").display(),
+        ))
+    }
+}
+
+fn conflict(asset: &str, name: &str) -> EngineError {
+    usage(
+        format!(
+            "wal push {asset}: the archive holds a different {name}: two clusters archive into the same asset, or this cluster was restored and reuses an old timeline"
+        ),
+        "give each cluster its own postgres-cluster asset; after a restore in place, promote to a new timeline before archiving",
+    )
+}
+
+fn file_name(path: &Path) -> Result<String, EngineError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if WalFile::parse(&name, 1 << 24).is_none() && WalFile::parse(&name, 1 << 30).is_none() {
+        return Err(usage(
+            format!("wal push: {} is not a WAL file", path.display()),
+            "PostgreSQL calls it as: archive_command = 'lifeboat --config PLAN wal push ASSET %p'",
+        ));
+    }
+    Ok(name)
+}
+
+fn sha256_file(path: &Path) -> Result<String, EngineError> {
+    let mut f = fs::File::open(path).map_err(|e| EngineError::io("read", path, e))?;
+    let mut h = Sha256::new();
+    io::copy(&mut f, &mut h).map_err(|e| EngineError::io("read", path, e))?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Names of the files PostgreSQL marked ready in `pg_wal` (`dir`), oldest first.
+fn ready_files(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(dir.join("archive_status"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".ready")
+                .map(str::to_owned)
+        })
+        .collect();
+    // History files first: a new timeline's segments need them.
+    out.sort_by_key(|n| (!n.ends_with(".history"), n.clone()));
+    out
+}
+
+/// Writes `dest` through a temporary file beside it, renamed once complete and synced.
+fn write_atomically(
+    dest: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<u64, EngineError>,
+) -> Result<u64, EngineError> {
+    let tmp = dest.with_extension(format!("lifeboat-{:08x}.tmp", rand::random::<u32>()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(|e| EngineError::io("create", &tmp, e))?;
+        let n = write(&mut f)?;
+        f.sync_all()
+            .map_err(|e| EngineError::io("write", &tmp, e))?;
+        fs::rename(&tmp, dest).map_err(|e| EngineError::io("rename", dest, e))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Moves a cached file to `dest` (a copy when they are on different file systems).
+fn move_into(from: &Path, dest: &Path) -> Result<(), EngineError> {
+    if fs::rename(from, dest).is_ok() {
+        return Ok(());
+    }
+    write_atomically(dest, |w| {
+        let mut f = fs::File::open(from).map_err(|e| EngineError::io("read", from, e))?;
+        io::copy(&mut f, w).map_err(|e| EngineError::io("read", from, e))
+    })?;
+    let _ = fs::remove_file(from);
+    Ok(())
+}
+
+/// The push ledger: one line per stored file, `NAME SHA256 UNIX-TIME LATENCY-SECS`.
+struct Ledger(Vec<(String, String, f64)>);
+
+impl Ledger {
+    fn read(path: &Path) -> Self {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        Self(
+            text.lines()
+                .filter_map(|l| {
+                    let mut f = l.split_whitespace();
+                    let (name, sha) = (f.next()?, f.next()?);
+                    let latency = f.nth(1).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+                    Some((name.to_owned(), sha.to_owned(), latency))
+                })
+                .collect(),
+        )
+    }
+
+    fn sha(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, s, _)| s.as_str())
+    }
+
+    fn last_latency(&self) -> Option<f64> {
+        self.0.last().map(|(_, _, l)| *l)
+    }
+
+    fn append(path: &Path, lines: &[String]) -> Result<(), EngineError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| EngineError::io("create", dir, e))?;
+        }
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| EngineError::io("open", path, e))?;
+        let mut text = lines.join("\n");
+        text.push('\n');
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| EngineError::io("write", path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_files_put_history_first_then_segments_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = dir.path().join("archive_status");
+        fs::create_dir(&status).unwrap();
+        for f in [
+            "000000020000000000000005.ready",
+            "000000010000000000000004.done",
+            "00000002.history.ready",
+            "000000020000000000000003.ready",
+        ] {
+            fs::write(status.join(f), "").unwrap();
+        }
+        assert_eq!(
+            ready_files(dir.path()),
+            [
+                "00000002.history",
+                "000000020000000000000003",
+                "000000020000000000000005"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_ledger_keeps_the_newest_line_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pushed");
+        Ledger::append(
+            &path,
+            &["A 11 100 0.5".to_owned(), "B 22 100 1.5".to_owned()],
+        )
+        .unwrap();
+        Ledger::append(&path, &["A 33 200 0.25".to_owned()]).unwrap();
+        let l = Ledger::read(&path);
+        assert_eq!(l.sha("A"), Some("33"));
+        assert_eq!(l.sha("B"), Some("22"));
+        assert_eq!(l.sha("C"), None);
+        assert_eq!(l.last_latency(), Some(0.25));
+    }
+}
