@@ -487,11 +487,38 @@ impl Engine {
                     repo.forget(&lock, &remove)?;
                 }
             }
+            // A cluster's archived WAL goes with the base backups that need it.
+            let wal = if asset.kind() == AssetKind::PostgresCluster {
+                let kept: Vec<&SnapshotInfo> = own
+                    .iter()
+                    .filter(|s| !s.is_safety() && decisions.iter().any(|d| d.keep && d.id == s.id))
+                    .collect();
+                Some(crate::kinds::wal_decisions(repo, &asset.name, &kept)?)
+            } else {
+                None
+            };
             reports.push(ForgetReport {
                 repository: config.name.clone(),
                 asset: asset.name.clone(),
                 decisions,
             });
+            if let Some(decisions) = wal {
+                if apply {
+                    let remove: Vec<String> = decisions
+                        .iter()
+                        .filter(|d| !d.keep)
+                        .map(|d| d.id.clone())
+                        .collect();
+                    if !remove.is_empty() {
+                        repo.forget(&lock, &remove)?;
+                    }
+                }
+                reports.push(ForgetReport {
+                    repository: config.name.clone(),
+                    asset: crate::kinds::wal_asset(&asset.name),
+                    decisions,
+                });
+            }
         }
         Ok(reports)
     }

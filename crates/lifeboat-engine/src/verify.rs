@@ -158,6 +158,8 @@ pub enum FindingKind {
     Manifest,
     /// The newest snapshot is much smaller or larger than the ones before it.
     SizeAnomaly,
+    /// WAL segments are missing from a cluster's archive after its oldest base backup.
+    WalGap,
 }
 
 impl Finding {
@@ -252,6 +254,31 @@ impl Engine {
                 Ok(reader) => {
                     for asset in &assets {
                         verify_asset(&reader, asset, &all, read_data, &mut report);
+                    }
+                }
+                Err(e) => report.push(Finding::new(FindingKind::Structure, None, &e.to_string())),
+            }
+        }
+        for asset in assets
+            .iter()
+            .filter(|a| a.kind() == lifeboat_core::AssetKind::PostgresCluster)
+        {
+            match crate::kinds::wal_gaps(&repo, &asset.name) {
+                Ok(gaps) => {
+                    for (first, last) in gaps {
+                        let mut f = Finding::new(
+                            FindingKind::WalGap,
+                            None,
+                            &format!(
+                                "asset {}: WAL {first} to {last} is missing from the archive: no restore passes {first}",
+                                asset.name
+                            ),
+                        );
+                        f.asset = Some(asset.name.clone());
+                        f.hint = Some(
+                            "check the server's archive_command and `lifeboat wal status`; a new base backup (`lifeboat backup`) starts an unbroken chain again".to_owned(),
+                        );
+                        report.push(f);
                     }
                 }
                 Err(e) => report.push(Finding::new(FindingKind::Structure, None, &e.to_string())),

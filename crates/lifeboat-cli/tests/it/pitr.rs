@@ -97,6 +97,11 @@ fn postgres_user() -> Option<(u32, u32)> {
 
 /// A scratch cluster archiving into `site`'s plan, asset `main`, and the plan itself.
 fn archiving_cluster(site: &Site) -> PostgresSandbox {
+    archiving_cluster_with(site, "")
+}
+
+/// [`archiving_cluster`] with more lines in the asset's table.
+fn archiving_cluster_with(site: &Site, extra: &str) -> PostgresSandbox {
     let mut pg = PostgresSandbox::start(None).unwrap();
     let password = site.write("repo.pw", PASSWORD);
     fs::set_permissions(&password, fs::Permissions::from_mode(0o600)).unwrap();
@@ -104,7 +109,7 @@ fn archiving_cluster(site: &Site) -> PostgresSandbox {
         "lifeboat.toml",
         &format!(
             "version = 1\n\n[plan]\nname = \"pitr\"\n\n[repositories.main]\nurl = {}\npassword-file = {}\n\n\
-             [assets.main]\ntype = \"postgres-cluster\"\nurl = \"{}\"\ndata-dir = {}\nchecks = [\"SELECT count(*) = 3 FROM marks\"]\n",
+             [assets.main]\ntype = \"postgres-cluster\"\nurl = \"{}\"\ndata-dir = {}\nchecks = [\"SELECT count(*) = 3 FROM marks\"]\n{extra}",
             toml_path(&site.repo()),
             toml_path(&password),
             pg.url("postgres"),
@@ -129,8 +134,14 @@ fn archiving_cluster(site: &Site) -> PostgresSandbox {
     pg
 }
 
-/// Switches to a new segment and waits until the archiver stored it.
+/// Writes a little WAL, switches to a new segment and waits until the archiver stored the
+/// one it left. (Without a write, a switch does nothing and names the previous segment.)
 fn archive_now(pg: &PostgresSandbox) -> String {
+    pg.psql(
+        "postgres",
+        "SELECT pg_logical_emit_message(false, 'lifeboat-test', 'x')",
+    )
+    .unwrap();
     let segment = pg
         .psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())")
         .unwrap();
@@ -260,6 +271,18 @@ fn pitr_restores_a_cluster_to_the_moment_before_a_change_and_to_the_latest() {
     ]);
     assert_eq!(markers(&site, &latest, major), "before-base,kept,lost");
 
+    // A drill replays the archive into a scratch cluster: the asset's check counts all three
+    // rows, where the base backup alone holds one.
+    let drill = site.run(&["--json", "drill", "main"]).expect_code(0).json();
+    let a = &drill["assets"][0];
+    assert_eq!(a["checks"][0]["ok"], true, "{drill:#}");
+    assert!(
+        a["compared"]
+            .as_str()
+            .is_some_and(|c| c.contains("archived WAL files replayed")),
+        "{drill:#}"
+    );
+
     // The archive's status: no gap from the base backup on, and the WAL files are restic's
     // ordinary snapshots, which restic checks.
     let status = site
@@ -349,4 +372,82 @@ fn wal_push_is_idempotent_refuses_a_different_file_and_fetch_says_missing() {
         missing.stderr
     );
     assert!(!site.dir.join("nothing").exists());
+}
+
+#[test]
+fn wal_retention_follows_the_base_backups_and_verify_names_a_gap() {
+    let site = Site::new();
+    let pg = archiving_cluster_with(&site, "retention = { last = 1 }\n");
+    pg.psql("postgres", "CREATE TABLE t (i int)").unwrap();
+    site.run_ok(&["backup", "main"]);
+    let early = archive_now(&pg);
+    archive_now(&pg);
+    site.run_ok(&["backup", "main"]);
+    pg.psql("postgres", "INSERT INTO t VALUES (1)").unwrap();
+    archive_now(&pg);
+
+    // The older base backup goes, and with it the WAL only it needed.
+    let reports = site.run(&["--json", "forget"]).expect_code(0).json();
+    let wal = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["asset"] == "_wal-main")
+        .unwrap_or_else(|| panic!("no decisions for the archive: {reports:#}"));
+    let removed: Vec<&Value> = wal["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["keep"] == false)
+        .collect();
+    assert!(!removed.is_empty(), "{wal:#}");
+    let left: Vec<String> = site
+        .run_ok(&["--json", "snapshots"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["asset"] == "_wal-main")
+        .map(|s| s["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        left.iter().all(|r| !r.contains(&early)),
+        "{early} is older than the base backup kept: {left:?}"
+    );
+    let status = site
+        .run(&["--json", "wal", "status", "main"])
+        .expect_code(0)
+        .json();
+    assert_eq!(status[0]["base_backups"], 1, "{status:#}");
+    assert_eq!(status[0]["gaps"], Value::Array(vec![]), "{status:#}");
+
+    // A batch lost from the middle of the chain: verify and wal status name the segment.
+    let lost = archive_now(&pg);
+    archive_now(&pg);
+    let batch = site
+        .run_ok(&["--json", "snapshots"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["asset"] == "_wal-main" && s["reason"].as_str().unwrap().contains(&lost))
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    restic(&site.repo(), &["forget", &batch]).expect_code(0);
+    let verify = site
+        .run(&["--json", "verify", "main"])
+        .expect_code(1)
+        .json();
+    let gap = verify["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "wal-gap")
+        .unwrap_or_else(|| panic!("no wal-gap finding: {verify:#}"));
+    assert!(gap["message"].as_str().unwrap().contains(&lost), "{gap:#}");
+    let status = site
+        .run(&["--json", "wal", "status", "main"])
+        .expect_code(3)
+        .json();
+    assert_eq!(status[0]["gaps"][0][0], lost.as_str(), "{status:#}");
 }

@@ -164,9 +164,70 @@ impl<'r> Archive<'r> {
     }
 }
 
+/// Runs of segments missing on `timeline`'s numbering from segment `start` to the newest
+/// segment stored: first and last name of each run. Any timeline's copy of a number counts
+/// (after a promotion the new timeline continues the old one's numbers).
+pub(crate) fn gaps<'a>(
+    names: impl Iterator<Item = &'a String>,
+    segment_size: u64,
+    start: u64,
+) -> Vec<(String, String)> {
+    let segments: Vec<(u32, u64)> = names
+        .filter_map(|n| match WalFile::parse(n, segment_size) {
+            Some(WalFile::Segment { timeline, number }) => Some((timeline, number)),
+            _ => None,
+        })
+        .collect();
+    let Some(&(tl, last)) = segments.iter().max_by_key(|(tl, n)| (*n, *tl)) else {
+        return Vec::new();
+    };
+    let have: std::collections::BTreeSet<u64> = segments.iter().map(|s| s.1).collect();
+    let mut out = Vec::new();
+    let mut run: Option<(u64, u64)> = None;
+    for n in start..=last {
+        if have.contains(&n) {
+            if let Some((a, b)) = run.take() {
+                out.push((
+                    lifeboat_core::wal::segment_name(tl, a, segment_size),
+                    lifeboat_core::wal::segment_name(tl, b, segment_size),
+                ));
+            }
+        } else {
+            run = Some(run.map_or((n, n), |(a, _)| (a, n)));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaps_are_runs_of_missing_numbers_up_to_the_newest() {
+        let size = DEFAULT_SEGMENT_SIZE;
+        let names: Vec<String> = [3u64, 4, 7, 9]
+            .iter()
+            .map(|n| lifeboat_core::wal::segment_name(1, *n, size))
+            .chain(["00000001.history".to_owned()])
+            .collect();
+        assert_eq!(
+            gaps(names.iter(), size, 3),
+            [
+                (
+                    "000000010000000000000005".to_owned(),
+                    "000000010000000000000006".to_owned()
+                ),
+                (
+                    "000000010000000000000008".to_owned(),
+                    "000000010000000000000008".to_owned()
+                ),
+            ]
+        );
+        // From a later start, the older hole does not count.
+        assert_eq!(gaps(names.iter(), size, 7).len(), 1);
+        assert!(gaps(std::iter::empty(), size, 0).is_empty());
+    }
 
     #[test]
     fn a_batch_reason_names_its_first_and_last_file() {

@@ -14,12 +14,14 @@ use std::{fs, path::Path};
 
 use lifeboat_core::Manifest;
 use lifeboat_plan::{PostgresClusterSpec, ResolvedAsset};
+use lifeboat_repo::{Decision, Repo, SnapshotInfo};
 use lifeboat_sources::{
     Source, SourceError,
     postgres::{ClusterSource, Conn},
 };
 
 use archive::WAL_PREFIX;
+pub(crate) use archive::wal_asset;
 pub(crate) use recovery::Recovery;
 pub use wal::{PushOutcome, WalStatus};
 
@@ -272,4 +274,81 @@ impl Kind for Cluster<'_> {
             ),
         }
     }
+}
+
+/// Which batches of `asset`'s archive retention keeps, given the base backups it keeps: every
+/// file from the oldest kept base backup's first segment on, and every timeline history file.
+/// With no base backup kept, the whole archive stays (nothing says what it is needed for).
+///
+/// # Errors
+/// The repository cannot be read.
+pub(crate) fn wal_decisions(
+    repo: &Repo,
+    asset: &str,
+    kept_bases: &[&SnapshotInfo],
+) -> Result<Vec<Decision>, EngineError> {
+    let archive = archive::Archive::load(repo, asset)?;
+    let oldest = kept_bases.iter().min_by_key(|s| s.time);
+    let from = match oldest {
+        Some(snap) => Some((
+            recovery::Base::read(repo, snap)?.first_wal(),
+            snap.short_id.clone(),
+        )),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for batch in archive.batches.iter().rev() {
+        let (keep, reason) = match &from {
+            None => (true, "no base backup is kept".to_owned()),
+            Some((first, base)) if batch.last.as_str() >= first.as_str() => {
+                (true, format!("needed by base backup {base}"))
+            }
+            Some((first, base)) => {
+                let manifest = repo.read_manifest(&batch.snap)?;
+                if manifest
+                    .artifacts
+                    .iter()
+                    .any(|a| a.name.ends_with(".history"))
+                {
+                    (true, "holds a timeline history file".to_owned())
+                } else {
+                    (
+                        false,
+                        format!(
+                            "older than {first}, where the oldest base backup kept ({base}) starts"
+                        ),
+                    )
+                }
+            }
+        };
+        out.push(Decision {
+            id: batch.snap.id.clone(),
+            short_id: batch.snap.short_id.clone(),
+            time: batch.snap.time,
+            keep,
+            reasons: vec![reason],
+        });
+    }
+    Ok(out)
+}
+
+/// Runs of WAL segments missing from `asset`'s archive after its oldest base backup: a
+/// restore cannot replay past the first of them.
+///
+/// # Errors
+/// The repository cannot be read.
+pub(crate) fn wal_gaps(repo: &Repo, asset: &str) -> Result<Vec<(String, String)>, EngineError> {
+    let oldest = repo
+        .snapshots()?
+        .into_iter()
+        .filter(|s| s.asset.as_deref() == Some(asset) && !s.is_safety())
+        .min_by_key(|s| s.time);
+    let Some(oldest) = oldest else {
+        return Ok(Vec::new());
+    };
+    let base = recovery::Base::read(repo, &oldest)?;
+    let archive = archive::Archive::load(repo, asset)?;
+    let files = archive.files_from(&base.first_wal())?;
+    let start = lifeboat_core::wal::segment_of(base.start, base.segment_size);
+    Ok(archive::gaps(files.keys(), base.segment_size, start))
 }

@@ -26,7 +26,7 @@ use lifeboat_repo::LockKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::archive::{Archive, batch_reason, wal_asset};
+use super::archive::{Archive, batch_reason, gaps, wal_asset};
 use crate::{EngineError, engine::Engine};
 
 /// At most this many files in one push.
@@ -299,14 +299,13 @@ impl Engine {
             None => None,
         };
         let files = archive.files_from("")?;
-        let segments: Vec<(u32, u64)> = files
+        let newest = files
             .keys()
             .filter_map(|n| match WalFile::parse(n, size) {
                 Some(WalFile::Segment { timeline, number }) => Some((timeline, number)),
                 _ => None,
             })
-            .collect();
-        let newest = segments.iter().max_by_key(|(tl, n)| (*n, *tl)).copied();
+            .max_by_key(|(tl, n)| (*n, *tl));
         let start = oldest_base
             .as_ref()
             .and_then(|m| {
@@ -315,20 +314,7 @@ impl Engine {
             })
             .and_then(|l| Lsn::parse(l))
             .map(|l| lifeboat_core::wal::segment_of(l, size));
-        let mut gaps = Vec::new();
-        if let (Some(start), Some((tl, last))) = (start, newest) {
-            let have: std::collections::BTreeSet<u64> = segments.iter().map(|s| s.1).collect();
-            let mut run: Option<(u64, u64)> = None;
-            for n in start..=last {
-                if have.contains(&n) {
-                    if let Some((a, b)) = run.take() {
-                        gaps.push((segment_name(tl, a, size), segment_name(tl, b, size)));
-                    }
-                } else {
-                    run = Some(run.map_or((n, n), |(a, _)| (a, n)));
-                }
-            }
-        }
+        let gaps = start.map_or_else(Vec::new, |start| gaps(files.keys(), size, start));
         let newest_push = archive.batches.last().map(|b| b.snap.time);
         let window = oldest_base
             .as_ref()
