@@ -150,7 +150,7 @@ fn archive_now(pg: &PostgresSandbox) -> String {
         let done = pg
             .psql(
                 "postgres",
-                "SELECT coalesce(last_archived_wal, '') || ' ' || failed_count || ' ' || coalesce(last_failed_wal, '') FROM pg_stat_archiver",
+                "SELECT coalesce(last_archived_wal, '-') || ' ' || failed_count || ' ' || coalesce(last_failed_wal, '-') FROM pg_stat_archiver",
             )
             .unwrap();
         if done.split(' ').next().unwrap_or_default() >= segment.as_str() {
@@ -410,6 +410,7 @@ fn wal_retention_follows_the_base_backups_and_verify_names_a_gap() {
         .filter(|s| s["asset"] == "_wal-main")
         .map(|s| s["reason"].as_str().unwrap().to_owned())
         .collect();
+    assert!(!left.is_empty(), "the WAL after the kept base backup stays");
     assert!(
         left.iter().all(|r| !r.contains(&early)),
         "{early} is older than the base backup kept: {left:?}"
@@ -450,4 +451,62 @@ fn wal_retention_follows_the_base_backups_and_verify_names_a_gap() {
         .expect_code(3)
         .json();
     assert_eq!(status[0]["gaps"][0][0], lost.as_str(), "{status:#}");
+}
+
+#[test]
+fn one_push_takes_the_segments_already_ready_along() {
+    let site = Site::new();
+    let pg = archiving_cluster(&site);
+    // Segments pile up while the archive command fails...
+    pg.psql("postgres", "ALTER SYSTEM SET archive_command = 'false'")
+        .unwrap();
+    pg.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+    let mut piled = Vec::new();
+    for _ in 0..4 {
+        pg.psql(
+            "postgres",
+            "SELECT pg_logical_emit_message(false, 'lifeboat-test', 'x')",
+        )
+        .unwrap();
+        piled.push(
+            pg.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())")
+                .unwrap(),
+        );
+    }
+    // ...then the first push takes every ready one in one batch, and PostgreSQL's calls for
+    // the others return from the ledger.
+    let command = format!(
+        "{} --config {} wal push main %p",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        site.plan().display()
+    );
+    pg.psql(
+        "postgres",
+        &format!("ALTER SYSTEM SET archive_command = '{command}'"),
+    )
+    .unwrap();
+    pg.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+    let last = archive_now(&pg);
+    let batches: Vec<String> = site
+        .run_ok(&["--json", "snapshots"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["asset"] == "_wal-main")
+        .map(|s| s["reason"].as_str().unwrap().to_owned())
+        .collect();
+    let first = format!("wal {} ", piled[0]);
+    let batch = batches
+        .iter()
+        .find(|r| r.starts_with(&first))
+        .unwrap_or_else(|| panic!("no batch starts at {}: {batches:?}", piled[0]));
+    assert!(
+        batch.ends_with(piled[3].as_str()) || batch.ends_with(last.as_str()),
+        "the first push took the piled segments along: {batch}"
+    );
+    for segment in piled.iter().chain([&last]) {
+        let fetched = site.dir.join(format!("check-{segment}"));
+        site.run_ok(&["wal", "fetch", "main", segment, fetched.to_str().unwrap()]);
+    }
 }
