@@ -509,6 +509,9 @@ enum WalAction {
     Status { asset: Option<String> },
     /// Print the postgresql.conf lines that archive into the asset
     Setup { asset: String },
+    /// Fold the archive's older pushes into one snapshot per hour (the last day) or per day,
+    /// keeping the newest 8 as they are (pushes do this by themselves above 32)
+    Compact { asset: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -75,6 +75,21 @@ pub fn run(
                 .any(|s| !s.gaps.is_empty() || s.base_backups == 0);
             Ok(if broken { Exit::Partial } else { Exit::Ok } as u8)
         }
+        WalAction::Compact { asset } => {
+            let done = engine.wal_compact(asset)?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&done).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "asset {}: {} pushes folded into {}",
+                    done.asset, done.before, done.after
+                );
+            }
+            Ok(Exit::Ok as u8)
+        }
         WalAction::Setup { asset } => {
             let plan = std::path::absolute(plan).unwrap_or_else(|_| plan.to_path_buf());
             let exe = std::env::current_exe().unwrap_or_else(|_| "lifeboat".into());

@@ -38,7 +38,7 @@ pub use error::EngineError;
 pub use host::{host_name, user_name};
 pub use interrupt::{interrupted, on_interrupt};
 pub use jobs::{AssetBackup, AssetStatus, BackupReport, ForgetReport, InitReport, RepositoryStats};
-pub use kinds::{Description, PushOutcome, WalStatus, describe};
+pub use kinds::{Compacted, Description, PushOutcome, WalStatus, describe};
 pub use kit::Kit;
 /// The scratch servers drills and restores load into (their own crate, shared with the tests).
 pub use lifeboat_sandbox as sandbox;

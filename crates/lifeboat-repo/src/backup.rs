@@ -194,78 +194,21 @@ impl Repo {
             reason: reason.clone(),
             warnings: stored.warnings.clone(),
         };
-        let json =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| source_failed(e.to_string()))?;
-        let root = {
-            let mut sealer = writer.sealer();
-            let blob =
-                |sealer: &mut write::Sealer, bytes: &[u8]| writer.save(sealer, Kind::Data, bytes);
-            let marker = blob(&mut sealer, FORMAT_CONTENT);
-            let manifest_blob = blob(&mut sealer, &json);
-            let sub = if is_tree { FILES_DIR } else { DATA_DIR };
-            let asset_tree = Tree {
-                nodes: vec![
-                    dir_node(sub, stored.tree),
-                    file_node(
-                        FORMAT_NAME,
-                        0o644,
-                        FORMAT_CONTENT.len() as u64,
-                        vec![marker],
-                    ),
-                    file_node(MANIFEST_NAME, 0o644, json.len() as u64, vec![manifest_blob]),
-                ],
-            };
-            let asset_id = save_tree(&writer, &mut sealer, &asset_tree).map_err(source_failed)?;
-            let root = Tree {
-                nodes: vec![dir_node(&asset, asset_id)],
-            };
-            save_tree(&writer, &mut sealer, &root).map_err(source_failed)?
-        };
-        let stats = finish(writer).map_err(|e| RepoError::Backend {
-            action: "write".to_owned(),
-            name: self.config.name.clone(),
-            detail: e,
-        })?;
-        let description = manifest.summary().to_description();
-        let mut snap_opts = SnapshotOptions::default()
-            .description(description)
-            .command(format!("lifeboat backup {asset}"));
-        snap_opts.tags = vec![tags_for(&plan, &asset, kind, reason.as_deref())];
-        let mut snap = snap_opts
-            .to_snapshot()
-            .map_err(|e| self.err("prepare snapshot", &e))?;
-        snap.tree = Id::new(root).into();
-        snap.paths = rustic_core::repofile::StringList::default();
-        snap.paths.add(format!("/{asset}"));
-        if is_tree && let Some(p) = parent {
-            snap.parent = p.id.parse::<Id>().ok().map(Into::into);
-        }
-        let mut summary = SnapshotSummary::default();
-        let (new, changed, unmodified) = stored.counts;
-        summary.files_new = new;
-        summary.files_changed = changed;
-        summary.files_unmodified = unmodified;
-        summary.total_files_processed = new + changed + unmodified;
-        summary.total_bytes_processed = manifest.payload_bytes();
-        summary.data_blobs = stats.data_blobs;
-        summary.tree_blobs = stats.tree_blobs;
-        summary.data_added_files = stats.data_added;
-        summary.data_added_files_packed = stats.data_added_packed;
-        summary.data_added_trees = stats.trees_added;
-        summary.data_added_trees_packed = stats.trees_added_packed;
-        summary.data_added = stats.data_added + stats.trees_added;
-        summary.data_added_packed = stats.data_added_packed + stats.trees_added_packed;
-        summary.command = format!("lifeboat backup {asset}");
-        let start = started_at.to_zoned(jiff::tz::TimeZone::system());
-        let end = Zoned::now();
-        let secs = end.timestamp().duration_since(started_at).as_secs_f64();
-        summary.backup_start = start;
-        summary.backup_end = end;
-        summary.backup_duration = secs;
-        summary.total_duration = secs;
-        snap.summary = Some(summary);
-        snap.id = self.save_snapshot_file(&target, &snap)?.into();
-        let info = SnapshotInfo::from_file(snap);
+        let parent = (is_tree)
+            .then(|| parent.and_then(|p| p.id.parse::<Id>().ok()))
+            .flatten();
+        let info = self.commit(
+            writer,
+            &target,
+            &manifest,
+            Commit {
+                tree: stored.tree,
+                sub: if is_tree { FILES_DIR } else { DATA_DIR },
+                parent,
+                counts: stored.counts,
+                time: None,
+            },
+        )?;
         let added_bytes = info.added_bytes;
         Ok(BackupOutcome {
             snapshot: info,
@@ -315,6 +258,115 @@ impl Repo {
             id = write::known::id_bytes(&*node.subtree?);
         }
         Some(id)
+    }
+}
+
+/// What [`Repo::commit`] needs besides the manifest.
+#[derive(Clone, Copy)]
+pub(crate) struct Commit {
+    /// The payload's tree (`data` or `files`).
+    pub tree: [u8; 32],
+    pub sub: &'static str,
+    pub parent: Option<Id>,
+    /// Files new, changed and unmodified.
+    pub counts: (u64, u64, u64),
+    /// The snapshot's time; now unless given.
+    pub time: Option<Timestamp>,
+}
+
+impl Repo {
+    /// Writes the asset's tree (payload, format marker, manifest) and the root tree, finishes
+    /// the writer (packs and index uploaded), then saves the snapshot file: the moment the
+    /// snapshot exists for every reader.
+    pub(crate) fn commit(
+        &self,
+        writer: Arc<Writer>,
+        target: &Target,
+        manifest: &Manifest,
+        commit: Commit,
+    ) -> RepoResult<SnapshotInfo> {
+        let asset = manifest.asset.clone();
+        let failed = |detail: String| RepoError::SourceFailed {
+            asset: asset.clone(),
+            detail,
+        };
+        let json = serde_json::to_vec_pretty(manifest).map_err(|e| failed(e.to_string()))?;
+        let root = {
+            let mut sealer = writer.sealer();
+            let blob =
+                |sealer: &mut write::Sealer, bytes: &[u8]| writer.save(sealer, Kind::Data, bytes);
+            let marker = blob(&mut sealer, FORMAT_CONTENT);
+            let manifest_blob = blob(&mut sealer, &json);
+            let asset_tree = Tree {
+                nodes: vec![
+                    dir_node(commit.sub, commit.tree),
+                    file_node(
+                        FORMAT_NAME,
+                        0o644,
+                        FORMAT_CONTENT.len() as u64,
+                        vec![marker],
+                    ),
+                    file_node(MANIFEST_NAME, 0o644, json.len() as u64, vec![manifest_blob]),
+                ],
+            };
+            let asset_id = save_tree(&writer, &mut sealer, &asset_tree).map_err(failed)?;
+            let root = Tree {
+                nodes: vec![dir_node(&asset, asset_id)],
+            };
+            save_tree(&writer, &mut sealer, &root).map_err(failed)?
+        };
+        let stats = finish(writer).map_err(|e| RepoError::Backend {
+            action: "write".to_owned(),
+            name: self.config.name.clone(),
+            detail: e,
+        })?;
+        let description = manifest.summary().to_description();
+        let mut snap_opts = SnapshotOptions::default()
+            .description(description)
+            .command(format!("lifeboat backup {asset}"));
+        snap_opts.tags = vec![tags_for(
+            &manifest.plan,
+            &asset,
+            manifest.kind,
+            manifest.reason.as_deref(),
+        )];
+        if let Some(t) = commit.time {
+            snap_opts = snap_opts.time(t.to_zoned(jiff::tz::TimeZone::system()));
+        }
+        let mut snap = snap_opts
+            .to_snapshot()
+            .map_err(|e| self.err("prepare snapshot", &e))?;
+        snap.tree = Id::new(root).into();
+        snap.paths = rustic_core::repofile::StringList::default();
+        snap.paths.add(format!("/{asset}"));
+        snap.parent = commit.parent.map(Into::into);
+        let mut summary = SnapshotSummary::default();
+        let (new, changed, unmodified) = commit.counts;
+        summary.files_new = new;
+        summary.files_changed = changed;
+        summary.files_unmodified = unmodified;
+        summary.total_files_processed = new + changed + unmodified;
+        summary.total_bytes_processed = manifest.payload_bytes();
+        summary.data_blobs = stats.data_blobs;
+        summary.tree_blobs = stats.tree_blobs;
+        summary.data_added_files = stats.data_added;
+        summary.data_added_files_packed = stats.data_added_packed;
+        summary.data_added_trees = stats.trees_added;
+        summary.data_added_trees_packed = stats.trees_added_packed;
+        summary.data_added = stats.data_added + stats.trees_added;
+        summary.data_added_packed = stats.data_added_packed + stats.trees_added_packed;
+        summary.command = format!("lifeboat backup {asset}");
+        let started_at = manifest.started_at;
+        let start = started_at.to_zoned(jiff::tz::TimeZone::system());
+        let end = Zoned::now();
+        let secs = end.timestamp().duration_since(started_at).as_secs_f64();
+        summary.backup_start = start;
+        summary.backup_end = end;
+        summary.backup_duration = secs;
+        summary.total_duration = secs;
+        snap.summary = Some(summary);
+        snap.id = self.save_snapshot_file(target, &snap)?.into();
+        Ok(SnapshotInfo::from_file(snap))
     }
 }
 
@@ -385,7 +437,11 @@ fn store_tree(
     })
 }
 
-fn save_tree(writer: &Writer, sealer: &mut write::Sealer, tree: &Tree) -> Result<[u8; 32], String> {
+pub(crate) fn save_tree(
+    writer: &Writer,
+    sealer: &mut write::Sealer,
+    tree: &Tree,
+) -> Result<[u8; 32], String> {
     let (bytes, id) = tree
         .serialize()
         .map_err(|e| format!("serialize a tree: {e}"))?;

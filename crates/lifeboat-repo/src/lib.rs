@@ -15,6 +15,7 @@ mod keys;
 mod listing;
 mod lock;
 mod maintenance;
+mod merge;
 mod progress;
 mod reader;
 mod repository;

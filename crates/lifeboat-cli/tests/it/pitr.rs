@@ -510,3 +510,56 @@ fn one_push_takes_the_segments_already_ready_along() {
         site.run_ok(&["wal", "fetch", "main", segment, fetched.to_str().unwrap()]);
     }
 }
+
+#[test]
+fn compaction_folds_old_pushes_into_one_snapshot_that_restic_accepts() {
+    let site = Site::new();
+    let pg = archiving_cluster(&site);
+    let segments: Vec<String> = (0..11).map(|_| archive_now(&pg)).collect();
+    let batches = |site: &Site| -> Vec<Value> {
+        site.run_ok(&["--json", "snapshots"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["asset"] == "_wal-main")
+            .cloned()
+            .collect()
+    };
+    let before = batches(&site).len();
+    assert!(before >= 11, "one push per segment: {before}");
+
+    let done = site
+        .run(&["--json", "wal", "compact", "main"])
+        .expect_code(0)
+        .json();
+    assert_eq!(done["before"], before, "{done:#}");
+    // All but the newest eight were pushed within this hour: they fold into one.
+    assert_eq!(done["after"], 9, "{done:#}");
+    let after = batches(&site);
+    assert_eq!(after.len(), 9);
+    let merged = after
+        .iter()
+        .find(|s| {
+            s["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("wal {} ", segments[0]))
+        })
+        .unwrap_or_else(|| panic!("no merged batch from {}: {after:#?}", segments[0]));
+    assert!(
+        merged["bytes"].as_u64().unwrap() >= 3 * 16 * 1024 * 1024,
+        "{merged:#}"
+    );
+
+    // Stock restic finds nothing wrong, and every segment still comes back byte for byte
+    // as stored.
+    restic(&site.repo(), &["check", "--read-data"]).expect_code(0);
+    for segment in &segments {
+        let out = site.dir.join(format!("got-{segment}"));
+        site.run_ok(&["wal", "fetch", "main", segment, out.to_str().unwrap()]);
+        assert_eq!(fs::metadata(&out).unwrap().len(), 16 * 1024 * 1024);
+    }
+    let status = site.run(&["--json", "wal", "status", "main"]).json();
+    assert_eq!(status[0]["batches"], 9, "{status:#}");
+}

@@ -25,7 +25,7 @@ use lifeboat_plan::{AssetSpec, ResolvedAsset};
 pub use contract::Description;
 pub(crate) use contract::Kind;
 pub(crate) use job::{Keeper, RestoreJob, SandboxJob};
-pub use pg_cluster::{PushOutcome, WalStatus};
+pub use pg_cluster::{Compacted, PushOutcome, WalStatus};
 pub(crate) use pg_cluster::{Recovery, wal_asset, wal_decisions, wal_gaps};
 
 use crate::EngineError;

@@ -23,7 +23,7 @@ use lifeboat_sources::{
 use archive::WAL_PREFIX;
 pub(crate) use archive::wal_asset;
 pub(crate) use recovery::Recovery;
-pub use wal::{PushOutcome, WalStatus};
+pub use wal::{Compacted, PushOutcome, WalStatus};
 
 use super::{
     contract::{Description, Kind, Lint},

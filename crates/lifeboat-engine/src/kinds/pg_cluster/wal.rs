@@ -33,6 +33,37 @@ use crate::{EngineError, engine::Engine};
 const BATCH_FILES: usize = 64;
 /// Files fetched ahead of the one asked for.
 const READ_AHEAD: usize = 8;
+/// Pushes left as they are by compaction: the newest ones, which fetches look at first.
+const KEEP_RECENT: usize = 8;
+/// A push compacts the archive when it holds more batches than this.
+const COMPACT_ABOVE: usize = 32;
+
+/// What `wal compact` did.
+#[derive(Debug, Serialize)]
+pub struct Compacted {
+    pub asset: String,
+    /// Batches before and after.
+    pub before: usize,
+    pub after: usize,
+}
+
+/// Which batches fold together: all but the newest [`KEEP_RECENT`], by UTC hour for the last
+/// day and by UTC day before that. Returns groups of indexes (oldest first) with more than
+/// one member.
+fn fold_groups(times: &[Timestamp], now: Timestamp) -> Vec<Vec<usize>> {
+    let mut groups: std::collections::BTreeMap<(u8, i64), Vec<usize>> = Default::default();
+    let foldable = times.len().saturating_sub(KEEP_RECENT);
+    for (i, t) in times.iter().enumerate().take(foldable) {
+        let secs = t.as_second();
+        let key = if now.as_second() - secs < 86_400 {
+            (1, secs.div_euclid(3600))
+        } else {
+            (0, secs.div_euclid(86_400))
+        };
+        groups.entry(key).or_default().push(i);
+    }
+    groups.into_values().filter(|g| g.len() > 1).collect()
+}
 
 /// What a push did.
 #[derive(Debug, Serialize)]
@@ -226,7 +257,58 @@ impl Engine {
                 .map(|(n, s)| format!("{n} {s} {} 0", now.as_second())),
         );
         Ledger::append(&ledger_path, &lines)?;
+        if archive.batches.len() + 1 > COMPACT_ABOVE {
+            // Only when the repository is free right now; the next push tries again.
+            if let Err(e) = self.compact_in(&repo, &asset.name, std::time::Duration::ZERO) {
+                tracing::info!("wal push {}: archive not compacted now: {e}", asset.name);
+            }
+        }
         Ok(outcome)
+    }
+
+    /// `wal compact`: folds the archive's older pushes into one snapshot per hour (the last
+    /// day) or per day (before), leaving the newest few as they are.
+    ///
+    /// # Errors
+    /// The repository cannot be locked, read or written.
+    pub fn wal_compact(&self, asset: &str) -> Result<Compacted, EngineError> {
+        let asset = self.cluster_asset(asset)?;
+        let repo = self.open_primary()?;
+        self.compact_in(&repo, &asset.name, lifeboat_repo::lock_wait_from_env())
+    }
+
+    fn compact_in(
+        &self,
+        repo: &lifeboat_repo::Repo,
+        asset: &str,
+        wait: std::time::Duration,
+    ) -> Result<Compacted, EngineError> {
+        let lock = repo.lock_waiting(LockKind::Exclusive, &format!("wal compact {asset}"), wait)?;
+        let archive = Archive::load(repo, asset)?;
+        let before = archive.batches.len();
+        let times: Vec<Timestamp> = archive.batches.iter().map(|b| b.snap.time).collect();
+        let mut merged = 0;
+        for group in fold_groups(&times, Timestamp::now()) {
+            let batches: Vec<_> = group.iter().map(|i| &archive.batches[*i]).collect();
+            let first = batches
+                .iter()
+                .map(|b| b.first.clone())
+                .min()
+                .unwrap_or_default();
+            let last = batches
+                .iter()
+                .map(|b| b.last.clone())
+                .max()
+                .unwrap_or_default();
+            let snaps: Vec<_> = batches.iter().map(|b| b.snap.clone()).collect();
+            repo.merge(&lock, &snaps, &batch_reason(&[first, last]))?;
+            merged += snaps.len() - 1;
+        }
+        Ok(Compacted {
+            asset: asset.to_owned(),
+            before,
+            after: before - merged,
+        })
     }
 
     /// `restore_command`: writes the archived file `name` to `dest`. `Ok(false)` when the
@@ -519,6 +601,29 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folding_keeps_the_newest_and_groups_by_hour_then_day() {
+        let now: Timestamp = "2026-12-06T12:30:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let mut times = vec![
+            at("2026-12-01T01:00:00Z"),
+            at("2026-12-01T23:00:00Z"),
+            at("2026-12-02T05:00:00Z"),
+            at("2026-12-06T09:10:00Z"),
+            at("2026-12-06T09:50:00Z"),
+            at("2026-12-06T10:05:00Z"),
+        ];
+        let recent = at("2026-12-06T10:10:00Z");
+        times.extend(
+            (0..KEEP_RECENT as i64).map(|i| recent + jiff::SignedDuration::from_mins(i * 5)),
+        );
+        let groups = fold_groups(&times, now);
+        // Two days apart stay apart, one day's two pushes fold; 09:10 and 09:50 fold; 10:05
+        // stands alone; the newest eight are left out even in an hour that folds.
+        assert_eq!(groups, vec![vec![0, 1], vec![3, 4]]);
+        assert!(fold_groups(&times[..KEEP_RECENT], now).is_empty());
+    }
 
     #[test]
     fn ready_files_put_history_first_then_segments_in_order() {
