@@ -115,9 +115,16 @@ fn step_line(s: &Step) -> String {
     match s {
         Step::Run { run, .. } => format!("run `{run}`"),
         Step::Restore {
-            asset, to, from, ..
+            asset,
+            to,
+            from,
+            time,
+            ..
         } => {
             let mut t = format!("restore {asset}");
+            if let Some(time) = time {
+                t.push_str(&format!(" to {time}"));
+            }
             if let Some(f) = from {
                 t.push_str(&format!(" from {f}"));
             }

@@ -79,6 +79,7 @@ pub struct AssetStatus {
     pub priority: String,
     pub last_snapshot: Option<String>,
     pub last_time: Option<Timestamp>,
+    /// Age of the newest point a restore reaches (for a cluster, its newest archived WAL).
     pub age_secs: Option<u64>,
     pub rpo_secs: u64,
     pub rto_secs: u64,
@@ -487,22 +488,18 @@ impl Engine {
                     repo.forget(&lock, &remove)?;
                 }
             }
-            // A cluster's archived WAL goes with the base backups that need it.
-            let wal = if asset.kind() == AssetKind::PostgresCluster {
-                let kept: Vec<&SnapshotInfo> = own
-                    .iter()
-                    .filter(|s| !s.is_safety() && decisions.iter().any(|d| d.keep && d.id == s.id))
-                    .collect();
-                Some(crate::kinds::wal_decisions(repo, &asset.name, &kept)?)
-            } else {
-                None
-            };
+            // What lives and dies with the asset's snapshots (a cluster's WAL) follows them.
+            let kept: Vec<&SnapshotInfo> = own
+                .iter()
+                .filter(|s| !s.is_safety() && decisions.iter().any(|d| d.keep && d.id == s.id))
+                .collect();
+            let dependents = kind_for(asset).dependents(repo, &kept)?;
             reports.push(ForgetReport {
                 repository: config.name.clone(),
                 asset: asset.name.clone(),
                 decisions,
             });
-            if let Some(decisions) = wal {
+            if let Some((name, decisions)) = dependents {
                 if apply {
                     let remove: Vec<String> = decisions
                         .iter()
@@ -515,7 +512,7 @@ impl Engine {
                 }
                 reports.push(ForgetReport {
                     repository: config.name.clone(),
-                    asset: crate::kinds::wal_asset(&asset.name),
+                    asset: name,
                     decisions,
                 });
             }
@@ -644,8 +641,17 @@ impl Engine {
                     .filter(|s| s.asset.as_deref() == Some(&asset.name) && !s.is_safety())
                     .collect();
                 let last = own.last();
-                let age =
-                    last.map(|s| u64::try_from(now.as_second() - s.time.as_second()).unwrap_or(0));
+                // A cluster restores up to its newest archived WAL, not only its base backup.
+                let companion = kind_for(asset).companion();
+                let newest_point = last.map(|s| {
+                    snapshots
+                        .iter()
+                        .filter(|c| companion.is_some() && c.asset == companion)
+                        .map(|c| c.time)
+                        .fold(s.time, Timestamp::max)
+                });
+                let age = newest_point
+                    .map(|t| u64::try_from(now.as_second() - t.as_second()).unwrap_or(0));
                 let forecast =
                     last.and_then(|s| crate::report::forecast_rto(&drills, &asset.name, s.bytes));
                 AssetStatus {

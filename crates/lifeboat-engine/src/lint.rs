@@ -222,12 +222,24 @@ fn scenarios(plan: &ResolvedPlan, f: &mut Findings) {
         for (j, step) in s.steps.iter().enumerate() {
             let key = format!("scenarios[{i}].steps[{j}]");
             let Step::Restore {
-                asset, to, tables, ..
+                asset,
+                to,
+                tables,
+                time,
+                ..
             } = step
             else {
                 continue;
             };
             let Some(a) = plan.asset(asset) else { continue };
+            if time.is_some() && !crate::kinds::kind_for(a).recovers_to_a_point() {
+                f.add(
+                    Level::Error,
+                    key.clone(),
+                    format!("recovers {asset}, a {} asset, to a point in time", a.kind()),
+                    Some("only a postgres-cluster recovers to a time; pick a snapshot with before = \"...\" instead"),
+                );
+            }
             if let Some(lint) =
                 crate::kinds::kind_for(a).lint_restore_step(to.is_some(), !tables.is_empty())
             {

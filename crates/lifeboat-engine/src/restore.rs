@@ -107,7 +107,7 @@ impl Engine {
         let Some(target) = target else {
             return Ok(None);
         };
-        if asset.kind() != lifeboat_core::AssetKind::PostgresCluster {
+        if !kind_for(asset).recovers_to_a_point() {
             return Err(EngineError::usage(
                 format!(
                     "restore asset {}: --time, --lsn, --xid, --name and --latest are for postgres-cluster assets",

@@ -158,7 +158,8 @@ pub enum FindingKind {
     Manifest,
     /// The newest snapshot is much smaller or larger than the ones before it.
     SizeAnomaly,
-    /// WAL segments are missing from a cluster's archive after its oldest base backup.
+    /// A chain the kind's restores depend on is broken: WAL segments missing from a
+    /// cluster's archive after its oldest base backup.
     WalGap,
 }
 
@@ -259,25 +260,13 @@ impl Engine {
                 Err(e) => report.push(Finding::new(FindingKind::Structure, None, &e.to_string())),
             }
         }
-        for asset in assets
-            .iter()
-            .filter(|a| a.kind() == lifeboat_core::AssetKind::PostgresCluster)
-        {
-            match crate::kinds::wal_gaps(&repo, &asset.name) {
-                Ok(gaps) => {
-                    for (first, last) in gaps {
-                        let mut f = Finding::new(
-                            FindingKind::WalGap,
-                            None,
-                            &format!(
-                                "asset {}: WAL {first} to {last} is missing from the archive: no restore passes {first}",
-                                asset.name
-                            ),
-                        );
+        for asset in &assets {
+            match crate::kinds::kind_for(asset).integrity(&repo) {
+                Ok(problems) => {
+                    for (message, hint) in problems {
+                        let mut f = Finding::new(FindingKind::WalGap, None, &message);
                         f.asset = Some(asset.name.clone());
-                        f.hint = Some(
-                            "check the server's archive_command and `lifeboat wal status`; a new base backup (`lifeboat backup`) starts an unbroken chain again".to_owned(),
-                        );
+                        f.hint = Some(hint);
                         report.push(f);
                     }
                 }

@@ -255,6 +255,7 @@ pub(crate) struct StepConfig {
     pub restore: Option<String>,
     pub snapshot: Option<String>,
     pub before: Option<String>,
+    pub time: Option<String>,
     pub to: Option<String>,
     pub from: Option<String>,
     #[serde(default)]
@@ -287,7 +288,9 @@ impl StepConfig {
     pub(crate) fn verb_keys(verb: &str) -> &'static [&'static str] {
         match verb {
             "run" => &["run", "timeout"],
-            "restore" => &["restore", "snapshot", "before", "to", "tables", "from"],
+            "restore" => &[
+                "restore", "snapshot", "before", "time", "to", "tables", "from",
+            ],
             "check" => &["check"],
             "http" => &[
                 "http",

@@ -5,18 +5,18 @@ use toml::de::{DeTable, DeValue};
 use crate::{document::Document, error::PlanError, key_path::KeyPath};
 
 /// Values handed to a shell or a database verbatim: the shell expands its own variables, and a
-/// `${` in SQL is not ours to touch. A restore step's `snapshot` and `before` are expanded
-/// when the step runs ([`expand_now`]): which snapshot predates a breach is known only during
+/// `${` in SQL is not ours to touch. A restore step's `snapshot`, `before` and `time` are
+/// expanded when the step runs ([`expand_now`]): which snapshot predates a breach is known only during
 /// the incident.
 fn is_verbatim(key: &str) -> bool {
     matches!(
         key,
-        "backup" | "restore" | "run" | "wait" | "checks" | "snapshot" | "before"
+        "backup" | "restore" | "run" | "wait" | "checks" | "snapshot" | "before" | "time"
     ) || key.ends_with("-command")
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` in `text` from the process environment now, for
-/// values the plan leaves to run time (a restore step's `snapshot` and `before`).
+/// values the plan leaves to run time (a restore step's `snapshot`, `before` and `time`).
 ///
 /// # Errors
 /// The message names the unset variable (or the unterminated reference).

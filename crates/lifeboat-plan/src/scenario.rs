@@ -44,6 +44,9 @@ pub enum Step {
         /// Instead of `snapshot`: the newest snapshot taken before this time (`2026-12-05
         /// 10:00` in the plan's time zone, or RFC 3339); `${VAR}` expanded when the step runs.
         before: Option<String>,
+        /// A cluster (`postgres-cluster`) recovers to this time (as `before` reads it);
+        /// `${VAR}` expanded when the step runs.
+        time: Option<String>,
         /// Another target (a database URL, a directory); the asset's own unless given.
         to: Option<String>,
         /// Narrows a database restore to these tables; all when empty.
@@ -174,6 +177,14 @@ fn step(
         });
     }
     if let Some(asset) = &s.restore {
+        if s.time.is_some() && s.before.is_some() {
+            return Err(r
+                .error(
+                    &base.key("time"),
+                    "a cluster step recovers to `time` from the base backup before it: `before` is not needed",
+                )
+                .with_hint("keep `time`; give `snapshot` only to start from an older base backup"));
+        }
         if s.snapshot.is_some() && s.before.is_some() {
             return Err(r
                 .error(
@@ -190,6 +201,7 @@ fn step(
                 .map(|x| text("snapshot", x))
                 .transpose()?,
             before: s.before.as_deref().map(|x| text("before", x)).transpose()?,
+            time: s.time.as_deref().map(|x| text("time", x)).transpose()?,
             to: s.to.as_deref().map(|x| text("to", x)).transpose()?,
             tables: s.tables.clone(),
             from: s

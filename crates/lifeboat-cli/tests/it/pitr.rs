@@ -87,7 +87,7 @@ impl Drop for Site {
     }
 }
 
-fn postgres_user() -> Option<(u32, u32)> {
+pub fn postgres_user() -> Option<(u32, u32)> {
     if nix::unistd::geteuid().as_raw() != 0 {
         return None;
     }
@@ -136,7 +136,7 @@ fn archiving_cluster_with(site: &Site, extra: &str) -> PostgresSandbox {
 
 /// Writes a little WAL, switches to a new segment and waits until the archiver stored the
 /// one it left. (Without a write, a switch does nothing and names the previous segment.)
-fn archive_now(pg: &PostgresSandbox) -> String {
+pub fn archive_now(pg: &PostgresSandbox) -> String {
     pg.psql(
         "postgres",
         "SELECT pg_logical_emit_message(false, 'lifeboat-test', 'x')",
@@ -156,22 +156,29 @@ fn archive_now(pg: &PostgresSandbox) -> String {
         if done.split(' ').next().unwrap_or_default() >= segment.as_str() {
             return segment;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "segment {segment} not archived: {done}"
-        );
+        if start.elapsed() > Duration::from_secs(90) {
+            let log = pg.server_log();
+            let tail = &log[log.len().saturating_sub(3000)..];
+            panic!("segment {segment} not archived: {done}\n--- server log\n{tail}");
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 /// Starts a restored data directory with PostgreSQL and reads the marker rows with psql.
 fn markers(site: &Site, data: &Path, major: u32) -> String {
+    read_marks(&site.dir, data, major)
+}
+
+/// Moves the data directory `data` into a new directory under `scratch`, starts PostgreSQL on
+/// it and reads table `marks` with psql.
+pub fn read_marks(scratch: &Path, data: &Path, major: u32) -> String {
     assert!(
         data.join("PG_VERSION").is_file(),
         "{} is not a data directory",
         data.display()
     );
-    let run = site.dir.join(format!("run-{}", rand_suffix()));
+    let run = scratch.join(format!("run-{}", rand_suffix()));
     fs::create_dir(&run).unwrap();
     fs::rename(data, run.join("data")).unwrap();
     let pg = PostgresSandbox::recover(run, major, "postgres", false).unwrap();
@@ -270,6 +277,20 @@ fn pitr_restores_a_cluster_to_the_moment_before_a_change_and_to_the_latest() {
         latest.to_str().unwrap(),
     ]);
     assert_eq!(markers(&site, &latest, major), "before-base,kept,lost");
+
+    // The RPO counts from the newest archived WAL, not from the base backup.
+    let status = site.run(&["--json", "status"]).json();
+    let age = status
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["asset"] == "main"))
+        .and_then(|a| a["age_secs"].as_u64())
+        .unwrap_or_else(|| panic!("no age for main: {status:#}"));
+    let base_time: jiff::Timestamp = snaps[0]["time"].as_str().unwrap().parse().unwrap();
+    let base_age = jiff::Timestamp::now().as_second() - base_time.as_second();
+    assert!(
+        i64::try_from(age).unwrap() < base_age,
+        "age {age} s is the base backup's ({base_age} s), not the newest WAL's"
+    );
 
     // A drill replays the archive into a scratch cluster: the asset's check counts all three
     // rows, where the base backup alone holds one.

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use lifeboat_core::Manifest;
 use lifeboat_plan::SecretSource;
+use lifeboat_repo::{Decision, Repo, SnapshotInfo};
 use lifeboat_sources::{Source, SourceError};
 
 use super::job::{RestoreJob, SandboxJob};
@@ -79,6 +80,41 @@ pub(crate) trait Kind {
 
     /// Where the asset's data lives and which secrets it reads, for `plan show` and exports.
     fn describe(&self) -> Description;
+
+    /// Whether a restore can stop at any point in time (`--time`, a step's `time`), not only
+    /// at a snapshot.
+    fn recovers_to_a_point(&self) -> bool {
+        false
+    }
+
+    /// The reserved asset whose snapshots extend this asset's own (a cluster's archived WAL:
+    /// a restore reaches the newest of them), for the RPO.
+    fn companion(&self) -> Option<String> {
+        None
+    }
+
+    /// Snapshots of a reserved asset that live and die with this asset's own (a cluster's
+    /// archived WAL): which of them retention keeps, given the asset's snapshots it keeps.
+    /// `None` when the kind has none.
+    ///
+    /// # Errors
+    /// The repository cannot be read.
+    fn dependents(
+        &self,
+        _repo: &Repo,
+        _kept: &[&SnapshotInfo],
+    ) -> Result<Option<(String, Vec<Decision>)>, EngineError> {
+        Ok(None)
+    }
+
+    /// What `verify` finds wrong beyond each snapshot (a break in a cluster's WAL chain): a
+    /// line naming it and a hint, for each.
+    ///
+    /// # Errors
+    /// The repository cannot be read.
+    fn integrity(&self, _repo: &Repo) -> Result<Vec<(String, String)>, EngineError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A plan problem a kind found, with what to do about it.

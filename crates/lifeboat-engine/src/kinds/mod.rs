@@ -25,8 +25,8 @@ use lifeboat_plan::{AssetSpec, ResolvedAsset};
 pub use contract::Description;
 pub(crate) use contract::Kind;
 pub(crate) use job::{Keeper, RestoreJob, SandboxJob};
+pub(crate) use pg_cluster::Recovery;
 pub use pg_cluster::{Compacted, PushOutcome, WalStatus};
-pub(crate) use pg_cluster::{Recovery, wal_asset, wal_decisions, wal_gaps};
 
 use crate::EngineError;
 

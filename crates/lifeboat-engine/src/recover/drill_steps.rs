@@ -22,6 +22,7 @@ impl Run<'_> {
                 from,
                 tables,
                 to,
+                ..
             } => {
                 let (snapshot, before) = match choice_now(asset, snapshot.as_ref(), before.as_ref())
                 {

@@ -38,6 +38,7 @@ impl Run<'_> {
                 asset,
                 snapshot,
                 before,
+                time,
                 to,
                 tables,
                 from,
@@ -50,7 +51,7 @@ impl Run<'_> {
                 {
                     return failed("not confirmed by the operator");
                 }
-                self.live_restore(index, asset, (snapshot, before), to, tables, from)
+                self.live_restore(index, asset, (snapshot, before, time), to, tables, from)
             }
             Step::Check { asset } => self.live_check(asset),
             Step::Http { .. } => http_step(step),
@@ -83,7 +84,7 @@ impl Run<'_> {
         &mut self,
         index: usize,
         asset: &str,
-        (snapshot, before): (&Option<String>, &Option<String>),
+        (snapshot, before, time): (&Option<String>, &Option<String>, &Option<String>),
         to: &Option<String>,
         tables: &[String],
         from: &Option<String>,
@@ -91,6 +92,10 @@ impl Run<'_> {
         let started = Timestamp::now();
         let (snapshot, before) = match choice_now(asset, snapshot.as_ref(), before.as_ref()) {
             Ok(s) => s,
+            Err(e) => return failed(e),
+        };
+        let recovery = match recovery_now(asset, time.as_ref()) {
+            Ok(r) => r,
             Err(e) => return failed(e),
         };
         let req = RestoreRequest {
@@ -103,7 +108,7 @@ impl Run<'_> {
             skip_safety_snapshot: false,
             tables: tables.to_vec(),
             repository: from.clone(),
-            recovery: None,
+            recovery,
         };
         let rollback = |id: &str| {
             let args = format!("restore {asset} --snapshot {} --yes", short(id));
@@ -135,6 +140,9 @@ impl Run<'_> {
                 }
                 if let Some(n) = r.keys {
                     detail.push_str(&format!("; {n} keys written"));
+                }
+                if let Some(to) = &r.recovered_to {
+                    detail.push_str(&format!("; recovered: {to}"));
                 }
                 if let Some(t) = &r.tables {
                     detail.push_str(&format!(

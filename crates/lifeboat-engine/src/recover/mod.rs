@@ -173,11 +173,15 @@ fn title(step: &Step) -> String {
             asset,
             snapshot,
             before,
+            time,
             to,
             tables,
             from,
         } => {
             let mut t = format!("restore {asset}");
+            if let Some(time) = time {
+                t.push_str(&format!(" to {time}"));
+            }
             if !tables.is_empty() {
                 t.push_str(&format!(" (tables {})", tables.join(", ")));
             }
@@ -508,6 +512,7 @@ impl Run<'_> {
                 asset,
                 snapshot,
                 before,
+                time,
                 to,
                 tables,
                 from,
@@ -515,6 +520,10 @@ impl Run<'_> {
                 let (snapshot, before) = match choice_now(asset, snapshot.as_ref(), before.as_ref())
                 {
                     Ok(s) => s,
+                    Err(e) => return failed(e),
+                };
+                let recovery = match recovery_now(asset, time.as_ref()) {
+                    Ok(r) => r,
                     Err(e) => return failed(e),
                 };
                 let req = RestoreRequest {
@@ -527,7 +536,7 @@ impl Run<'_> {
                     skip_safety_snapshot: false,
                     tables: tables.clone(),
                     repository: from.clone(),
-                    recovery: None,
+                    recovery,
                 };
                 match self.engine.restore(&req) {
                     Ok(r) => {
@@ -584,6 +593,23 @@ fn choice_now(
             })
     };
     Ok((expand(snapshot)?, expand(before)?))
+}
+
+/// A step's `time`, expanded now, as the cluster's recovery target.
+fn recovery_now(
+    asset: &str,
+    time: Option<&String>,
+) -> Result<Option<crate::RecoveryTarget>, String> {
+    time.map(|t| {
+        lifeboat_plan::expand_now(t)
+            .map(crate::RecoveryTarget::Time)
+            .map_err(|e| {
+                format!(
+                    "choose the point to recover {asset} to: {e} (hint: set it to the time before the incident, e.g. 2026-12-05 09:59:00+00)"
+                )
+            })
+    })
+    .transpose()
 }
 
 fn with_hint(e: &EngineError) -> String {

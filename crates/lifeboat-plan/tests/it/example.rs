@@ -153,6 +153,7 @@ fn design_example_parses() {
             asset: "db".into(),
             snapshot: None,
             before: None,
+            time: None,
             to: None,
             tables: vec![],
             from: None,

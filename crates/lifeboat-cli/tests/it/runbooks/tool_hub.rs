@@ -2,11 +2,15 @@
 //! recovered in place, and the whole system restored from the S3 copy after the host and its
 //! local repository are gone.
 
-use std::fs;
+use std::{fs, os::unix::fs::PermissionsExt, time::Duration};
 
-use lifeboat_testing::MotoServer;
+use lifeboat_testing::{MotoServer, sandbox::PostgresSandbox};
 
 use super::{Example, Health, assert_example_checks_clean, assert_report_complete};
+use crate::{
+    pitr::{archive_now, postgres_user, read_marks},
+    util::PASSWORD,
+};
 
 fn counts(db: &std::path::Path) -> (i64, i64) {
     let c = rusqlite::Connection::open(db).unwrap();
@@ -17,7 +21,8 @@ fn counts(db: &std::path::Path) -> (i64, i64) {
     (n("workflows"), n("executions"))
 }
 
-fn setup() -> (Example, Health) {
+/// The example's servers: its API's health endpoint and a PostgreSQL cluster for `pg`.
+fn setup() -> (Example, Health, PostgresSandbox) {
     let mut ex = Example::new("tool-hub");
     let data = ex.path("var/lib/tool-hub");
     let home = ex.path("opt/tool-hub");
@@ -55,7 +60,13 @@ fn setup() -> (Example, Health) {
     ex.set("TOOLHUB_API", api.addr.clone());
     // Nothing listens there: a notification cannot be delivered.
     ex.set("TOOLHUB_ALERT_WEBHOOK", "http://127.0.0.1:9/hooks/oncall");
-    (ex, api)
+    let pg = PostgresSandbox::start(None).unwrap();
+    ex.set("TOOLHUB_PG_URL", pg.url("postgres"));
+    ex.set(
+        "TOOLHUB_PG_DATA",
+        pg.dir().join("data").display().to_string(),
+    );
+    (ex, api, pg)
 }
 
 #[test]
@@ -65,7 +76,7 @@ fn tool_hub_example_checks_clean() {
 
 #[test]
 fn tool_hub_data_corruption_is_recovered() {
-    let (ex, _api) = setup();
+    let (ex, _api, _pg) = setup();
     ex.ok(&["init"]);
     ex.ok(&["backup"]);
     let db = ex.path("var/lib/tool-hub/tool_hub.db");
@@ -97,7 +108,7 @@ fn tool_hub_data_corruption_is_recovered() {
 fn tool_hub_complete_loss_restores_everything_from_s3() {
     let s3 = MotoServer::start().expect("start moto_server (pip install 'moto[server]')");
     s3.create_bucket("tool-hub").unwrap();
-    let (mut ex, _api) = setup();
+    let (mut ex, _api, _pg) = setup();
     ex.set(
         "TOOLHUB_OFFSITE",
         format!(
@@ -135,5 +146,119 @@ fn tool_hub_complete_loss_restores_everything_from_s3() {
         ex.calls().contains("systemctl daemon-reload"),
         "{}",
         ex.calls()
+    );
+}
+
+/// Seed 001's "replay WAL to just before the corruption": a cluster archiving through the
+/// plan's `wal push`, a corrupting update after a known moment, and the scenario recovering
+/// the cluster to that moment into a new directory.
+#[test]
+fn tool_hub_replays_wal_to_just_before_the_corruption() {
+    let (mut ex, _api, mut pg) = setup();
+    let restored = ex.path("restored/main");
+    ex.set("TOOLHUB_PG_RESTORED", restored.display().to_string());
+    ex.ok(&["init"]);
+
+    // PostgreSQL runs archive_command as its own user, with the plan's environment from a
+    // file only that user reads, as a systemd EnvironmentFile would give it.
+    let user = postgres_user();
+    let own = |p: &std::path::Path| {
+        if let Some((uid, gid)) = user {
+            for entry in walkdir::WalkDir::new(p) {
+                let entry = entry.unwrap();
+                std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid)).unwrap();
+            }
+        }
+    };
+    fs::set_permissions(ex.sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(ex.path(".lifeboat/wal")).unwrap();
+    fs::create_dir_all(ex.path("restored")).unwrap();
+    for dir in ["repo", ".lifeboat/wal", "restored"] {
+        own(&ex.path(dir));
+    }
+    let env = ex.path("pg-archive.env");
+    fs::write(
+        &env,
+        format!(
+            "LIFEBOAT_PASSWORD='{PASSWORD}'\nTOOLHUB_REPO='{}'\nTOOLHUB_PG_URL='{}'\n",
+            ex.path("repo").display(),
+            pg.url("postgres")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o600)).unwrap();
+    own(&env);
+    let wrapper = ex.path("archive.sh");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nset -a\n. '{}'\nexec '{}' --config '{}' wal push pg \"$1\"\n",
+            env.display(),
+            env!("CARGO_BIN_EXE_lifeboat"),
+            ex.sb.plan_path().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    pg.psql("postgres", "ALTER SYSTEM SET archive_mode = on")
+        .unwrap();
+    pg.psql(
+        "postgres",
+        &format!(
+            "ALTER SYSTEM SET archive_command = '{} %p'",
+            wrapper.display()
+        ),
+    )
+    .unwrap();
+    pg.stopped(|_| ()).unwrap();
+
+    pg.psql(
+        "postgres",
+        "CREATE TABLE marks (id serial, note text); INSERT INTO marks (note) VALUES ('good')",
+    )
+    .unwrap();
+    ex.ok(&["backup", "pg"]);
+    // What root's backup created (the lock directory) goes to the server's user too.
+    own(&ex.path("repo"));
+    pg.psql("postgres", "INSERT INTO marks (note) VALUES ('still good')")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = pg.psql("postgres", "SELECT now()::text").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    pg.psql("postgres", "UPDATE marks SET note = 'corrupted'")
+        .unwrap();
+    archive_now(&pg);
+
+    let (run, report) = ex.recover_with(
+        "replay-before-corruption",
+        0,
+        &[("BEFORE_CORRUPTION", before.as_str())],
+    );
+    assert!(
+        report.contains("recovered: recovery stopping before commit"),
+        "{}\n{report}",
+        run.stdout
+    );
+    assert!(
+        report.contains("- [ ] Stop PostgreSQL, move its damaged"),
+        "{report}"
+    );
+    assert!(
+        ex.calls().contains("systemctl start postgresql tool-hub"),
+        "{}",
+        ex.calls()
+    );
+    // The live cluster still holds the corruption; the restored one is from before it.
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT string_agg(note, ',' ORDER BY id) FROM marks"
+        )
+        .unwrap(),
+        "corrupted,corrupted"
+    );
+    assert_eq!(
+        read_marks(&ex.path("restored"), &restored, pg.major()),
+        "good,still good"
     );
 }

@@ -264,6 +264,38 @@ impl Kind for Cluster<'_> {
         })
     }
 
+    fn recovers_to_a_point(&self) -> bool {
+        true
+    }
+
+    fn companion(&self) -> Option<String> {
+        Some(wal_asset(&self.asset.name))
+    }
+
+    fn dependents(
+        &self,
+        repo: &Repo,
+        kept: &[&SnapshotInfo],
+    ) -> Result<Option<(String, Vec<Decision>)>, EngineError> {
+        let decisions = wal_decisions(repo, &self.asset.name, kept)?;
+        Ok(Some((wal_asset(&self.asset.name), decisions)))
+    }
+
+    fn integrity(&self, repo: &Repo) -> Result<Vec<(String, String)>, EngineError> {
+        Ok(wal_gaps(repo, &self.asset.name)?
+            .into_iter()
+            .map(|(first, last)| {
+                (
+                    format!(
+                        "asset {}: WAL {first} to {last} is missing from the archive: no restore passes {first}",
+                        self.asset.name
+                    ),
+                    "check the server's archive_command and `lifeboat wal status`; a new base backup (`lifeboat backup`) starts an unbroken chain again".to_owned(),
+                )
+            })
+            .collect())
+    }
+
     fn describe(&self) -> Description {
         Description {
             location: format!("{} (whole cluster)", self.spec.url),
@@ -282,7 +314,7 @@ impl Kind for Cluster<'_> {
 ///
 /// # Errors
 /// The repository cannot be read.
-pub(crate) fn wal_decisions(
+fn wal_decisions(
     repo: &Repo,
     asset: &str,
     kept_bases: &[&SnapshotInfo],
@@ -337,7 +369,7 @@ pub(crate) fn wal_decisions(
 ///
 /// # Errors
 /// The repository cannot be read.
-pub(crate) fn wal_gaps(repo: &Repo, asset: &str) -> Result<Vec<(String, String)>, EngineError> {
+fn wal_gaps(repo: &Repo, asset: &str) -> Result<Vec<(String, String)>, EngineError> {
     let oldest = repo
         .snapshots()?
         .into_iter()
