@@ -206,6 +206,10 @@ pub(crate) fn sandbox_restore(
     out.rto_secs = started.elapsed().as_secs_f64();
     match result {
         Ok(found) => {
+            if let Some(t) = found.reached {
+                out.rpo_secs =
+                    Some(u64::try_from(Timestamp::now().as_second() - t.as_second()).unwrap_or(0));
+            }
             out.bytes = found.bytes;
             out.compared = found.compared;
             for c in found.checks.iter().filter(|c| !c.ok) {

@@ -479,14 +479,7 @@ impl Engine {
             let rules = config.retention.as_ref().unwrap_or(&asset.retention);
             let decisions = decide(&own, rules, now);
             if apply {
-                let remove: Vec<String> = decisions
-                    .iter()
-                    .filter(|d| !d.keep)
-                    .map(|d| d.id.clone())
-                    .collect();
-                if !remove.is_empty() {
-                    repo.forget(&lock, &remove)?;
-                }
+                forget_removed(repo, &lock, &decisions)?;
             }
             // What lives and dies with the asset's snapshots (a cluster's WAL) follows them.
             let kept: Vec<&SnapshotInfo> = own
@@ -501,14 +494,7 @@ impl Engine {
             });
             if let Some((name, decisions)) = dependents {
                 if apply {
-                    let remove: Vec<String> = decisions
-                        .iter()
-                        .filter(|d| !d.keep)
-                        .map(|d| d.id.clone())
-                        .collect();
-                    if !remove.is_empty() {
-                        repo.forget(&lock, &remove)?;
-                    }
+                    forget_removed(repo, &lock, &decisions)?;
                 }
                 reports.push(ForgetReport {
                     repository: config.name.clone(),
@@ -679,4 +665,21 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// Forgets the snapshots `decisions` do not keep.
+fn forget_removed(
+    repo: &Repo,
+    lock: &lifeboat_repo::RepoLock,
+    decisions: &[Decision],
+) -> Result<(), EngineError> {
+    let remove: Vec<String> = decisions
+        .iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.id.clone())
+        .collect();
+    if !remove.is_empty() {
+        repo.forget(lock, &remove)?;
+    }
+    Ok(())
 }

@@ -33,6 +33,9 @@ pub(crate) struct Found {
     /// What was compared with the manifest, e.g. `12 tables, 5000 rows as recorded`.
     pub compared: Option<String>,
     pub checks: Vec<CheckOutcome>,
+    /// The newest moment the restored data holds, when the kind knows it better than the
+    /// snapshot's time (a cluster replayed to its last archived commit): the drill's RPO.
+    pub reached: Option<jiff::Timestamp>,
 }
 
 /// A phase clock: `lap` returns the seconds since the previous lap.

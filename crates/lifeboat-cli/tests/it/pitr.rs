@@ -303,6 +303,13 @@ fn pitr_restores_a_cluster_to_the_moment_before_a_change_and_to_the_latest() {
             .is_some_and(|c| c.contains("archived WAL files replayed")),
         "{drill:#}"
     );
+    // Its achieved RPO is the age of the last commit replayed, younger than the base backup.
+    let rpo = a["rpo_secs"].as_i64().unwrap();
+    let base_age = jiff::Timestamp::now().as_second() - base_time.as_second();
+    assert!(
+        rpo < base_age,
+        "drill RPO {rpo} s is the base backup's age ({base_age} s)"
+    );
 
     // The archive's status: no gap from the base backup on, and the WAL files are restic's
     // ordinary snapshots, which restic checks.

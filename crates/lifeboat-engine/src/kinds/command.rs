@@ -200,18 +200,7 @@ fn write_artifact_file(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
     fs::create_dir_all(dir).map_err(|e| EngineError::io("create", dir, e))?;
-    let suffix: u32 = rand::random();
-    let tmp = dir.join(format!(".lifeboat-{artifact}-{suffix:08x}.tmp"));
-    let mut file = fs::File::create(&tmp).map_err(|e| EngineError::io("create", &tmp, e))?;
-    let result = repo.dump_artifact(snap, manifest, artifact, &mut file);
-    let result = result.map_err(EngineError::from).and_then(|n| {
-        file.sync_all()
-            .map_err(|e| EngineError::io("write", &tmp, e))?;
-        fs::rename(&tmp, dest).map_err(|e| EngineError::io("rename", dest, e))?;
-        Ok(n)
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    super::write_atomically(dest, |w| {
+        Ok(repo.dump_artifact(snap, manifest, artifact, w)?)
+    })
 }

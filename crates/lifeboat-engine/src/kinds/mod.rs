@@ -53,3 +53,33 @@ pub fn describe(asset: &ResolvedAsset) -> Description {
 pub(crate) fn restore_raw_copy(job: &mut RestoreJob<'_>) -> Result<(), EngineError> {
     files::restore_tree(job, None)
 }
+
+/// Writes `dest` through a hidden temporary file beside it, synced and renamed into place
+/// once `write` succeeded; removed when it failed.
+pub(crate) fn write_atomically(
+    dest: &std::path::Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<u64, EngineError>,
+) -> Result<u64, EngineError> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let suffix: u32 = rand::random();
+    let tmp = dir.join(format!(".lifeboat-{name}-{suffix:08x}.tmp"));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| EngineError::io("create", &tmp, e))?;
+        let n = write(&mut f)?;
+        f.sync_all()
+            .map_err(|e| EngineError::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, dest).map_err(|e| EngineError::io("rename", dest, e))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -213,6 +213,7 @@ impl Kind for Cluster<'_> {
                 done.wal_files, done.stopped_at
             )),
             checks,
+            reached: done.last_commit,
         })
     }
 

@@ -155,6 +155,8 @@ pub(crate) struct Recovered {
     pub sandbox: PostgresSandbox,
     /// The server's own line on where recovery stopped.
     pub stopped_at: String,
+    /// The commit time of the last transaction replayed, when the server logged one.
+    pub last_commit: Option<Timestamp>,
     pub bytes: u64,
     pub wal_files: usize,
 }
@@ -234,12 +236,31 @@ pub(crate) fn recover(
             .find_map(|l| l.find(key).map(|i| l[i..].trim().to_owned()))
     })
     .unwrap_or_else(|| "recovery ended".to_owned());
+    let last_commit = log
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.split("last completed transaction was at log time ")
+                .nth(1)
+        })
+        .and_then(|t| log_time(t.trim()));
     Ok(Recovered {
         sandbox,
         stopped_at,
+        last_commit,
         bytes,
         wal_files: needed.len(),
     })
+}
+
+/// A time as PostgreSQL logs it: `2026-12-06 01:58:58.147697+00`.
+fn log_time(text: &str) -> Option<Timestamp> {
+    let iso = text.replacen(' ', "T", 1);
+    let iso = match iso.rfind(['+', '-']) {
+        Some(i) if iso.len() - i == 3 => format!("{iso}:00"),
+        _ => iso,
+    };
+    iso.parse().ok()
 }
 
 /// `base.tar` from the repository into `dest`, through a pipe: no copy of the tar on disk.
@@ -367,6 +388,15 @@ mod tests {
             ["recovery_target_name = 'before ''migration'''"]
         );
         assert!(Recovery::Latest.settings().is_empty());
+    }
+
+    #[test]
+    fn log_times_read_as_postgres_writes_them() {
+        let t = log_time("2026-12-06 01:58:58.147697+00").unwrap();
+        assert_eq!(t.to_string(), "2026-12-06T01:58:58.147697Z");
+        let t = log_time("2026-12-06 03:58:58+02").unwrap();
+        assert_eq!(t.to_string(), "2026-12-06T01:58:58Z");
+        assert_eq!(log_time("yesterday"), None);
     }
 
     #[test]

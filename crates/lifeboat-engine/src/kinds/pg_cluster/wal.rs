@@ -27,7 +27,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::archive::{Archive, batch_reason, gaps, wal_asset};
-use crate::{EngineError, engine::Engine};
+use crate::{EngineError, engine::Engine, kinds::write_atomically};
 
 /// At most this many files in one push.
 const BATCH_FILES: usize = 64;
@@ -513,26 +513,6 @@ fn ready_files(dir: &Path) -> Vec<String> {
     // History files first: a new timeline's segments need them.
     out.sort_by_key(|n| (!n.ends_with(".history"), n.clone()));
     out
-}
-
-/// Writes `dest` through a temporary file beside it, renamed once complete and synced.
-fn write_atomically(
-    dest: &Path,
-    write: impl FnOnce(&mut dyn Write) -> Result<u64, EngineError>,
-) -> Result<u64, EngineError> {
-    let tmp = dest.with_extension(format!("lifeboat-{:08x}.tmp", rand::random::<u32>()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(|e| EngineError::io("create", &tmp, e))?;
-        let n = write(&mut f)?;
-        f.sync_all()
-            .map_err(|e| EngineError::io("write", &tmp, e))?;
-        fs::rename(&tmp, dest).map_err(|e| EngineError::io("rename", dest, e))?;
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Moves a cached file to `dest` (a copy when they are on different file systems).
