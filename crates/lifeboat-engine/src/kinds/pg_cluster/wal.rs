@@ -4,10 +4,12 @@
 //! A push stores the segment PostgreSQL asks for together with the segments it has already
 //! marked ready (`pg_wal/archive_status/*.ready`), in one batch; it returns only once the
 //! batch's snapshot is written, and records what it stored in a ledger beside the plan
-//! (`.lifeboat/wal/<asset>.pushed`), so that PostgreSQL's later calls for those segments
-//! return at once. The ledger is only a shortcut: without it, a push finds a segment already
-//! stored by reading the archive, and a segment whose bytes differ from the stored ones under
-//! the same name is refused.
+//! (`.lifeboat/wal/<asset>.<repository>.pushed`, one per primary repository), so that
+//! PostgreSQL's later calls for those segments return at once. The ledger is only a shortcut,
+//! trusted for an hour (look-ahead pays off within minutes): past that, or without it, a push
+//! finds a segment already stored by reading the archive, so a repository replaced under the
+//! same location is filled again. A segment whose bytes differ from the stored ones under the
+//! same name is refused.
 
 use std::{
     fs,
@@ -35,6 +37,8 @@ const BATCH_FILES: usize = 64;
 const READ_AHEAD: usize = 8;
 /// Pushes left as they are by compaction: the newest ones, which fetches look at first.
 const KEEP_RECENT: usize = 8;
+/// How long a ledger line stands for the repository's own record.
+const LEDGER_TRUSTED_SECS: i64 = 3600;
 /// A push compacts the archive when it holds more batches than this.
 const COMPACT_ABOVE: usize = 32;
 
@@ -140,6 +144,13 @@ impl Engine {
             .join(format!("{asset}.{what}"))
     }
 
+    /// The push ledger of `asset` for the primary repository's location.
+    fn ledger_path(&self, asset: &str) -> PathBuf {
+        let location = self.primary().location.to_string();
+        let tag = hex::encode(&Sha256::digest(location.as_bytes())[..4]);
+        self.wal_state(asset, &format!("{tag}.pushed"))
+    }
+
     /// `archive_command`: stores the WAL file at `path` (and the segments already marked
     /// ready beside it) in the primary repository; returns once they are durably there.
     ///
@@ -149,8 +160,8 @@ impl Engine {
     pub fn wal_push(&self, asset: &str, path: &Path) -> Result<PushOutcome, EngineError> {
         let asset = self.cluster_asset(asset)?;
         let name = file_name(path)?;
-        let ledger_path = self.wal_state(&asset.name, "pushed");
-        let ledger = Ledger::read(&ledger_path);
+        let ledger_path = self.ledger_path(&asset.name);
+        let ledger = Ledger::read(&ledger_path).recent(Timestamp::now());
         let sha = sha256_file(path)?;
         if let Some(stored) = ledger.sha(&name) {
             return if stored == sha {
@@ -404,7 +415,7 @@ impl Engine {
             .zip(newest_push.or_else(|| bases.last().map(|s| s.time)));
         let backlog = match &asset.spec {
             AssetSpec::PostgresCluster(spec) => spec.data_dir.as_ref().and_then(|d| {
-                let ledger = Ledger::read(&self.wal_state(&asset.name, "pushed"));
+                let ledger = Ledger::read(&self.ledger_path(&asset.name));
                 let dir = d.join("pg_wal");
                 fs::read_dir(dir.join("archive_status")).ok().map(|_| {
                     ready_files(&dir)
@@ -415,7 +426,7 @@ impl Engine {
             }),
             _ => None,
         };
-        let latency = Ledger::read(&self.wal_state(&asset.name, "pushed")).last_latency();
+        let latency = Ledger::read(&self.ledger_path(&asset.name)).last_latency();
         Ok(WalStatus {
             asset: asset.name.clone(),
             batches: archive.batches.len(),
@@ -529,7 +540,14 @@ fn move_into(from: &Path, dest: &Path) -> Result<(), EngineError> {
 }
 
 /// The push ledger: one line per stored file, `NAME SHA256 UNIX-TIME LATENCY-SECS`.
-struct Ledger(Vec<(String, String, f64)>);
+struct Ledger(Vec<LedgerLine>);
+
+struct LedgerLine {
+    name: String,
+    sha: String,
+    at: i64,
+    latency: f64,
+}
 
 impl Ledger {
     fn read(path: &Path) -> Self {
@@ -539,23 +557,35 @@ impl Ledger {
                 .filter_map(|l| {
                     let mut f = l.split_whitespace();
                     let (name, sha) = (f.next()?, f.next()?);
-                    let latency = f.nth(1).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-                    Some((name.to_owned(), sha.to_owned(), latency))
+                    let at = f.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+                    let latency = f.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+                    Some(LedgerLine {
+                        name: name.to_owned(),
+                        sha: sha.to_owned(),
+                        at,
+                        latency,
+                    })
                 })
                 .collect(),
         )
+    }
+
+    /// Only the lines young enough to stand for the repository's record.
+    fn recent(self, now: Timestamp) -> Self {
+        let since = now.as_second() - LEDGER_TRUSTED_SECS;
+        Self(self.0.into_iter().filter(|l| l.at >= since).collect())
     }
 
     fn sha(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .rev()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, s, _)| s.as_str())
+            .find(|l| l.name == name)
+            .map(|l| l.sha.as_str())
     }
 
     fn last_latency(&self) -> Option<f64> {
-        self.0.last().map(|(_, _, l)| *l)
+        self.0.last().map(|l| l.latency)
     }
 
     fn append(path: &Path, lines: &[String]) -> Result<(), EngineError> {
