@@ -157,6 +157,11 @@ fn postgres_keeps_the_kind_contract() {
 }
 
 #[test]
+fn postgres_cluster_keeps_the_kind_contract() {
+    run_contract(&mut ClusterFixture::new());
+}
+
+#[test]
 fn mysql_keeps_the_kind_contract() {
     run_contract(&mut MysqlFixture::new());
 }
@@ -279,6 +284,110 @@ impl Fixture for PostgresFixture {
 
     fn compared(&self) -> String {
         "2 tables, 1540 as recorded".to_owned()
+    }
+}
+
+/// The whole cluster of [`shop_postgres`], restored in place by stopping it, swapping its
+/// data directory and starting it with `pg_ctl`.
+struct ClusterFixture {
+    pg: PostgresSandbox,
+    system: String,
+}
+
+impl ClusterFixture {
+    fn new() -> Self {
+        let pg = shop_postgres();
+        // What `pg_ctl start` reads when a restore starts the cluster again: its own port and
+        // socket, never the machine's 5432.
+        let dir = pg.dir().display().to_string();
+        for setting in [
+            format!("port = {}", pg.port()),
+            format!("unix_socket_directories = '{dir}'"),
+            "listen_addresses = '127.0.0.1'".to_owned(),
+        ] {
+            pg.psql("postgres", &format!("ALTER SYSTEM SET {setting}"))
+                .unwrap();
+        }
+        let system = pg
+            .psql(
+                "postgres",
+                "SELECT system_identifier FROM pg_control_system()",
+            )
+            .unwrap();
+        Self { pg, system }
+    }
+}
+
+impl Fixture for ClusterFixture {
+    fn asset(&self) -> (&'static str, String) {
+        (
+            "postgres-cluster",
+            format!(
+                "url = \"{}\"\ndata-dir = {}",
+                self.pg.url("postgres"),
+                toml_path(&self.pg.dir().join("data"))
+            ),
+        )
+    }
+
+    fn content(&mut self) -> String {
+        self.pg
+            .psql(
+                "shop",
+                "SELECT (SELECT count(*) || ':' || sum(id) FROM orders) || '/' || (SELECT count(*) FROM customers)",
+            )
+            .unwrap()
+    }
+
+    fn change(&mut self) {
+        self.pg
+            .psql("shop", "DELETE FROM orders WHERE id > 1000")
+            .unwrap();
+    }
+
+    fn damage(&mut self) -> OnDamage {
+        // Stopped, with its control file overwritten: it cannot start, nothing reads it.
+        let started = self.pg.stopped(|data| {
+            fs::write(data.join("global/pg_control"), garbage(8192)).unwrap();
+        });
+        assert!(
+            started.is_err(),
+            "a cluster without its control file does not start"
+        );
+        assert!(self.pg.psql("shop", "SELECT 1").is_err());
+        OnDamage::Damaged
+    }
+
+    fn compared(&self) -> String {
+        format!(
+            "system {} as recorded, 0 archived WAL file(s) replayed",
+            self.system
+        )
+    }
+
+    fn live_compared(&self) -> String {
+        format!(
+            "system {} as recorded, WAL archiving into Lifeboat off",
+            self.system
+        )
+    }
+}
+
+impl Drop for ClusterFixture {
+    /// The server a restore started is not the sandbox's own: stop it before the directory
+    /// goes.
+    fn drop(&mut self) {
+        let mut cmd = std::process::Command::new(self.pg.bin_dir().join("pg_ctl"));
+        cmd.arg("-D")
+            .arg(self.pg.dir().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some((uid, gid)) = crate::pitr::postgres_user() {
+            std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+            std::os::unix::process::CommandExt::gid(&mut cmd, gid);
+        }
+        let _ = cmd.status();
     }
 }
 

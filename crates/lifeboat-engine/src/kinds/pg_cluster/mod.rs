@@ -4,10 +4,12 @@
 //! repository, see `lifeboat_sources::postgres::ClusterSource`). Between base backups,
 //! PostgreSQL's `archive_command` pushes each WAL segment into the repository (`wal.rs`, the
 //! layout in `archive.rs`). A restore extracts the base backup, replays the archived WAL to the
-//! target and checks the server got there (`recovery.rs`); drills do the same in a sandbox.
+//! target and checks the server got there (`recovery.rs`), then moves the result into a new
+//! directory or swaps it in for the live one (`restore.rs`); drills recover in a sandbox.
 
 mod archive;
 mod recovery;
+mod restore;
 mod wal;
 
 use std::{fs, path::Path};
@@ -31,7 +33,6 @@ use super::{
 };
 use crate::{
     EngineError,
-    actions::RestoreAction,
     proof::{Found, LiveCheck, sql_checks},
 };
 
@@ -65,7 +66,7 @@ impl Cluster<'_> {
     }
 
     /// The role recovery checks connect as: the asset's, which exists in the cluster.
-    fn role(&self) -> String {
+    pub(super) fn role(&self) -> String {
         url::Url::parse(self.spec.url.expose())
             .ok()
             .map(|u| u.username().to_owned())
@@ -86,87 +87,7 @@ impl Kind for Cluster<'_> {
     }
 
     fn restore(&self, job: &mut RestoreJob<'_>) -> Result<(), EngineError> {
-        let asset = self.asset;
-        let Some(dest) = job.req.to.clone() else {
-            return Err(EngineError::usage(
-                format!(
-                    "restore asset {}: a cluster is restored into a new data directory",
-                    asset.name
-                ),
-                Some(
-                    "give --to /var/lib/postgresql/restored; then stop the server, keep its data directory aside and point the server at the restored one (Lifeboat does not restore a cluster in place yet)",
-                ),
-            ));
-        };
-        if fs::read_dir(&dest).is_ok_and(|mut d| d.next().is_some()) {
-            return Err(EngineError::usage(
-                format!(
-                    "restore asset {} --to {}: the directory is not empty",
-                    asset.name,
-                    dest.display()
-                ),
-                Some("give a new or empty directory; nothing there is overwritten"),
-            ));
-        }
-        let repo = job.repo;
-        let target = job
-            .recovery
-            .clone()
-            .unwrap_or(if job.req.snapshot.is_some() {
-                Recovery::Immediate
-            } else {
-                Recovery::Latest
-            });
-        let chosen_by_user = job.req.snapshot.is_some() || job.req.before.is_some();
-        let base = if chosen_by_user {
-            recovery::Base::read(repo, job.snap)?
-        } else {
-            recovery::pick_base(repo, &asset.name, &target)?
-        };
-        let archive = archive::Archive::load(repo, &asset.name)?;
-        let wal_files = if target == Recovery::Immediate {
-            0
-        } else {
-            recovery::wal_needed(&archive, &base)?.len()
-        };
-        job.report.snapshot.clone_from(&base.snap.id);
-        job.report.snapshot_time = base.snap.time;
-        job.plan(RestoreAction::RecoverCluster {
-            base: base.snap.id.clone(),
-            target: target.label(),
-            wal_files,
-            dest: dest.clone(),
-        });
-        if job.req.dry_run {
-            return Ok(());
-        }
-        let work = recovery::work_dir_beside(&dest)?;
-        let result = (|| {
-            let mut done =
-                recovery::recover(repo, &archive, &base, &target, &work, &self.role(), true)?;
-            done.sandbox.shut_down().map_err(|e| {
-                EngineError::usage(format!("stop the recovered cluster: {}", e.reason), None)
-            })?;
-            let data = work.join("data");
-            recovery::settle_settings(&data, &base.snap.short_id, &done.stopped_at)?;
-            let _ = fs::remove_dir_all(work.join("wal"));
-            if dest.exists() {
-                fs::remove_dir(&dest).map_err(|e| EngineError::io("replace", &dest, e))?;
-            }
-            fs::rename(&data, &dest).map_err(|e| EngineError::io("move into", &dest, e))?;
-            if let Some(parent) = dest.parent()
-                && let Ok(d) = fs::File::open(parent)
-            {
-                let _ = d.sync_all();
-            }
-            job.report.bytes = done.bytes;
-            job.report.recovered_to = Some(done.stopped_at);
-            Ok(())
-        })();
-        // The work directory goes in every case: the sandbox removed it when recovery
-        // failed, and it holds only the staged WAL once the data moved.
-        let _ = fs::remove_dir_all(&work);
-        result
+        restore::restore(self, job)
     }
 
     fn sandbox(&self, job: &mut SandboxJob<'_>) -> Result<Found, String> {
@@ -198,6 +119,25 @@ impl Kind for Cluster<'_> {
             }
         };
         job.loaded();
+        // The recovered cluster is the one that was backed up.
+        let recorded = job
+            .manifest
+            .consistency
+            .get(lifeboat_sources::postgres::cluster_facts::SYSTEM_ID)
+            .cloned()
+            .unwrap_or_default();
+        let system = done
+            .sandbox
+            .psql(
+                "postgres",
+                "SELECT system_identifier FROM pg_control_system()",
+            )
+            .map_err(|e| e.reason)?;
+        if system != recorded {
+            return Err(format!(
+                "the recovered cluster is system {system}, the manifest records {recorded}"
+            ));
+        }
         let db = self.database();
         let checks = sql_checks(&self.asset.checks, |sql| {
             done.sandbox
@@ -209,8 +149,8 @@ impl Kind for Cluster<'_> {
         Ok(Found {
             bytes: done.bytes,
             compared: Some(format!(
-                "base backup and {} archived WAL files replayed: {}",
-                done.wal_files, done.stopped_at
+                "system {system} as recorded, {} archived WAL file(s) replayed",
+                done.wal_files
             )),
             checks,
             reached: done.last_commit,
@@ -219,22 +159,41 @@ impl Kind for Cluster<'_> {
 
     fn inspect_live(
         &self,
-        _manifest: Option<&Manifest>,
+        manifest: Option<&Manifest>,
         _base: &Path,
     ) -> Result<LiveCheck, EngineError> {
         let source = self.cluster_source()?;
         let facts = source.facts()?;
         let mut out = LiveCheck::default();
-        if facts.archive_mode == "off" || !facts.archive_command.contains("wal push") {
-            out.difference = Some(format!(
-                "the cluster does not archive into Lifeboat (archive_mode = {}); `lifeboat wal setup {}` prints the settings",
-                facts.archive_mode, self.asset.name
-            ));
+        let archiving = if facts.archive_mode != "off" && facts.archive_command.contains("wal push")
+        {
+            "on"
         } else {
-            out.compared = Some(format!(
-                "{} (system {}, timeline {}) archives into Lifeboat",
-                facts.version, facts.system_id, facts.timeline
-            ));
+            "off"
+        };
+        let recorded = manifest.and_then(|m| {
+            m.consistency
+                .get(lifeboat_sources::postgres::cluster_facts::SYSTEM_ID)
+        });
+        match recorded {
+            Some(id) if *id != facts.system_id => {
+                out.difference = Some(format!(
+                    "the live cluster is system {}, the snapshot's is {id}: another cluster answers at {}",
+                    facts.system_id, self.spec.url
+                ));
+            }
+            Some(_) => {
+                out.compared = Some(format!(
+                    "system {} as recorded, WAL archiving into Lifeboat {archiving}",
+                    facts.system_id
+                ));
+            }
+            None => {
+                out.compared = Some(format!(
+                    "{} (system {}), WAL archiving into Lifeboat {archiving}",
+                    facts.version, facts.system_id
+                ));
+            }
         }
         let conn = source.conn.clone();
         out.checks = sql_checks(&self.asset.checks, |sql| {
@@ -259,9 +218,9 @@ impl Kind for Cluster<'_> {
                 hint: "restore tables from a `postgres` asset of the database".to_owned(),
             });
         }
-        (!to).then(|| Lint {
-            message: format!("restores the cluster {asset} in place"),
-            hint: "give the step to = \"/var/lib/postgresql/restored\": a cluster is restored into a new data directory".to_owned(),
+        (!to && self.spec.data_dir.is_none()).then(|| Lint {
+            message: format!("restores the cluster {asset} in place, and the plan does not say where its data directory is"),
+            hint: format!("add data-dir = \"/var/lib/postgresql/15/main\" to [assets.{asset}], or give the step to = \"/var/lib/postgresql/restored\""),
         })
     }
 

@@ -319,11 +319,14 @@ fn write_settings(data: &Path, staged: &Path, target: &Recovery) -> Result<(), E
     append_auto_conf(data, &lines)
 }
 
-/// Once recovered: the recovery settings go, `archive_mode = 'off'` stays with the reason.
+/// Once recovered: the recovery settings go. A copy beside the original keeps
+/// `archive_mode = 'off'` with the reason; a cluster that replaces the original (`in_place`)
+/// archives as the original did, continuing its archive on the new timeline.
 pub(crate) fn settle_settings(
     data: &Path,
     snapshot: &str,
     stopped_at: &str,
+    in_place: bool,
 ) -> Result<(), EngineError> {
     let path = data.join("postgresql.auto.conf");
     let text = fs::read_to_string(&path).unwrap_or_default();
@@ -333,8 +336,11 @@ pub(crate) fn settle_settings(
     };
     let mut out = kept.join("\n");
     out.push_str(&format!(
-        "\n# Restored by Lifeboat from base backup {snapshot} ({stopped_at}).\n# Archiving stays off so this copy never writes into the original's WAL archive; turn it\n# on (with an archive of its own) once it replaces the original.\narchive_mode = 'off'\n"
+        "\n# Restored by Lifeboat from base backup {snapshot} ({stopped_at}).\n"
     ));
+    if !in_place {
+        out.push_str("# Archiving stays off so this copy never writes into the original's WAL archive; turn it\n# on (with an archive of its own) once it replaces the original.\narchive_mode = 'off'\n");
+    }
     fs::write(&path, out).map_err(|e| EngineError::io("write", &path, e))
 }
 
@@ -413,8 +419,9 @@ mod tests {
             during.contains("restore_command = 'cp \"/tmp/w/%f\" \"%p\"'"),
             "{during}"
         );
-        settle_settings(dir.path(), "abcd1234", "redo done").unwrap();
-        let after = fs::read_to_string(dir.path().join("postgresql.auto.conf")).unwrap();
+        let conf = dir.path().join("postgresql.auto.conf");
+        settle_settings(dir.path(), "abcd1234", "redo done", false).unwrap();
+        let after = fs::read_to_string(&conf).unwrap();
         assert!(!after.contains("restore_command"), "{after}");
         assert!(
             after.starts_with("archive_mode = 'on'\narchive_command = 'x'\n"),
@@ -422,6 +429,14 @@ mod tests {
         );
         assert!(
             after.trim_end().ends_with("archive_mode = 'off'"),
+            "{after}"
+        );
+        // In place, the original's archiving goes on.
+        fs::write(&conf, &during).unwrap();
+        settle_settings(dir.path(), "abcd1234", "redo done", true).unwrap();
+        let after = fs::read_to_string(&conf).unwrap();
+        assert!(
+            !after.contains("restore_command") && !after.contains("'off'"),
             "{after}"
         );
     }
