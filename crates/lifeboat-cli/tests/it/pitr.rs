@@ -335,7 +335,14 @@ fn pitr_restores_a_cluster_to_the_moment_before_a_change_and_to_the_latest() {
 #[test]
 fn wal_push_is_idempotent_refuses_a_different_file_and_fetch_says_missing() {
     let site = Site::new();
-    let pg = archiving_cluster(&site);
+    let rx = lifeboat_testing::Receiver::start();
+    let pg = archiving_cluster_with(
+        &site,
+        &format!(
+            "\n[notify.hook]\ntype = \"webhook\"\nurl = {}\non = [\"failure\"]\n",
+            crate::util::toml_str(&rx.url("/hook"))
+        ),
+    );
     pg.psql(
         "postgres",
         "CREATE TABLE t AS SELECT generate_series(1, 1000) i",
@@ -384,6 +391,12 @@ fn wal_push_is_idempotent_refuses_a_different_file_and_fetch_says_missing() {
             refused.stderr
         );
     }
+    // Each refusal is told: archiving stops until someone looks.
+    let told = rx.requests("/hook");
+    assert_eq!(told.len(), 2, "{told:#?}");
+    let body = told[1].json().to_string();
+    assert!(body.contains(&format!("different {segment}")), "{body}");
+
     // And the original bytes are still accepted from the repository's record alone.
     fs::copy(&fetched, &copy).unwrap();
     site.run_ok(&["wal", "push", "main", copy.to_str().unwrap()]);

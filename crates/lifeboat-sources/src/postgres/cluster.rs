@@ -45,7 +45,6 @@ pub struct ClusterFacts {
     pub may_replicate: bool,
     pub archive_mode: String,
     pub archive_command: String,
-    pub data_directory: Option<String>,
 }
 
 impl ClusterSource {
@@ -77,9 +76,7 @@ impl ClusterSource {
              (SELECT timeline_id FROM pg_control_checkpoint()), \
              (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'), \
              (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), \
-             current_setting('archive_mode'), current_setting('archive_command'), \
-             CASE WHEN pg_has_role('pg_read_all_settings', 'member') \
-               THEN current_setting('data_directory') ELSE '' END",
+             current_setting('archive_mode'), current_setting('archive_command')",
         );
         session.close();
         let rows = rows.map_err(|e| self.server_err(&e))?;
@@ -93,11 +90,10 @@ impl ClusterSource {
                 replicate,
                 archive_mode,
                 archive_command,
-                data_dir,
             ],
         ) = rows
             .first()
-            .and_then(|r| <&[String; 9]>::try_from(r.as_slice()).ok())
+            .and_then(|r| <&[String; 8]>::try_from(r.as_slice()).ok())
         else {
             return Err(self.server_err(&format!(
                 "unexpected answer reading the server's facts: {rows:?}"
@@ -114,7 +110,6 @@ impl ClusterSource {
             may_replicate: replicate == "t",
             archive_mode: archive_mode.clone(),
             archive_command: archive_command.clone(),
-            data_directory: Some(data_dir.clone()).filter(|d| !d.is_empty()),
         })
     }
 }

@@ -113,8 +113,9 @@ pub(super) fn restore(kind: &Cluster<'_>, job: &mut RestoreJob<'_>) -> Result<()
                     )),
                 )?;
             }
+            let had_one = dest.exists();
             swap_in(&data, &dest, &kept, base.major)?;
-            job.report.kept = Some(kept);
+            job.report.kept = had_one.then_some(kept);
         } else {
             if dest.exists() {
                 fs::remove_dir(&dest).map_err(|e| EngineError::io("replace", &dest, e))?;

@@ -37,6 +37,8 @@ const BATCH_FILES: usize = 64;
 const READ_AHEAD: usize = 8;
 /// Pushes left as they are by compaction: the newest ones, which fetches look at first.
 const KEEP_RECENT: usize = 8;
+/// PostgreSQL's smallest segment size: a name valid for any size is valid for this one.
+const SMALLEST_SEGMENT: u64 = 1 << 20;
 /// How long a ledger line stands for the repository's own record.
 const LEDGER_TRUSTED_SECS: i64 = 3600;
 /// A push compacts the archive when it holds more batches than this.
@@ -171,11 +173,12 @@ impl Engine {
                     snapshot: None,
                 })
             } else {
-                Err(conflict(&asset.name, &name))
+                Err(self.conflict(&asset.name, &name))
             };
         }
         // The asked file first, then what PostgreSQL already marked ready, oldest first.
-        let mut batch = vec![(name.clone(), path.to_path_buf(), sha)];
+        let mut batch: Vec<(String, PathBuf, String)> =
+            vec![(name.clone(), path.to_path_buf(), sha)];
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         for ready in ready_files(dir) {
             if batch.len() >= BATCH_FILES {
@@ -191,21 +194,18 @@ impl Engine {
         }
         let repo = self.open_primary()?;
         let archive = Archive::load(&repo, &asset.name)?;
+        // What the repository already holds is recorded, not stored again; other bytes under
+        // a stored name stop the push.
         let mut known = Vec::new();
-        batch.retain(|(n, _, s)| match archive.find(n) {
-            Ok(Some(stored)) if stored.sha256 == *s => {
-                known.push((n.clone(), s.clone()));
-                false
-            }
-            _ => true,
-        });
-        for (n, _, s) in &batch {
-            if let Some(stored) = archive.find(n)?
-                && stored.sha256 != *s
-            {
-                return Err(conflict(&asset.name, n));
+        let mut fresh = Vec::new();
+        for entry in batch {
+            match archive.find(&entry.0)? {
+                Some(stored) if stored.sha256 == entry.2 => known.push((entry.0, entry.2)),
+                Some(_) => return Err(self.conflict(&asset.name, &entry.0)),
+                None => fresh.push(entry),
             }
         }
+        let mut batch = fresh;
         let mut outcome = PushOutcome {
             name: name.clone(),
             stored: Vec::new(),
@@ -277,6 +277,25 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// The refusal of another file under a stored name, raised as a `failure` event first:
+    /// archiving stops until someone looks, so someone must be told.
+    fn conflict(&self, asset: &str, name: &str) -> EngineError {
+        let message = format!(
+            "wal push {asset}: the archive holds a different {name}: two clusters archive into the same asset, or this cluster was restored and reuses an old timeline"
+        );
+        self.raise(&crate::notify::Event::new(
+            lifeboat_plan::NotifyEvent::Failure,
+            &self.plan().name,
+            "wal push",
+            Some(asset),
+            message.clone(),
+        ));
+        usage(
+            message,
+            "give each cluster its own postgres-cluster asset; after a restore in place, promote to a new timeline before archiving",
+        )
+    }
+
     /// `wal compact`: folds the archive's older pushes into one snapshot per hour (the last
     /// day) or per day (before), leaving the newest few as they are.
     ///
@@ -330,7 +349,7 @@ impl Engine {
     /// The repository cannot be read, or gives the file other than recorded.
     pub fn wal_fetch(&self, asset: &str, name: &str, dest: &Path) -> Result<bool, EngineError> {
         let asset = self.cluster_asset(asset)?;
-        if WalFile::parse(name, 1 << 24).is_none() && WalFile::parse(name, 1 << 30).is_none() {
+        if WalFile::parse(name, SMALLEST_SEGMENT).is_none() {
             return Err(usage(
                 format!("wal fetch {}: {name:?} is not a WAL file name", asset.name),
                 "PostgreSQL calls it as: lifeboat wal fetch ASSET %f %p",
@@ -478,21 +497,12 @@ impl Engine {
     }
 }
 
-fn conflict(asset: &str, name: &str) -> EngineError {
-    usage(
-        format!(
-            "wal push {asset}: the archive holds a different {name}: two clusters archive into the same asset, or this cluster was restored and reuses an old timeline"
-        ),
-        "give each cluster its own postgres-cluster asset; after a restore in place, promote to a new timeline before archiving",
-    )
-}
-
 fn file_name(path: &Path) -> Result<String, EngineError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if WalFile::parse(&name, 1 << 24).is_none() && WalFile::parse(&name, 1 << 30).is_none() {
+    if WalFile::parse(&name, SMALLEST_SEGMENT).is_none() {
         return Err(usage(
             format!("wal push: {} is not a WAL file", path.display()),
             "PostgreSQL calls it as: archive_command = 'lifeboat --config PLAN wal push ASSET %p'",
