@@ -606,4 +606,11 @@ fn compaction_folds_old_pushes_into_one_snapshot_that_restic_accepts() {
     }
     let status = site.run(&["--json", "wal", "status", "main"]).json();
     assert_eq!(status[0]["batches"], 9, "{status:#}");
+    // Forgetting snapshots is on record.
+    let audit = fs::read_to_string(site.dir.join(".lifeboat/audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("\"wal compact main\"")
+            && l.contains(&format!("{before} pushes folded into 9"))),
+        "{audit}"
+    );
 }

@@ -334,6 +334,14 @@ impl Engine {
             repo.merge(&lock, &snaps, &batch_reason(&[first, last]))?;
             merged += snaps.len() - 1;
         }
+        if merged > 0 {
+            // Snapshots were forgotten (their data lives on in the folded ones): on record.
+            self.audit(
+                &format!("wal compact {asset}"),
+                "ok",
+                Some(&format!("{before} pushes folded into {}", before - merged)),
+            );
+        }
         Ok(Compacted {
             asset: asset.to_owned(),
             before,
