@@ -256,12 +256,7 @@ impl Fixture for PostgresFixture {
     }
 
     fn content(&mut self) -> String {
-        self.pg
-            .psql(
-                "shop",
-                "SELECT (SELECT count(*) || ':' || sum(id) FROM orders) || '/' || (SELECT count(*) FROM customers)",
-            )
-            .unwrap()
+        shop_content(&self.pg)
     }
 
     fn change(&mut self) {
@@ -331,12 +326,7 @@ impl Fixture for ClusterFixture {
     }
 
     fn content(&mut self) -> String {
-        self.pg
-            .psql(
-                "shop",
-                "SELECT (SELECT count(*) || ':' || sum(id) FROM orders) || '/' || (SELECT count(*) FROM customers)",
-            )
-            .unwrap()
+        shop_content(&self.pg)
     }
 
     fn change(&mut self) {
@@ -389,6 +379,15 @@ impl Drop for ClusterFixture {
         }
         let _ = cmd.status();
     }
+}
+
+/// The orders' count and id sum, and the customers' count, of [`shop_postgres`]'s database.
+fn shop_content(pg: &PostgresSandbox) -> String {
+    pg.psql(
+        "shop",
+        "SELECT (SELECT count(*) || ':' || sum(id) FROM orders) || '/' || (SELECT count(*) FROM customers)",
+    )
+    .unwrap()
 }
 
 struct MysqlFixture {

@@ -79,6 +79,18 @@ impl Site {
     fn run_ok(&self, args: &[&str]) -> Run {
         self.run(args).expect_code(0)
     }
+
+    /// The snapshots of asset `main`'s WAL archive, as `snapshots --json` lists them.
+    fn wal_batches(&self) -> Vec<Value> {
+        self.run_ok(&["--json", "snapshots"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["asset"] == "_wal-main")
+            .cloned()
+            .collect()
+    }
 }
 
 impl Drop for Site {
@@ -446,12 +458,8 @@ fn wal_retention_follows_the_base_backups_and_verify_names_a_gap() {
         .collect();
     assert!(!removed.is_empty(), "{wal:#}");
     let left: Vec<String> = site
-        .run_ok(&["--json", "snapshots"])
-        .json()
-        .as_array()
-        .unwrap()
+        .wal_batches()
         .iter()
-        .filter(|s| s["asset"] == "_wal-main")
         .map(|s| s["reason"].as_str().unwrap().to_owned())
         .collect();
     assert!(!left.is_empty(), "the WAL after the kept base backup stays");
@@ -470,12 +478,9 @@ fn wal_retention_follows_the_base_backups_and_verify_names_a_gap() {
     let lost = archive_now(&pg);
     archive_now(&pg);
     let batch = site
-        .run_ok(&["--json", "snapshots"])
-        .json()
-        .as_array()
-        .unwrap()
+        .wal_batches()
         .iter()
-        .find(|s| s["asset"] == "_wal-main" && s["reason"].as_str().unwrap().contains(&lost))
+        .find(|s| s["reason"].as_str().unwrap().contains(&lost))
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .unwrap();
     restic(&site.repo(), &["forget", &batch]).expect_code(0);
@@ -532,12 +537,8 @@ fn one_push_takes_the_segments_already_ready_along() {
     pg.psql("postgres", "SELECT pg_reload_conf()").unwrap();
     let last = archive_now(&pg);
     let batches: Vec<String> = site
-        .run_ok(&["--json", "snapshots"])
-        .json()
-        .as_array()
-        .unwrap()
+        .wal_batches()
         .iter()
-        .filter(|s| s["asset"] == "_wal-main")
         .map(|s| s["reason"].as_str().unwrap().to_owned())
         .collect();
     let first = format!("wal {} ", piled[0]);
@@ -560,17 +561,7 @@ fn compaction_folds_old_pushes_into_one_snapshot_that_restic_accepts() {
     let site = Site::new();
     let pg = archiving_cluster(&site);
     let segments: Vec<String> = (0..11).map(|_| archive_now(&pg)).collect();
-    let batches = |site: &Site| -> Vec<Value> {
-        site.run_ok(&["--json", "snapshots"])
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["asset"] == "_wal-main")
-            .cloned()
-            .collect()
-    };
-    let before = batches(&site).len();
+    let before = site.wal_batches().len();
     assert!(before >= 11, "one push per segment: {before}");
 
     let done = site
@@ -580,7 +571,7 @@ fn compaction_folds_old_pushes_into_one_snapshot_that_restic_accepts() {
     assert_eq!(done["before"], before, "{done:#}");
     // All but the newest eight were pushed within this hour: they fold into one.
     assert_eq!(done["after"], 9, "{done:#}");
-    let after = batches(&site);
+    let after = site.wal_batches();
     assert_eq!(after.len(), 9);
     let merged = after
         .iter()

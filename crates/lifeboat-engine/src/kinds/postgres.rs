@@ -285,13 +285,7 @@ impl Kind for Postgres<'_> {
         let psql = server.client.program("psql");
         let conn = source.conn.clone();
         server.close();
-        out.checks = sql_checks(&self.asset.checks, |sql| {
-            let mut s = lifeboat_sources::postgres::Session::open(&psql, &conn)
-                .map_err(|e| e.to_string())?;
-            let rows = s.query(sql);
-            s.close();
-            rows.map(|r| r.into_iter().next().and_then(|r| r.into_iter().next()))
-        });
+        out.checks = sql_checks(&self.asset.checks, |sql| first_value(&psql, &conn, sql));
         Ok(out)
     }
 
@@ -309,6 +303,15 @@ impl Kind for Postgres<'_> {
             ),
         }
     }
+}
+
+/// The first column of the first row `sql` returns on `conn`, through one psql session: an
+/// asset's check against a live database.
+pub(super) fn first_value(psql: &Path, conn: &Conn, sql: &str) -> Result<Option<String>, String> {
+    let mut s = lifeboat_sources::postgres::Session::open(psql, conn).map_err(|e| e.to_string())?;
+    let rows = s.query(sql);
+    s.close();
+    rows.map(|r| r.into_iter().next().and_then(|r| r.into_iter().next()))
 }
 
 /// PostgreSQL's limit on a name, in bytes.

@@ -103,6 +103,18 @@ pub fn explain(reason: &str, asset: &str) -> (String, Option<String>) {
     (reason, hint)
 }
 
+/// A failure of the server behind `conn`, in short with a hint where one helps.
+#[must_use]
+pub fn server_error(asset: &str, conn: &super::Conn, reason: &str) -> crate::SourceError {
+    let (reason, hint) = explain(reason, asset);
+    crate::SourceError::Server {
+        asset: asset.to_owned(),
+        server: conn.label(),
+        reason,
+        hint,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, io::Read};
 use lifeboat_core::{ArtifactData, Payload, PendingFacts, SourceFacts, StreamArtifact};
 
 use super::{
-    client::{client_versions, explain, pick_client},
+    client::{client_versions, pick_client, server_error},
     conn::Conn,
     session::Session,
 };
@@ -49,13 +49,7 @@ pub struct ClusterFacts {
 
 impl ClusterSource {
     fn server_err(&self, reason: &str) -> SourceError {
-        let (reason, hint) = explain(reason, &self.asset);
-        SourceError::Server {
-            asset: self.asset.clone(),
-            server: self.conn.label(),
-            reason,
-            hint,
-        }
+        server_error(&self.asset, &self.conn, reason)
     }
 
     /// Reads the server's identity and settings through `psql`.

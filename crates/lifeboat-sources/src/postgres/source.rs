@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, fs, io::Read};
 use lifeboat_core::{ArtifactData, Payload, SourceFacts, StreamArtifact};
 
 use super::{
-    client::{ClientBin, client_versions, explain, pick_client},
+    client::{ClientBin, client_versions, explain, pick_client, server_error},
     conn::Conn,
     layout::GLOBALS_ARTIFACT,
     session::{Session, rand_u64},
@@ -26,13 +26,7 @@ pub struct PostgresSource {
 
 impl PostgresSource {
     fn server_err(&self, reason: &str) -> SourceError {
-        let (reason, hint) = explain(reason, &self.asset);
-        SourceError::Server {
-            asset: self.asset.clone(),
-            server: self.conn.label(),
-            reason,
-            hint,
-        }
+        server_error(&self.asset, &self.conn, reason)
     }
 
     pub(super) fn any_psql() -> Result<ClientBin, String> {

@@ -196,16 +196,13 @@ impl Kind for Cluster<'_> {
             }
         }
         let conn = source.conn.clone();
+        let psql = lifeboat_sources::postgres::client_versions()
+            .into_iter()
+            .next()
+            .map(|c| c.program("psql"));
         out.checks = sql_checks(&self.asset.checks, |sql| {
-            let psql = lifeboat_sources::postgres::client_versions()
-                .into_iter()
-                .next()
-                .ok_or_else(|| "no psql installed".to_owned())?;
-            let mut s = lifeboat_sources::postgres::Session::open(&psql.program("psql"), &conn)
-                .map_err(|e| e.to_string())?;
-            let rows = s.query(sql);
-            s.close();
-            rows.map(|r| r.into_iter().next().and_then(|r| r.into_iter().next()))
+            let psql = psql.as_deref().ok_or("no psql installed")?;
+            super::postgres::first_value(psql, &conn, sql)
         });
         Ok(out)
     }
