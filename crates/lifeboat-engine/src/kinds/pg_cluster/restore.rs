@@ -156,14 +156,18 @@ fn swap_in(data: &Path, live: &Path, kept: &Path, major: u32) -> Result<(), Engi
         .or_else(|_| fs::metadata(live.parent().unwrap_or(live)))
         .map(|m| (m.uid(), m.gid()))
         .ok();
-    if live.join("postmaster.pid").exists() {
-        pg_ctl(
+    if live.join("postmaster.pid").exists()
+        && let Err(why) = pg_ctl(
             major,
             live,
             owner,
             &["-m", "fast", "-w", "-t", "300", "stop"],
         )
-        .map_err(|e| fail("stop", e))?;
+        && pg_ctl_code(major, live, owner, &["status"]) != Some(NOT_RUNNING)
+    {
+        // A server that runs and does not stop: nothing is touched. One that is gone (a
+        // crash left its postmaster.pid behind) is what a damaged cluster looks like.
+        return Err(fail("stop", why));
     }
     if live.exists() {
         fs::rename(live, kept).map_err(|e| EngineError::io("keep aside", live, e))?;
@@ -199,8 +203,39 @@ fn swap_in(data: &Path, live: &Path, kept: &Path, major: u32) -> Result<(), Engi
     Ok(())
 }
 
-/// `pg_ctl -D DIR ARGS` of the cluster's version, as the directory's owner when run as root.
+/// `pg_ctl status`'s exit code when no server runs on the directory.
+const NOT_RUNNING: i32 = 3;
+
+/// The exit code of `pg_ctl -D DIR ARGS`; `None` when it could not run or was killed.
+fn pg_ctl_code(major: u32, dir: &Path, owner: Option<(u32, u32)>, args: &[&str]) -> Option<i32> {
+    pg_ctl_output(major, dir, owner, args)
+        .ok()
+        .and_then(|out| out.status.code())
+}
+
+/// `pg_ctl -D DIR ARGS`, failing with its message unless it exits 0.
 fn pg_ctl(major: u32, dir: &Path, owner: Option<(u32, u32)>, args: &[&str]) -> Result<(), String> {
+    let out = pg_ctl_output(major, dir, owner, args)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "pg_ctl {} exited with {}: {}",
+            args.last().unwrap_or(&""),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Runs `pg_ctl -D DIR ARGS` of the cluster's version, as the directory's owner when run as
+/// root.
+fn pg_ctl_output(
+    major: u32,
+    dir: &Path,
+    owner: Option<(u32, u32)>,
+    args: &[&str],
+) -> Result<std::process::Output, String> {
     let bin = lifeboat_sandbox::postgres_versions()
         .into_iter()
         .find(|(v, _)| *v == major)
@@ -216,17 +251,7 @@ fn pg_ctl(major: u32, dir: &Path, owner: Option<(u32, u32)>, args: &[&str]) -> R
     {
         cmd.uid(uid).gid(gid);
     }
-    let out = cmd.output().map_err(|e| format!("run pg_ctl: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "pg_ctl {} exited with {}: {}",
-            args.last().unwrap_or(&""),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    cmd.output().map_err(|e| format!("run pg_ctl: {e}"))
 }
 
 fn sync_parent(path: &Path) {
