@@ -111,6 +111,10 @@ enum Command {
         /// A cluster: recover everything archived (the default without --snapshot)
         #[arg(long, group = "recovery_target")]
         latest: bool,
+        /// A cluster restored --to a directory holding an older copy of it: write only what
+        /// differs from the base backup (the directory is partly restored should this fail)
+        #[arg(long, requires = "to")]
+        delta: bool,
     },
     /// Write a snapshot's raw artifact (e.g. a dump) to stdout, checked against its checksum
     Dump {
@@ -261,7 +265,7 @@ enum Command {
         action: ScheduleAction,
     },
     /// PostgreSQL's WAL archive of a postgres-cluster asset: archive_command (push),
-    /// restore_command (fetch), its status and the settings to turn it on
+    /// restore_command (fetch), the stream, its status and the settings to turn it on
     Wal {
         #[command(subcommand)]
         action: WalAction,
@@ -323,6 +327,7 @@ impl Command {
                 xid,
                 name,
                 latest,
+                delta,
             } => Job::Restore(RestoreRequest {
                 asset: asset.clone(),
                 snapshot: snapshot.clone(),
@@ -341,6 +346,7 @@ impl Command {
                     name.as_ref(),
                     *latest,
                 ),
+                delta: *delta,
             }),
             Self::Dump {
                 asset,
@@ -512,6 +518,9 @@ enum WalAction {
     /// Fold the archive's older pushes into one snapshot per hour (the last day) or per day,
     /// keeping the newest 8 as they are (pushes do this by themselves above 32)
     Compact { asset: String },
+    /// Stream the WAL of an asset with wal = "stream" (pg_receivewal on a replication slot)
+    /// into the repository until stopped; the daemon does this by itself
+    Stream { asset: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -582,8 +591,17 @@ fn exit_codes_help() -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    // The daemon handles its own signals: it lets running jobs finish first.
-    if !matches!(cli.command, Command::Daemon { .. }) {
+    // The daemon handles its own signals: it lets running jobs finish first. A WAL stream
+    // stores what it received last before it exits.
+    if matches!(
+        cli.command,
+        Command::Wal {
+            action: WalAction::Stream { .. }
+        }
+    ) {
+        let _ =
+            ctrlc::set_handler(|| wal_cmd::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
+    } else if !matches!(cli.command, Command::Daemon { .. }) {
         let _ = ctrlc::set_handler(|| {
             lifeboat_engine::on_interrupt();
             eprintln!("interrupted");

@@ -338,8 +338,14 @@ impl Output {
                     target,
                     wal_files,
                     dest,
+                    delta,
                 } => format!(
-                    "extract base backup {} into {}, replay {wal_files} archived WAL files to {target}, start it once to check, stop it",
+                    "{} base backup {} into {}, replay {wal_files} archived WAL files to {target}, start it once to check, stop it",
+                    if *delta {
+                        "write what differs from"
+                    } else {
+                        "extract"
+                    },
                     &base[..8.min(base.len())],
                     dest.display()
                 ),
@@ -377,6 +383,14 @@ impl Output {
         }
         if let Some(to) = &r.recovered_to {
             println!("  recovered: {to}");
+        }
+        if let Some(d) = &r.delta {
+            println!(
+                "  delta: {} written, {} already as backed up, {} file(s) removed",
+                bytes(d.written_bytes),
+                bytes(d.reused_bytes),
+                d.removed_files
+            );
         }
         if let Some(id) = &r.safety_snapshot {
             println!(

@@ -1,17 +1,20 @@
-//! `lifeboat wal`: PostgreSQL's archive and restore commands, the archive's status and the
-//! settings that turn archiving on.
+//! `lifeboat wal`: PostgreSQL's archive and restore commands, the stream, the archive's
+//! status and the settings that turn archiving on.
 //!
 //! `push` and `fetch` are run by PostgreSQL, which reads only their exit status: 0 when the
 //! file is stored (or written to `%p`), 1 otherwise. A missing file in `fetch` is an ordinary
 //! answer during recovery (it is how PostgreSQL learns the archive ends), so it prints one
 //! short line; real failures print the error and its hint like every command.
 
-use std::path::Path;
+use std::{path::Path, sync::atomic::AtomicBool};
 
 use lifeboat_core::Exit;
 use lifeboat_engine::{Engine, WalStatus};
 
 use crate::{Failure, WalAction, render};
+
+/// Set by SIGINT or SIGTERM while `wal stream` runs.
+pub static STOP: AtomicBool = AtomicBool::new(false);
 
 pub fn run(
     engine: &Engine,
@@ -90,6 +93,10 @@ pub fn run(
             }
             Ok(Exit::Ok as u8)
         }
+        WalAction::Stream { asset } => {
+            engine.wal_stream(asset, &STOP)?;
+            Ok(Exit::Ok as u8)
+        }
         WalAction::Setup { asset } => {
             let plan = std::path::absolute(plan).unwrap_or_else(|_| plan.to_path_buf());
             let exe = std::env::current_exe().unwrap_or_else(|_| "lifeboat".into());
@@ -110,6 +117,9 @@ fn print_status(s: &WalStatus) {
             println!("  archived to: {lsn} (segment {seg}), last push {at}");
         }
         _ => println!("  archived to: nothing yet"),
+    }
+    if let Some((segment, lsn)) = &s.unfinished {
+        println!("  streamed to: {lsn} (segment {segment}, stored unfinished)");
     }
     if let Some(secs) = s.push_latency_secs {
         println!("  push latency: {secs:.1} s (newest segment's last write to stored)");

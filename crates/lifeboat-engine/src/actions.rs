@@ -25,6 +25,9 @@ pub struct RestoreRequest {
     pub repository: Option<String>,
     /// Where a cluster's recovery stops (`postgres-cluster` assets only).
     pub recovery: Option<RecoveryTarget>,
+    /// Reuse what `to` already holds of the cluster, writing only what differs
+    /// (`postgres-cluster` assets only).
+    pub delta: bool,
 }
 
 /// `restore --latest | --time T | --lsn L | --xid X | --name N` of a cluster, as given.
@@ -93,6 +96,8 @@ pub enum RestoreAction {
         target: String,
         wal_files: usize,
         dest: PathBuf,
+        /// Only what differs from what `dest` holds is written.
+        delta: bool,
     },
 }
 
@@ -119,6 +124,18 @@ pub struct RestoreReport {
     pub damaged: Option<DamagedTarget>,
     /// Where a cluster's recovery ended, in PostgreSQL's words.
     pub recovered_to: Option<String>,
+    /// A delta restore: what was written, and what was found as the backup has it.
+    pub delta: Option<DeltaSummary>,
+}
+
+/// What a delta restore wrote into a directory that held an older copy.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct DeltaSummary {
+    pub written_bytes: u64,
+    /// Bytes found as the backup has them and left alone.
+    pub reused_bytes: u64,
+    /// Files the backup does not hold, removed.
+    pub removed_files: u64,
 }
 
 /// A live target that could not be read consistently before a restore replaced it.

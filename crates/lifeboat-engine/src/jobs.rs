@@ -636,6 +636,10 @@ impl Engine {
                         .map(|c| c.time)
                         .fold(s.time, Timestamp::max)
                 });
+                // WAL waiting for the archive (it fails or falls behind) is at risk since it
+                // was written, however recent the last push.
+                let newest_point =
+                    newest_point.map(|t| self.waiting_since(&asset.name).map_or(t, |w| w.min(t)));
                 let age = newest_point
                     .map(|t| u64::try_from(now.as_second() - t.as_second()).unwrap_or(0));
                 let forecast =

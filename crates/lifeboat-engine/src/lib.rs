@@ -29,7 +29,9 @@ mod safety;
 mod secrets;
 mod verify;
 
-pub use actions::{DamagedTarget, RecoveryTarget, RestoreAction, RestoreReport, RestoreRequest};
+pub use actions::{
+    DamagedTarget, DeltaSummary, RecoveryTarget, RestoreAction, RestoreReport, RestoreRequest,
+};
 pub use catalog::{CATALOG_ENV, EventRecord, Rebuilt, Run, RunOutcome};
 pub use copy::{CopyOutcome, CopyStatus};
 pub use drill::SandboxRestore;

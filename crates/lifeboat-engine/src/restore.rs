@@ -67,6 +67,7 @@ impl Engine {
             kept_database: None,
             damaged: None,
             recovered_to: None,
+            delta: None,
         };
         // A raw copy of a damaged target is a tree of plain files, whatever the asset's kind:
         // it goes back the way a files asset does.
@@ -77,6 +78,15 @@ impl Engine {
             repo: &repo,
         };
         let recovery = self.resolve_recovery(asset, req.recovery.as_ref())?;
+        if req.delta && !kind_for(asset).recovers_to_a_point() {
+            return Err(EngineError::usage(
+                format!(
+                    "restore asset {}: --delta is for postgres-cluster assets",
+                    asset.name
+                ),
+                Some("restore this asset without --delta"),
+            ));
+        }
         let mut job = RestoreJob {
             asset,
             repo: &repo,

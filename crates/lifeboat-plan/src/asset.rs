@@ -7,7 +7,9 @@ use lifeboat_core::{AnomalyThresholds, AssetKind, Priority, Redacted, SizeBounds
 use lifeboat_core::Retention;
 
 use crate::{
-    config::{AnomalyConfig, AssetConfig, KeepCount, RedactConfig, RetentionConfig, SizeConfig},
+    config::{
+        AnomalyConfig, AssetConfig, KeepCount, RedactConfig, RetentionConfig, SizeConfig, WalConfig,
+    },
     document::At,
     error::PlanError,
     key_path::KeyPath,
@@ -104,6 +106,23 @@ pub struct PostgresClusterSpec {
     pub password: Option<SecretSource>,
     /// The cluster's data directory on this host, when it runs here.
     pub data_dir: Option<PathBuf>,
+    /// How the write-ahead log reaches the repository.
+    pub wal: WalMode,
+}
+
+/// How a cluster's write-ahead log reaches the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalMode {
+    /// The server's `archive_command` pushes each finished segment (`lifeboat wal push`).
+    Archive,
+    /// `lifeboat wal stream` (or the daemon) keeps `pg_receivewal` on a replication slot and
+    /// stores the unfinished segment every `every`.
+    Stream { every: Duration },
+}
+
+impl WalMode {
+    /// How often a stream stores the unfinished segment unless the plan says otherwise.
+    pub const STREAM_EVERY: Duration = Duration::from_secs(5);
 }
 
 /// An SQLite database file, copied with the online backup API.
@@ -222,6 +241,23 @@ pub(crate) fn resolve(
     })
 }
 
+/// `wal` and `stream-interval` of a cluster.
+fn wal_mode(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<WalMode, PlanError> {
+    let every = r.opt_duration(&base.key("stream-interval"), c.stream_interval.as_ref())?;
+    match (c.wal, every) {
+        (Some(WalConfig::Stream), every) => Ok(WalMode::Stream {
+            every: every.unwrap_or(WalMode::STREAM_EVERY),
+        }),
+        (_, Some(_)) => Err(r
+            .error(
+                &base.key("stream-interval"),
+                "only a streamed WAL has an interval",
+            )
+            .with_hint("add wal = \"stream\", or remove stream-interval")),
+        (_, None) => Ok(WalMode::Archive),
+    }
+}
+
 fn spec(
     r: &Resolver<'_, '_>,
     base: &KeyPath,
@@ -264,6 +300,7 @@ fn spec(
             )?,
             password: password()?,
             data_dir: c.data_dir.as_deref().map(|d| r.path(d)),
+            wal: wal_mode(r, base, c)?,
         }),
         AssetKind::Sqlite => AssetSpec::Sqlite(SqliteSpec {
             path: match &c.path {

@@ -102,6 +102,9 @@ pub(crate) struct AssetConfig {
     pub username: Option<String>,
     // redis, postgres-cluster
     pub data_dir: Option<String>,
+    // postgres-cluster
+    pub wal: Option<WalConfig>,
+    pub stream_interval: Option<String>,
     // files
     pub paths: Option<Vec<String>>,
     #[serde(default)]
@@ -145,6 +148,8 @@ impl AssetConfig {
                 "password-file",
                 "password-command",
                 "data-dir",
+                "wal",
+                "stream-interval",
             ],
             AssetKind::Sqlite => &["path"],
             AssetKind::Redis => &[
@@ -160,6 +165,14 @@ impl AssetConfig {
             AssetKind::Command => &["backup", "restore", "filename"],
         }
     }
+}
+
+/// `wal = "archive"` or `"stream"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum WalConfig {
+    Archive,
+    Stream,
 }
 
 /// `redact = "values"`

@@ -42,7 +42,7 @@ use std::path::Path;
 
 pub use asset::{
     AssetSpec, CommandSpec, FilesSpec, MysqlSpec, PostgresClusterSpec, PostgresSpec, Redact,
-    RedisSpec, ResolvedAsset, SqliteSpec,
+    RedisSpec, ResolvedAsset, SqliteSpec, WalMode,
 };
 pub use error::PlanError;
 pub use expand::expand_now;

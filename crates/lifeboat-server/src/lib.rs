@@ -1,5 +1,5 @@
-//! Lifeboat's daemon: runs the plan's schedules, watches every asset's RPO, notifies, and
-//! serves `/healthz`, `/metrics` and a JSON API over HTTP. Also the export of the same
+//! Lifeboat's daemon: runs the plan's schedules, keeps the WAL streams of streamed
+//! PostgreSQL clusters, watches every asset's RPO, notifies, and serves `/healthz`, `/metrics` and a JSON API over HTTP. Also the export of the same
 //! schedules for an external scheduler (`export`).
 //!
 //! The daemon is a function ([`run`]) plus thin HTTP handlers over [`AppState`]
@@ -23,6 +23,7 @@ mod jobs;
 mod metrics;
 mod scheduler;
 mod state;
+mod streams;
 mod watchdog;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};

@@ -209,7 +209,63 @@ pub fn render(plan: &str, cache: &Cache, running_jobs: usize) -> String {
             if r.error.is_none() { 1.0 } else { 0.0 },
         );
     }
+    wal(&mut f, &cache.wal, cache.refreshed);
     out
+}
+
+/// The WAL archive of each `postgres-cluster` asset.
+#[allow(clippy::cast_precision_loss, reason = "metric values are floats")]
+fn wal(f: &mut Family<'_>, archives: &[lifeboat_engine::WalStatus], now: Option<jiff::Timestamp>) {
+    let secs = |t: jiff::Timestamp| t.as_millisecond() as f64 / 1000.0;
+    type Get = Box<dyn Fn(&lifeboat_engine::WalStatus) -> Option<f64>>;
+    let series: [(&str, &str, Get); 7] = [
+        (
+            "lifeboat_wal_last_archived_timestamp_seconds",
+            "When the newest WAL was stored (a push, or a stream's store).",
+            Box::new(move |w| w.newest_push.map(secs)),
+        ),
+        (
+            "lifeboat_wal_archive_lag_seconds",
+            "Seconds since the newest WAL was stored, at the last look.",
+            Box::new(move |w| {
+                let (at, now) = (w.newest_push?, now?);
+                Some((secs(now) - secs(at)).max(0.0))
+            }),
+        ),
+        (
+            "lifeboat_wal_ready_backlog_segments",
+            "Segments the server marked ready that no push stored yet (needs data-dir).",
+            Box::new(|w| w.backlog.map(|n| n as f64)),
+        ),
+        (
+            "lifeboat_wal_push_latency_seconds",
+            "From the newest pushed segment's last write to its store.",
+            Box::new(|w| w.push_latency_secs),
+        ),
+        (
+            "lifeboat_wal_recovery_window_start_timestamp_seconds",
+            "The earliest point a restore reaches (the oldest base backup's end).",
+            Box::new(move |w| w.window.map(|(from, _)| secs(from))),
+        ),
+        (
+            "lifeboat_wal_recovery_window_end_timestamp_seconds",
+            "The latest point a restore reaches.",
+            Box::new(move |w| w.window.map(|(_, to)| secs(to))),
+        ),
+        (
+            "lifeboat_wal_gaps",
+            "Runs of segments missing from the archive after the oldest base backup.",
+            Box::new(|w| Some(w.gaps.len() as f64)),
+        ),
+    ];
+    for (name, help, get) in series {
+        f.head(name, "gauge", help);
+        for w in archives {
+            if let Some(v) = get(w) {
+                f.sample(name, &[("asset", &w.asset)], v);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -234,5 +290,39 @@ mod tests {
             }
         }
         assert!(text.contains("lifeboat_up{plan=\"p\"} 1\n"));
+    }
+
+    #[test]
+    fn a_cluster_archive_shows_its_lag_backlog_window_and_gaps() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let cache = Cache {
+            refreshed: Some(at("2026-12-06T10:00:42Z")),
+            wal: vec![lifeboat_engine::WalStatus {
+                asset: "pg".to_owned(),
+                batches: 3,
+                files: 9,
+                newest_segment: Some("000000010000000000000009".to_owned()),
+                archived_to: Some("0/A000000".to_owned()),
+                unfinished: None,
+                newest_push: Some(at("2026-12-06T10:00:00Z")),
+                backlog: Some(3),
+                push_latency_secs: Some(0.25),
+                window: Some((at("2026-12-06T09:00:00Z"), at("2026-12-06T10:00:00Z"))),
+                base_backups: 1,
+                gaps: vec![("A".to_owned(), "B".to_owned())],
+            }],
+            ..Cache::default()
+        };
+        let text = render("p", &cache, 0);
+        for line in [
+            "lifeboat_wal_archive_lag_seconds{asset=\"pg\"} 42\n",
+            "lifeboat_wal_ready_backlog_segments{asset=\"pg\"} 3\n",
+            "lifeboat_wal_push_latency_seconds{asset=\"pg\"} 0.25\n",
+            "lifeboat_wal_last_archived_timestamp_seconds{asset=\"pg\"} 1796551200\n",
+            "lifeboat_wal_recovery_window_start_timestamp_seconds{asset=\"pg\"} 1796547600\n",
+            "lifeboat_wal_gaps{asset=\"pg\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 }

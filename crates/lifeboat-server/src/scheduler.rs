@@ -13,6 +13,7 @@ use crate::{
     DaemonConfig, DaemonError,
     jobs::{self, JobKind},
     state::AppState,
+    streams::Streams,
     watchdog,
 };
 
@@ -149,7 +150,8 @@ pub(crate) async fn serve(config: DaemonConfig, plan: ResolvedPlan) -> Result<()
         stop_rx.clone(),
     ));
 
-    schedule_loop(&state).await;
+    let mut streams = Streams::start(&engine);
+    schedule_loop(&state, &mut streams).await;
 
     // Stop: no new jobs, let running ones finish for the grace period, then cut them short.
     state.0.stopping.store(true, Ordering::SeqCst);
@@ -174,6 +176,7 @@ pub(crate) async fn serve(config: DaemonConfig, plan: ResolvedPlan) -> Result<()
             tracing::error!("stopping: jobs still running after cancellation; exiting anyway");
         }
     }
+    streams.stop().await;
     let _ = server.await;
     let _ = watch.await;
     audit(&state, "daemon stop", "ok", None).await;
@@ -213,8 +216,9 @@ async fn audit(state: &AppState, what: &str, outcome: &str, detail: Option<&str>
         tokio::task::spawn_blocking(move || engine.audit(&what, &outcome, detail.as_deref())).await;
 }
 
-/// Runs due jobs until SIGTERM or SIGINT; SIGHUP reloads the plan.
-async fn schedule_loop(state: &AppState) {
+/// Runs due jobs until SIGTERM or SIGINT; SIGHUP reloads the plan (and restarts the WAL
+/// streams on it).
+async fn schedule_loop(state: &AppState, streams: &mut Streams) {
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -247,6 +251,10 @@ async fn schedule_loop(state: &AppState) {
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
             _ = hup.recv() => {
                 if let Some(plan) = reload(state).await {
+                    // The streams follow the new plan (the assets or their connection may
+                    // have changed): each stores what it holds, then they start again.
+                    std::mem::take(streams).stop().await;
+                    *streams = Streams::start(&state.engine());
                     entries = carry_over(&entries, self::entries(&plan, Utc::now()));
                     log_next(&entries);
                 }

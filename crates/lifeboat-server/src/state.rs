@@ -11,7 +11,7 @@ use std::{
 
 use jiff::Timestamp;
 use lifeboat_core::Secret;
-use lifeboat_engine::{AssetStatus, Engine, RepositoryStats};
+use lifeboat_engine::{AssetStatus, Engine, RepositoryStats, WalStatus};
 use lifeboat_repo::Progress;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
@@ -23,6 +23,8 @@ pub struct Cache {
     pub repositories: Vec<RepositoryStats>,
     /// Achieved RTO of each asset's newest drill, in seconds.
     pub drill_rto: HashMap<String, f64>,
+    /// The WAL archive of each `postgres-cluster` asset.
+    pub wal: Vec<WalStatus>,
     pub refreshed: Option<Timestamp>,
     /// Why the last refresh failed, if it did.
     pub error: Option<String>,

@@ -114,6 +114,12 @@ fn look(engine: &Engine) -> Cache {
         }
     }
     cache.repositories = engine.repository_stats();
+    for name in engine.cluster_assets() {
+        match engine.wal_status(&name) {
+            Ok(s) => cache.wal.push(s),
+            Err(e) => tracing::warn!("watchdog: WAL archive of {name}: {e}"),
+        }
+    }
     if let Ok(drills) = engine.recent_drills(20) {
         // Newest first: the first drill naming an asset is its newest.
         for d in &drills {

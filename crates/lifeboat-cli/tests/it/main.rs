@@ -20,6 +20,8 @@ mod mysql;
 mod notify;
 mod pick;
 mod pitr;
+mod pitr_delta;
+mod pitr_stream;
 mod plan;
 mod postgres;
 mod quickstart;

@@ -20,14 +20,14 @@ use serde_json::Value;
 use crate::util::{PASSWORD, Run, restic, toml_path};
 
 /// A directory owned by the server's user, with a plan and its repository.
-struct Site {
-    dir: PathBuf,
+pub struct Site {
+    pub dir: PathBuf,
     /// (uid, gid) of the `postgres` user when the tests run as root.
     user: Option<(u32, u32)>,
 }
 
 impl Site {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("lifeboat-pitr-")
             .tempdir()
@@ -41,15 +41,15 @@ impl Site {
         Self { dir, user }
     }
 
-    fn plan(&self) -> PathBuf {
+    pub fn plan(&self) -> PathBuf {
         self.dir.join("lifeboat.toml")
     }
 
-    fn repo(&self) -> PathBuf {
+    pub fn repo(&self) -> PathBuf {
         self.dir.join("repo")
     }
 
-    fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.join(name);
         fs::write(&path, text).unwrap();
         if let Some((uid, gid)) = self.user {
@@ -59,7 +59,12 @@ impl Site {
     }
 
     /// `lifeboat --config PLAN ARGS`, as the server's user.
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+
+    /// The command [`Self::run`] runs, to start it in the background.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
         cmd.arg("--config")
             .arg(self.plan())
@@ -73,10 +78,10 @@ impl Site {
         if let Some((uid, gid)) = self.user {
             cmd.uid(uid).gid(gid);
         }
-        Run::from(cmd.output().unwrap())
+        cmd
     }
 
-    fn run_ok(&self, args: &[&str]) -> Run {
+    pub fn run_ok(&self, args: &[&str]) -> Run {
         self.run(args).expect_code(0)
     }
 
@@ -108,7 +113,7 @@ pub fn postgres_user() -> Option<(u32, u32)> {
 }
 
 /// A scratch cluster archiving into `site`'s plan, asset `main`, and the plan itself.
-fn archiving_cluster(site: &Site) -> PostgresSandbox {
+pub fn archiving_cluster(site: &Site) -> PostgresSandbox {
     archiving_cluster_with(site, "")
 }
 

@@ -109,6 +109,7 @@ impl Run<'_> {
             tables: tables.to_vec(),
             repository: from.clone(),
             recovery,
+            delta: false,
         };
         let rollback = |id: &str| {
             let args = format!("restore {asset} --snapshot {} --yes", short(id));

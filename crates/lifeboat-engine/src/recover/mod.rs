@@ -537,6 +537,7 @@ impl Run<'_> {
                     tables: tables.clone(),
                     repository: from.clone(),
                     recovery,
+                    delta: false,
                 };
                 match self.engine.restore(&req) {
                     Ok(r) => {

@@ -585,3 +585,22 @@ fn scheduled_scenarios_must_exist() {
         "{text}"
     );
 }
+
+#[test]
+fn a_cluster_streams_its_wal_only_when_asked_and_at_a_valid_interval() {
+    let cluster = "[assets.pg]\ntype = \"postgres-cluster\"\nurl = \"postgres://r@h/postgres\"\n";
+    assert_eq!(
+        err(&format!("{HEAD}{cluster}stream-interval = \"2s\"\n")),
+        "/plans/lifeboat.toml:7:19: assets.pg.stream-interval: only a streamed WAL has an interval\n  hint: add wal = \"stream\", or remove stream-interval"
+    );
+    assert_eq!(
+        err(&format!(
+            "{HEAD}{cluster}wal = \"stream\"\nstream-interval = \"soon\"\n"
+        )),
+        "/plans/lifeboat.toml:8:19: assets.pg.stream-interval: invalid duration \"soon\": expected number at 0\n  hint: write durations like \"30m\", \"4h\" or \"1d 2h\""
+    );
+    assert_eq!(
+        err(&format!("{HEAD}{cluster}wal = \"rsync\"\n")),
+        "/plans/lifeboat.toml:7:7: assets.pg.wal: unknown value \"rsync\"\n  hint: expected one of: archive, stream"
+    );
+}

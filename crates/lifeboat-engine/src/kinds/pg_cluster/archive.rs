@@ -5,12 +5,18 @@
 //! one's size and SHA-256 like any other snapshot (stock restic lists, checks and restores
 //! it). The snapshot's reason, `wal FIRST LAST`, names its first and last file, so a file is
 //! found by reading the manifests of the few batches whose range holds its name.
+//!
+//! A streamed cluster also stores its unfinished segment every few seconds, as a snapshot
+//! holding one `<segment>.partial` file (reason `wal X.partial X.partial`, the position it
+//! reaches in the manifest's `reached-lsn`). Those stand apart from the batches: each
+//! replaces the one before, and a recovery replays the newest as the segment itself when no
+//! finished copy of that segment is stored.
 
 use std::collections::BTreeMap;
 
 use lifeboat_core::{
     Manifest,
-    wal::{DEFAULT_SEGMENT_SIZE, WalFile},
+    wal::{DEFAULT_SEGMENT_SIZE, Lsn, WalFile},
 };
 use lifeboat_repo::{Repo, SnapshotInfo};
 use lifeboat_sources::postgres::cluster_facts;
@@ -21,6 +27,11 @@ use crate::EngineError;
 pub(crate) const WAL_PREFIX: &str = "_wal-";
 /// Prefix of a batch snapshot's reason.
 const REASON: &str = "wal ";
+/// Suffix of an unfinished segment's name.
+pub(crate) const PARTIAL: &str = ".partial";
+/// Manifest key (`consistency`) of a stored unfinished segment: the position its records
+/// reach at least.
+pub(crate) const REACHED_LSN: &str = "reached-lsn";
 
 pub(crate) fn wal_asset(asset: &str) -> String {
     format!("{WAL_PREFIX}{asset}")
@@ -44,6 +55,8 @@ pub(crate) struct Archive<'r> {
     repo: &'r Repo,
     /// Oldest first.
     pub batches: Vec<Batch>,
+    /// Stored unfinished segments, oldest first.
+    pub partials: Vec<Batch>,
     /// The newest base backup's segment size (all of a cluster's are the same).
     pub segment_size: u64,
 }
@@ -70,7 +83,7 @@ impl<'r> Archive<'r> {
             .and_then(|s| repo.read_manifest(s).ok())
             .and_then(|m| m.consistency.get(cluster_facts::SEGMENT_SIZE)?.parse().ok())
             .unwrap_or(DEFAULT_SEGMENT_SIZE);
-        let mut batches: Vec<Batch> = snaps
+        let (mut partials, mut batches): (Vec<Batch>, Vec<Batch>) = snaps
             .into_iter()
             .filter(|s| s.asset.as_deref() == Some(wal.as_str()))
             .filter_map(|snap| {
@@ -79,11 +92,13 @@ impl<'r> Archive<'r> {
                 let (first, last) = (first.to_owned(), last.to_owned());
                 Some(Batch { snap, first, last })
             })
-            .collect();
+            .partition(|b| b.first.ends_with(PARTIAL));
         batches.sort_by_key(|b| b.snap.time);
+        partials.sort_by_key(|b| b.snap.time);
         Ok(Self {
             repo,
             batches,
+            partials,
             segment_size,
         })
     }
@@ -153,6 +168,46 @@ impl<'r> Archive<'r> {
         Ok(self
             .repo
             .dump_artifact(&self.batches[batch].snap, manifest, name, w)?)
+    }
+
+    /// The newest stored unfinished segment, when no finished copy of that segment is
+    /// stored: its batch and the segment's name (what a recovery asks for).
+    ///
+    /// # Errors
+    /// A manifest cannot be read.
+    pub fn tail(&self) -> Result<Option<(&Batch, String)>, EngineError> {
+        let Some(newest) = self.partials.last() else {
+            return Ok(None);
+        };
+        let segment = newest.first.trim_end_matches(PARTIAL).to_owned();
+        Ok(self.find(&segment)?.is_none().then_some((newest, segment)))
+    }
+
+    /// Writes the unfinished segment stored in `batch` into `w`.
+    ///
+    /// # Errors
+    /// The repository cannot give it as recorded.
+    pub fn write_tail(
+        &self,
+        batch: &Batch,
+        w: &mut dyn std::io::Write,
+    ) -> Result<u64, EngineError> {
+        let manifest = self.repo.read_manifest(&batch.snap)?;
+        Ok(self
+            .repo
+            .dump_artifact(&batch.snap, &manifest, &batch.first, w)?)
+    }
+
+    /// The position the unfinished segment in `batch` reaches, as recorded when it was stored.
+    ///
+    /// # Errors
+    /// The manifest cannot be read.
+    pub fn tail_reaches(&self, batch: &Batch) -> Result<Option<Lsn>, EngineError> {
+        let manifest = self.repo.read_manifest(&batch.snap)?;
+        Ok(manifest
+            .consistency
+            .get(REACHED_LSN)
+            .and_then(|l| Lsn::parse(l)))
     }
 
     /// The index of `batch` in [`Self::batches`].

@@ -8,8 +8,11 @@
 //! directory or swaps it in for the live one (`restore.rs`); drills recover in a sandbox.
 
 mod archive;
+mod delta;
+mod ledger;
 mod recovery;
 mod restore;
+mod stream;
 mod wal;
 
 use std::{fs, path::Path};
@@ -108,6 +111,7 @@ impl Kind for Cluster<'_> {
             &Recovery::Latest,
             &work,
             &self.role(),
+            false,
             false,
         )
         .map_err(|e| e.to_string());
@@ -266,7 +270,8 @@ impl Kind for Cluster<'_> {
 }
 
 /// Which batches of `asset`'s archive retention keeps, given the base backups it keeps: every
-/// file from the oldest kept base backup's first segment on, and every timeline history file.
+/// file from the oldest kept base backup's first segment on, every timeline history file, and
+/// the newest stored unfinished segment.
 /// With no base backup kept, the whole archive stays (nothing says what it is needed for).
 ///
 /// # Errors
@@ -316,6 +321,23 @@ fn wal_decisions(
             time: batch.snap.time,
             keep,
             reasons: vec![reason],
+        });
+    }
+    // A stream's stored unfinished segments: only the one a recovery would use stays (a
+    // copy repository receives a few of them with every copy and never replaces them).
+    let tail = archive.tail()?.map(|(b, _)| b.snap.id.clone());
+    for batch in archive.partials.iter().rev() {
+        let keep = tail.as_ref() == Some(&batch.snap.id);
+        out.push(Decision {
+            id: batch.snap.id.clone(),
+            short_id: batch.snap.short_id.clone(),
+            time: batch.snap.time,
+            keep,
+            reasons: vec![if keep {
+                "the newest unfinished segment".to_owned()
+            } else {
+                "an unfinished segment stored again since, or finished".to_owned()
+            }],
         });
     }
     Ok(out)

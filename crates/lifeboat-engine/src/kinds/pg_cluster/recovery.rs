@@ -159,6 +159,8 @@ pub(crate) struct Recovered {
     pub last_commit: Option<Timestamp>,
     pub bytes: u64,
     pub wal_files: usize,
+    /// What a delta extraction wrote and reused.
+    pub delta: Option<super::delta::Delta>,
 }
 
 /// The files of the archive recovery may read from `base` on, oldest first.
@@ -181,6 +183,12 @@ pub(crate) fn wal_needed(
 /// Extracts `base` into `work/data`, stages the archived WAL it needs in `work/wal`, and runs
 /// PostgreSQL on it until recovery reached `target` and promoted. `role` is who the checks
 /// connect as; `durable` whether the files must survive a crash (a restore) or not (a drill).
+/// With `delta`, `work/data` already holds a copy of the cluster (it is a link to the
+/// directory being restored), and only what differs from the base backup is written.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site per mode; a struct adds nothing"
+)]
 pub(crate) fn recover(
     repo: &Repo,
     archive: &Archive<'_>,
@@ -189,9 +197,15 @@ pub(crate) fn recover(
     work: &Path,
     role: &str,
     durable: bool,
+    delta: bool,
 ) -> Result<Recovered, EngineError> {
     let data = work.join("data");
-    let bytes = extract(repo, base, &data)?;
+    let (bytes, delta) = if delta {
+        let d = super::delta::extract(repo, base, &data)?;
+        (d.written + d.reused, Some(d))
+    } else {
+        (extract(repo, base, &data)?, None)
+    };
     let staged = work.join("wal");
     fs::create_dir_all(&staged).map_err(|e| EngineError::io("create", &staged, e))?;
     let needed = if *target == Recovery::Immediate {
@@ -204,7 +218,28 @@ pub(crate) fn recover(
         let mut f = fs::File::create(&path).map_err(|e| EngineError::io("create", &path, e))?;
         archive.write(*batch, manifest, name, &mut f)?;
     }
+    let mut wal_files = needed.len();
+    // A streamed cluster's newest segment, stored unfinished: replayed as the segment itself.
+    if *target != Recovery::Immediate
+        && let Some((batch, segment)) = archive.tail()?
+        && segment.as_str() >= base.first_wal().as_str()
+        && matches!(
+            WalFile::parse(&segment, base.segment_size),
+            Some(WalFile::Segment { timeline, .. }) if timeline >= base.timeline
+        )
+    {
+        let path = staged.join(&segment);
+        let mut f = fs::File::create(&path).map_err(|e| EngineError::io("create", &path, e))?;
+        archive.write_tail(batch, &mut f)?;
+        wal_files += 1;
+    }
     write_settings(&data, &staged, target)?;
+    if delta.is_some() {
+        // The server's user owns what was written (the work directory's own files are
+        // handed over by the sandbox; these sit behind the link).
+        super::delta::hand_over(&data)
+            .map_err(|e| EngineError::io("hand over to the directory's owner", &data, e))?;
+    }
     let fail = |e: lifeboat_sandbox::SandboxError| {
         EngineError::usage(
             format!(
@@ -249,7 +284,8 @@ pub(crate) fn recover(
         stopped_at,
         last_commit,
         bytes,
-        wal_files: needed.len(),
+        wal_files,
+        delta,
     })
 }
 

@@ -2,7 +2,9 @@
 //! own `data-dir` (`--yes`).
 //!
 //! Both recover beside the destination first (`recovery.rs`); nothing of the destination is
-//! touched until the recovered cluster reached its target and stopped cleanly. In place, the
+//! touched until the recovered cluster reached its target and stopped cleanly. The exception
+//! is a delta restore (`--to DIR --delta`, never in place), which recovers in `DIR` itself,
+//! writing only what differs from the base backup (`delta.rs`). In place, the
 //! safety copy is taken next (a base backup of the live cluster, or, when it cannot be read,
 //! the record that it was damaged), then the live server is stopped with `pg_ctl`, its data
 //! directory renamed aside (`<data-dir>.lifeboat-old-<time>`), the recovered one renamed in,
@@ -41,14 +43,34 @@ pub(super) fn restore(kind: &Cluster<'_>, job: &mut RestoreJob<'_>) -> Result<()
             ));
         }
     };
-    if !in_place && fs::read_dir(&dest).is_ok_and(|mut d| d.next().is_some()) {
+    if job.req.delta && in_place {
         return Err(EngineError::usage(
             format!(
-                "restore asset {} --to {}: the directory is not empty",
-                asset.name,
-                dest.display()
+                "restore asset {} --delta: a delta restore writes into the directory it restores, and the live data-dir stays whole until the recovered cluster is swapped in",
+                asset.name
             ),
-            Some("give a new or empty directory; nothing there is overwritten"),
+            Some(
+                "restore in place without --delta, or give --to DIR with an older copy of the cluster",
+            ),
+        ));
+    }
+    // A delta restore reuses a data directory; an empty or new one is simply filled.
+    let delta = job.req.delta && dest.join("PG_VERSION").is_file();
+    if !in_place && !delta && fs::read_dir(&dest).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(EngineError::usage(
+            format!(
+                "restore asset {} --to {}: the directory is not empty{}",
+                asset.name,
+                dest.display(),
+                if job.req.delta {
+                    " and holds no PostgreSQL data directory to reuse"
+                } else {
+                    ""
+                }
+            ),
+            Some(
+                "give a new or empty directory (nothing there is overwritten), or --delta with one holding an older copy of the cluster",
+            ),
         ));
     }
     let repo = job.repo;
@@ -77,11 +99,25 @@ pub(super) fn restore(kind: &Cluster<'_>, job: &mut RestoreJob<'_>) -> Result<()
     if safety {
         job.plan_safety_copy();
     }
+    if delta && dest.join("postmaster.pid").exists() {
+        let owner = fs::metadata(&dest).map(|m| (m.uid(), m.gid())).ok();
+        if pg_ctl_code(base.major, &dest, owner, &["status"]) != Some(NOT_RUNNING) {
+            return Err(EngineError::usage(
+                format!(
+                    "restore asset {} --to {} --delta: a server runs on that directory",
+                    asset.name,
+                    dest.display()
+                ),
+                Some("stop it first (pg_ctl -D DIR stop); nothing was changed"),
+            ));
+        }
+    }
     job.plan(RestoreAction::RecoverCluster {
         base: base.snap.id.clone(),
         target: target.label(),
         wal_files,
         dest: dest.clone(),
+        delta,
     });
     if in_place {
         job.plan(RestoreAction::ReplacePath { path: dest.clone() });
@@ -91,17 +127,35 @@ pub(super) fn restore(kind: &Cluster<'_>, job: &mut RestoreJob<'_>) -> Result<()
     }
 
     let work = recovery::work_dir_beside(&dest)?;
+    let data = work.join("data");
+    if delta {
+        // The recovery runs on the directory itself, through a link in the work directory.
+        let abs = std::path::absolute(&dest).map_err(|e| EngineError::io("find", &dest, e))?;
+        std::os::unix::fs::symlink(&abs, &data).map_err(|e| EngineError::io("link", &data, e))?;
+    }
     let result = (|| {
-        let mut done =
-            recovery::recover(repo, &archive, &base, &target, &work, &kind.role(), true)?;
+        let mut done = recovery::recover(
+            repo,
+            &archive,
+            &base,
+            &target,
+            &work,
+            &kind.role(),
+            true,
+            delta,
+        )?;
         done.sandbox.shut_down().map_err(|e| {
             EngineError::usage(format!("stop the recovered cluster: {}", e.reason), None)
         })?;
-        let data = work.join("data");
         recovery::settle_settings(&data, &base.snap.short_id, &done.stopped_at, in_place)?;
         let _ = fs::remove_dir_all(work.join("wal"));
         job.report.bytes = done.bytes;
         job.report.recovered_to = Some(done.stopped_at);
+        job.report.delta = done.delta.map(|d| crate::actions::DeltaSummary {
+            written_bytes: d.written,
+            reused_bytes: d.reused,
+            removed_files: d.removed,
+        });
         if in_place {
             let kept = kept_path(&dest);
             if safety {
@@ -116,6 +170,8 @@ pub(super) fn restore(kind: &Cluster<'_>, job: &mut RestoreJob<'_>) -> Result<()
             let had_one = dest.exists();
             swap_in(&data, &dest, &kept, base.major)?;
             job.report.kept = had_one.then_some(kept);
+        } else if delta {
+            fs::remove_file(&data).map_err(|e| EngineError::io("unlink", &data, e))?;
         } else {
             if dest.exists() {
                 fs::remove_dir(&dest).map_err(|e| EngineError::io("replace", &dest, e))?;
@@ -125,6 +181,20 @@ pub(super) fn restore(kind: &Cluster<'_>, job: &mut RestoreJob<'_>) -> Result<()
         sync_parent(&dest);
         Ok(())
     })();
+    // A delta restore that failed has changed the directory: say so, and how to go on.
+    let result = result.map_err(|e| {
+        if delta {
+            EngineError::usage(
+                format!(
+                    "{e}; {} now holds a partly restored cluster",
+                    dest.display()
+                ),
+                Some("run the same restore with --delta again (it writes only what still differs), or restore into a new directory"),
+            )
+        } else {
+            e
+        }
+    });
     // The work directory goes in every case: the sandbox removed it when recovery failed,
     // and it holds nothing once the data moved.
     let _ = fs::remove_dir_all(&work);

@@ -4,7 +4,7 @@
 //! A push stores the segment PostgreSQL asks for together with the segments it has already
 //! marked ready (`pg_wal/archive_status/*.ready`), in one batch; it returns only once the
 //! batch's snapshot is written, and records what it stored in a ledger beside the plan
-//! (`.lifeboat/wal/<asset>.<repository>.pushed`, one per primary repository), so that
+//! (`.lifeboat/wal/<asset>.<repository>.pushed`, see `ledger.rs`), so that
 //! PostgreSQL's later calls for those segments return at once. The ledger is only a shortcut,
 //! trusted for an hour (look-ahead pays off within minutes): past that, or without it, a push
 //! finds a segment already stored by reading the archive, so a repository replaced under the
@@ -13,7 +13,7 @@
 
 use std::{
     fs,
-    io::{self, Read, Write},
+    io::{self, Read},
     path::{Path, PathBuf},
     time::SystemTime,
 };
@@ -28,7 +28,10 @@ use lifeboat_repo::LockKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::archive::{Archive, batch_reason, gaps, wal_asset};
+use super::{
+    archive::{Archive, batch_reason, gaps, wal_asset},
+    ledger::Ledger,
+};
 use crate::{EngineError, engine::Engine, kinds::write_atomically};
 
 /// At most this many files in one push.
@@ -39,8 +42,6 @@ const READ_AHEAD: usize = 8;
 const KEEP_RECENT: usize = 8;
 /// PostgreSQL's smallest segment size: a name valid for any size is valid for this one.
 const SMALLEST_SEGMENT: u64 = 1 << 20;
-/// How long a ledger line stands for the repository's own record.
-const LEDGER_TRUSTED_SECS: i64 = 3600;
 /// A push compacts the archive when it holds more batches than this.
 const COMPACT_ABOVE: usize = 32;
 
@@ -83,7 +84,7 @@ pub struct PushOutcome {
 }
 
 /// `wal status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct WalStatus {
     pub asset: String,
     /// Batches (snapshots) in the archive.
@@ -93,6 +94,8 @@ pub struct WalStatus {
     /// The newest segment stored, and the position just past it.
     pub newest_segment: Option<String>,
     pub archived_to: Option<String>,
+    /// A streamed cluster's newest segment, stored unfinished, and the position it reaches.
+    pub unfinished: Option<(String, String)>,
     /// When the newest batch was written.
     pub newest_push: Option<Timestamp>,
     /// Segments PostgreSQL has marked ready and no push stored yet (`data-dir` only).
@@ -138,7 +141,7 @@ impl Engine {
             .collect()
     }
 
-    fn wal_state(&self, asset: &str, what: &str) -> PathBuf {
+    pub(super) fn wal_state(&self, asset: &str, what: &str) -> PathBuf {
         self.plan()
             .base_dir
             .join(".lifeboat")
@@ -147,7 +150,7 @@ impl Engine {
     }
 
     /// The push ledger of `asset` for the primary repository's location.
-    fn ledger_path(&self, asset: &str) -> PathBuf {
+    pub(super) fn ledger_path(&self, asset: &str) -> PathBuf {
         let location = self.primary().location.to_string();
         let tag = hex::encode(&Sha256::digest(location.as_bytes())[..4]);
         self.wal_state(asset, &format!("{tag}.pushed"))
@@ -192,6 +195,26 @@ impl Engine {
                 batch.push((ready, p, s));
             }
         }
+        let (stored, snapshot) = self.store_batch(asset, batch)?;
+        Ok(PushOutcome {
+            name,
+            stored,
+            snapshot,
+        })
+    }
+
+    /// Stores the WAL files of `batch` (name, path, SHA-256) not yet in the archive as one
+    /// snapshot, records every file in the ledger, and compacts the archive when it grew long.
+    /// Returns the names stored and the snapshot's id.
+    ///
+    /// # Errors
+    /// The repository cannot be written, or holds other bytes under one of the names.
+    pub(super) fn store_batch(
+        &self,
+        asset: &ResolvedAsset,
+        batch: Vec<(String, PathBuf, String)>,
+    ) -> Result<(Vec<String>, Option<String>), EngineError> {
+        let ledger_path = self.ledger_path(&asset.name);
         let repo = self.open_primary()?;
         let archive = Archive::load(&repo, &asset.name)?;
         // What the repository already holds is recorded, not stored again; other bytes under
@@ -206,38 +229,15 @@ impl Engine {
             }
         }
         let mut batch = fresh;
-        let mut outcome = PushOutcome {
-            name: name.clone(),
-            stored: Vec::new(),
-            snapshot: None,
-        };
+        let mut outcome = (Vec::new(), None);
         if !batch.is_empty() {
             batch.sort_by(|a, b| a.0.cmp(&b.0));
             let names: Vec<String> = batch.iter().map(|b| b.0.clone()).collect();
-            let artifacts = batch
+            let files: Vec<(String, PathBuf)> = batch
                 .iter()
-                .map(|(n, p, _)| {
-                    let p = p.clone();
-                    StreamArtifact {
-                        name: n.clone(),
-                        data: ArtifactData::Stream(Box::new(move || {
-                            Ok(Box::new(fs::File::open(&p)?) as Box<dyn Read + Send>)
-                        })),
-                    }
-                })
+                .map(|(n, p, _)| (n.clone(), p.clone()))
                 .collect();
-            let input = BackupInput {
-                plan: self.plan().name.clone(),
-                asset: wal_asset(&asset.name),
-                kind: AssetKind::PostgresCluster,
-                source: format!("WAL archive of {}", asset.name),
-                reason: Some(batch_reason(&names)),
-                payload: Payload::Streams(artifacts),
-                facts: SourceFacts::default(),
-            };
-            let lock = repo.lock(LockKind::Shared, &format!("wal push {}", asset.name))?;
-            let done = repo.backup(&lock, input, None)?;
-            drop(lock);
+            let done = self.wal_snapshot(&repo, &asset.name, &files, Default::default())?;
             for (n, _, s) in &batch {
                 let recorded = done.manifest.artifacts.iter().find(|a| a.name == *n);
                 if recorded.is_none_or(|a| a.sha256 != *s) {
@@ -247,8 +247,7 @@ impl Engine {
                     ));
                 }
             }
-            outcome.stored = names;
-            outcome.snapshot = Some(done.snapshot.id);
+            outcome = (names, Some(done.snapshot.id));
         }
         let now = Timestamp::now();
         let mut lines: Vec<String> = batch
@@ -275,6 +274,47 @@ impl Engine {
             }
         }
         Ok(outcome)
+    }
+
+    /// Writes one snapshot of `asset`'s archive holding `files` (name, path), with the
+    /// first and last name as its reason and `consistency` in its manifest.
+    ///
+    /// # Errors
+    /// The repository cannot be locked or written, or a file cannot be read.
+    pub(super) fn wal_snapshot(
+        &self,
+        repo: &lifeboat_repo::Repo,
+        asset: &str,
+        files: &[(String, PathBuf)],
+        consistency: std::collections::BTreeMap<String, String>,
+    ) -> Result<lifeboat_repo::BackupOutcome, EngineError> {
+        let names: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
+        let artifacts = files
+            .iter()
+            .map(|(n, p)| {
+                let p = p.clone();
+                StreamArtifact {
+                    name: n.clone(),
+                    data: ArtifactData::Stream(Box::new(move || {
+                        Ok(Box::new(fs::File::open(&p)?) as Box<dyn Read + Send>)
+                    })),
+                }
+            })
+            .collect();
+        let input = BackupInput {
+            plan: self.plan().name.clone(),
+            asset: wal_asset(asset),
+            kind: AssetKind::PostgresCluster,
+            source: format!("WAL archive of {asset}"),
+            reason: Some(batch_reason(&names)),
+            payload: Payload::Streams(artifacts),
+            facts: SourceFacts {
+                consistency,
+                ..SourceFacts::default()
+            },
+        };
+        let lock = repo.lock(LockKind::Shared, &format!("wal push {asset}"))?;
+        Ok(repo.backup(&lock, input, None)?)
     }
 
     /// The refusal of another file under a stored name, raised as a `failure` event first:
@@ -372,7 +412,15 @@ impl Engine {
         let repo = self.open_primary()?;
         let archive = Archive::load(&repo, &asset.name)?;
         let Some(stored) = archive.find(name)? else {
-            return Ok(false);
+            // A streamed cluster's newest segment may be stored unfinished only: replayed as
+            // the segment itself, recovery ends where its records end.
+            return match archive.tail()? {
+                Some((batch, segment)) if segment == name => {
+                    write_atomically(dest, |w| archive.write_tail(batch, w))?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            };
         };
         let index = archive.index_of(stored.batch);
         write_atomically(dest, |w| archive.write(index, &stored.manifest, name, w))?;
@@ -435,24 +483,17 @@ impl Engine {
             .and_then(|l| Lsn::parse(l))
             .map(|l| lifeboat_core::wal::segment_of(l, size));
         let gaps = start.map_or_else(Vec::new, |start| gaps(files.keys(), size, start));
-        let newest_push = archive.batches.last().map(|b| b.snap.time);
+        let tail = archive.tail()?;
+        let newest_push = archive
+            .batches
+            .last()
+            .map(|b| b.snap.time)
+            .max(tail.as_ref().map(|(b, _)| b.snap.time));
         let window = oldest_base
             .as_ref()
             .map(|m| m.finished_at)
             .zip(newest_push.or_else(|| bases.last().map(|s| s.time)));
-        let backlog = match &asset.spec {
-            AssetSpec::PostgresCluster(spec) => spec.data_dir.as_ref().and_then(|d| {
-                let ledger = Ledger::read(&self.ledger_path(&asset.name));
-                let dir = d.join("pg_wal");
-                fs::read_dir(dir.join("archive_status")).ok().map(|_| {
-                    ready_files(&dir)
-                        .into_iter()
-                        .filter(|n| ledger.sha(n).is_none())
-                        .count()
-                })
-            }),
-            _ => None,
-        };
+        let backlog = self.unarchived(asset).map(|ready| ready.len());
         let latency = Ledger::read(&self.ledger_path(&asset.name)).last_latency();
         Ok(WalStatus {
             asset: asset.name.clone(),
@@ -460,6 +501,12 @@ impl Engine {
             files: files.len(),
             newest_segment: newest.map(|(tl, n)| segment_name(tl, n, size)),
             archived_to: newest.map(|(_, n)| segment_end(n, size).to_string()),
+            unfinished: match &tail {
+                Some((batch, segment)) => archive
+                    .tail_reaches(batch)?
+                    .map(|lsn| (segment.clone(), lsn.to_string())),
+                None => None,
+            },
             newest_push,
             backlog,
             push_latency_secs: latency,
@@ -469,6 +516,41 @@ impl Engine {
         })
     }
 
+    /// The segments PostgreSQL marked ready in the cluster's `pg_wal` that no push stored
+    /// yet, oldest first, with the time each was last written; `None` without `data-dir` (or
+    /// when `pg_wal` cannot be read).
+    fn unarchived(&self, asset: &ResolvedAsset) -> Option<Vec<(String, Option<SystemTime>)>> {
+        let AssetSpec::PostgresCluster(spec) = &asset.spec else {
+            return None;
+        };
+        let dir = spec.data_dir.as_ref()?.join("pg_wal");
+        fs::read_dir(dir.join("archive_status")).ok()?;
+        let ledger = Ledger::read(&self.ledger_path(&asset.name));
+        Some(
+            ready_files(&dir)
+                .into_iter()
+                .filter(|n| ledger.sha(n).is_none())
+                .map(|n| {
+                    let written = fs::metadata(dir.join(&n)).and_then(|m| m.modified()).ok();
+                    (n, written)
+                })
+                .collect(),
+        )
+    }
+
+    /// When the oldest segment still waiting for the archive was last written: everything
+    /// since is at risk, however recent the last push. `None` for other assets, or when
+    /// nothing waits.
+    #[must_use]
+    pub fn waiting_since(&self, asset: &str) -> Option<Timestamp> {
+        let asset = self.cluster_asset(asset).ok()?;
+        let oldest = self
+            .unarchived(asset)?
+            .into_iter()
+            .find(|(n, _)| !n.ends_with(".history"))?;
+        Timestamp::try_from(oldest.1?).ok()
+    }
+
     /// `wal setup`: the `postgresql.conf` lines that archive into this asset.
     ///
     /// # Errors
@@ -476,14 +558,38 @@ impl Engine {
     pub fn wal_setup(&self, asset: &str, plan: &Path, exe: &Path) -> Result<String, EngineError> {
         let asset = self.cluster_asset(asset)?;
         let quote = |p: &Path| p.display().to_string().replace('\'', "''");
-        let user = match &asset.spec {
-            AssetSpec::PostgresCluster(spec) => url::Url::parse(spec.url.expose())
-                .ok()
-                .map(|u| u.username().to_owned())
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "postgres".to_owned()),
-            _ => String::new(),
+        let AssetSpec::PostgresCluster(spec) = &asset.spec else {
+            unreachable!("cluster_asset returns clusters only")
         };
+        let user = url::Url::parse(spec.url.expose())
+            .ok()
+            .map(|u| u.username().to_owned())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres".to_owned());
+        if let lifeboat_plan::WalMode::Stream { .. } = spec.wal {
+            return Ok(format!(
+                "# postgresql.conf of the cluster behind asset {name} (the WAL is streamed, see below)\n\
+                 wal_level = replica\n\
+                 max_wal_senders = 10\n\
+                 max_replication_slots = 10\n\
+                 # The slot keeps WAL the stream has not received; cap it so a stream that stays\n\
+                 # down cannot fill the disk (past the cap the slot is dropped, and `lifeboat wal\n\
+                 # status` shows the gap).\n\
+                 max_slot_wal_keep_size = 10GB\n\
+                 \n\
+                 # pg_hba.conf: the stream and base backups connect for replication as {user}\n\
+                 # host replication {user} 127.0.0.1/32 scram-sha-256\n\
+                 \n\
+                 # Then keep the stream running: `lifeboat daemon` does it for every asset with\n\
+                 # wal = \"stream\", or run `{exe} --config {plan} wal stream {name}` as a service.\n\
+                 # It creates the replication slot {slot} on its first start; drop that slot if\n\
+                 # the asset stops streaming: SELECT pg_drop_replication_slot('{slot}');\n",
+                name = asset.name,
+                exe = exe.display(),
+                plan = plan.display(),
+                slot = lifeboat_sources::postgres::Receiver::slot_name(&asset.name),
+            ));
+        }
         Ok(format!(
             "# postgresql.conf of the cluster behind asset {name} (archive_mode needs a restart)\n\
              wal_level = replica\n\
@@ -519,7 +625,7 @@ fn file_name(path: &Path) -> Result<String, EngineError> {
     Ok(name)
 }
 
-fn sha256_file(path: &Path) -> Result<String, EngineError> {
+pub(super) fn sha256_file(path: &Path) -> Result<String, EngineError> {
     let mut f = fs::File::open(path).map_err(|e| EngineError::io("read", path, e))?;
     let mut h = Sha256::new();
     io::copy(&mut f, &mut h).map_err(|e| EngineError::io("read", path, e))?;
@@ -555,75 +661,6 @@ fn move_into(from: &Path, dest: &Path) -> Result<(), EngineError> {
     })?;
     let _ = fs::remove_file(from);
     Ok(())
-}
-
-/// The push ledger: one line per stored file, `NAME SHA256 UNIX-TIME LATENCY-SECS`.
-struct Ledger(Vec<LedgerLine>);
-
-struct LedgerLine {
-    name: String,
-    sha: String,
-    at: i64,
-    latency: f64,
-}
-
-impl Ledger {
-    fn read(path: &Path) -> Self {
-        let text = fs::read_to_string(path).unwrap_or_default();
-        Self(
-            text.lines()
-                .filter_map(|l| {
-                    let mut f = l.split_whitespace();
-                    let (name, sha) = (f.next()?, f.next()?);
-                    let at = f.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-                    let latency = f.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
-                    Some(LedgerLine {
-                        name: name.to_owned(),
-                        sha: sha.to_owned(),
-                        at,
-                        latency,
-                    })
-                })
-                .collect(),
-        )
-    }
-
-    /// Only the lines young enough to stand for the repository's record.
-    fn recent(self, now: Timestamp) -> Self {
-        let since = now.as_second() - LEDGER_TRUSTED_SECS;
-        Self(self.0.into_iter().filter(|l| l.at >= since).collect())
-    }
-
-    fn sha(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|l| l.name == name)
-            .map(|l| l.sha.as_str())
-    }
-
-    fn last_latency(&self) -> Option<f64> {
-        self.0.last().map(|l| l.latency)
-    }
-
-    fn append(path: &Path, lines: &[String]) -> Result<(), EngineError> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| EngineError::io("create", dir, e))?;
-        }
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| EngineError::io("open", path, e))?;
-        let mut text = lines.join("\n");
-        text.push('\n');
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| EngineError::io("write", path, e))
-    }
 }
 
 #[cfg(test)]
@@ -674,22 +711,5 @@ mod tests {
                 "000000020000000000000005"
             ]
         );
-    }
-
-    #[test]
-    fn the_ledger_keeps_the_newest_line_per_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.pushed");
-        Ledger::append(
-            &path,
-            &["A 11 100 0.5".to_owned(), "B 22 100 1.5".to_owned()],
-        )
-        .unwrap();
-        Ledger::append(&path, &["A 33 200 0.25".to_owned()]).unwrap();
-        let l = Ledger::read(&path);
-        assert_eq!(l.sha("A"), Some("33"));
-        assert_eq!(l.sha("B"), Some("22"));
-        assert_eq!(l.sha("C"), None);
-        assert_eq!(l.last_latency(), Some(0.25));
     }
 }
