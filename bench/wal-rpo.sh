@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The RPO a crash under load leaves, per way of getting the WAL off the server:
 #   lifeboat-archive  archive_command = lifeboat wal push, archive_timeout = 30s
-#   lifeboat-stream   wal = "stream" (pg_receivewal on a slot), stream-interval = 5s
+#   lifeboat-stream   wal = "stream" (pg_receivewal on a slot), stream-interval = 5s; the
+#                     stream outlives the crash (the database server died, Lifeboat's host did not)
+#   lifeboat-stream-host-lost  the same, with the stream and its pg_receivewal killed at the
+#                     crash too (both on one host that died): only what was stored before counts
 #   pgbackrest        archive_command = pgbackrest archive-push (synchronous), archive_timeout = 30s
 # Each run: a fresh pgbench scale-10 cluster and a base backup, then `pgbench -c 4` for LOAD
 # seconds (60) while a writer commits a row holding clock_timestamp() every 100 ms; then the
@@ -53,7 +56,7 @@ one() {
     lifeboat-*)
       lifeboat_plan "$dir/lifeboat.toml" "$dir/repo"
       printf '[assets.main]\ntype = "postgres-cluster"\nurl = "%s"\n' "$url" >> "$dir/lifeboat.toml"
-      [ "$mode" = lifeboat-stream ] && printf 'wal = "stream"\nstream-interval = "5s"\n' >> "$dir/lifeboat.toml"
+      case $mode in lifeboat-stream*) printf 'wal = "stream"\nstream-interval = "5s"\n' >> "$dir/lifeboat.toml" ;; esac
       ;;
     pgbackrest)
       cat > "$dir/pgbackrest.conf" <<CONF
@@ -80,7 +83,7 @@ CONF
   case $mode in
     lifeboat-*)
       as_pg env BENCH_PW="$BENCH_PW" "$bin" --config "$dir/lifeboat.toml" -q init >/dev/null
-      if [ "$mode" = lifeboat-stream ]; then
+      if [ "$mode" != lifeboat-archive ]; then
         as_pg env BENCH_PW="$BENCH_PW" "$bin" --config "$dir/lifeboat.toml" -q wal stream main 2>"$dir/stream.log" &
         stream=$!
         until [ "$("$pgbin/psql" -qAtc "SELECT count(*) FROM pg_replication_slots WHERE active" postgres)" = 1 ]; do sleep 0.2; done
@@ -97,11 +100,18 @@ CONF
   "$pgbin/pgbench" -c 4 -j 2 -T "$load" postgres >/dev/null 2>&1
   local crashed
   crashed=$(date +%s.%N)
+  if [ "$mode" = lifeboat-stream-host-lost ]; then
+    pkill -KILL -f "$dir/lifeboat.toml -q wal stream" || true
+    pkill -KILL -f "pg_receivewal -D $dir" || true
+  fi
   as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null
   kill "$writer" 2>/dev/null; wait "$writer" 2>/dev/null || true
   rm -rf "$dir/data"
   # A stream outlives the crash; stopped here, it stores what it received before it.
-  if [ -n "$stream" ]; then kill -TERM "$stream"; wait "$stream" || true; fi
+  if [ -n "$stream" ]; then
+    pkill -TERM -f "$dir/lifeboat.toml -q wal stream" || true
+    wait "$stream" || true
+  fi
   case $mode in
     lifeboat-*) as_pg env BENCH_PW="$BENCH_PW" "$bin" --config "$dir/lifeboat.toml" -q restore main --latest --to "$dir/restored" >/dev/null ;;
     pgbackrest)
@@ -121,10 +131,12 @@ CONF
   rm -rf "$dir"
 }
 
-for mode in ${MODES:-lifeboat-stream lifeboat-archive pgbackrest}; do
+for mode in ${MODES:-lifeboat-stream lifeboat-stream-host-lost lifeboat-archive pgbackrest}; do
   samples=()
   for _ in $(seq "$runs"); do
-    samples+=("$(one "$mode")")
+    # Not in a command substitution: its subshell would run the EXIT trap's cleanup.
+    one "$mode" > "$work/rpo"
+    samples+=("$(cat "$work/rpo")")
   done
   printf 'bench=wal-rpo mode=%s load_s=%s rpo_s=%s samples=%s\n' "$mode" "$load" \
     "$(printf '%s\n' "${samples[@]}" | median)" "$(IFS=,; echo "${samples[*]}")"
