@@ -21,6 +21,8 @@ chmod 755 "$work"
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
+  # Only the script itself cleans up, not a subshell that inherited the trap.
+  [ "$BASHPID" = "$$" ] || return 0
   for d in "$work"/*/data "$work"/*/restored; do
     as_pg "$pgbin/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
   done

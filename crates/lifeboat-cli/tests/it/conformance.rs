@@ -339,23 +339,7 @@ impl Fixture for ClusterFixture {
         // A crash: the server killed with its backends, its postmaster.pid left behind, and
         // its control file overwritten, so that it cannot start again and nothing reads it.
         let data = self.pg.dir().join("data");
-        let pid = fs::read_to_string(data.join("postmaster.pid")).unwrap();
-        let pid = pid.lines().next().unwrap().trim().to_owned();
-        let _ = std::process::Command::new("pkill")
-            .args(["-KILL", "-P", &pid])
-            .status();
-        std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .unwrap();
-        while Path::new(&format!("/proc/{pid}")).exists()
-            || std::process::Command::new("pgrep")
-                .args(["-P", &pid])
-                .output()
-                .is_ok_and(|o| !o.stdout.is_empty())
-        {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        crate::util::crash_postgres(&data);
         fs::write(data.join("global/pg_control"), garbage(8192)).unwrap();
         assert!(
             data.join("postmaster.pid").exists(),

@@ -58,6 +58,23 @@ impl Site {
         path
     }
 
+    /// A plan whose asset `main` is `pg`'s cluster, with `extra` lines in the asset's table,
+    /// and the repository's password in a file only the server's user reads.
+    pub fn write_plan(&self, pg: &PostgresSandbox, extra: &str) {
+        let password = self.write("repo.pw", PASSWORD);
+        fs::set_permissions(&password, fs::Permissions::from_mode(0o600)).unwrap();
+        self.write(
+            "lifeboat.toml",
+            &format!(
+                "version = 1\n\n[plan]\nname = \"pitr\"\n\n[repositories.main]\nurl = {}\npassword-file = {}\n\n\
+                 [assets.main]\ntype = \"postgres-cluster\"\nurl = \"{}\"\n{extra}",
+                toml_path(&self.repo()),
+                toml_path(&password),
+                pg.url("postgres"),
+            ),
+        );
+    }
+
     /// `lifeboat --config PLAN ARGS`, as the server's user.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().unwrap())
@@ -120,17 +137,11 @@ pub fn archiving_cluster(site: &Site) -> PostgresSandbox {
 /// [`archiving_cluster`] with more lines in the asset's table.
 fn archiving_cluster_with(site: &Site, extra: &str) -> PostgresSandbox {
     let mut pg = PostgresSandbox::start(None).unwrap();
-    let password = site.write("repo.pw", PASSWORD);
-    fs::set_permissions(&password, fs::Permissions::from_mode(0o600)).unwrap();
-    site.write(
-        "lifeboat.toml",
+    site.write_plan(
+        &pg,
         &format!(
-            "version = 1\n\n[plan]\nname = \"pitr\"\n\n[repositories.main]\nurl = {}\npassword-file = {}\n\n\
-             [assets.main]\ntype = \"postgres-cluster\"\nurl = \"{}\"\ndata-dir = {}\nchecks = [\"SELECT count(*) = 3 FROM marks\"]\n{extra}",
-            toml_path(&site.repo()),
-            toml_path(&password),
-            pg.url("postgres"),
-            toml_path(&pg.dir().join("data")),
+            "data-dir = {}\nchecks = [\"SELECT count(*) = 3 FROM marks\"]\n{extra}",
+            toml_path(&pg.dir().join("data"))
         ),
     );
     site.run_ok(&["init"]);

@@ -4,7 +4,6 @@
 
 use std::{
     fs,
-    os::unix::fs::PermissionsExt,
     process::{Child, Stdio},
     time::{Duration, Instant},
 };
@@ -15,7 +14,7 @@ use serde_json::Value;
 
 use crate::{
     pitr::{Site, read_marks},
-    util::{PASSWORD, restic, toml_path},
+    util::{crash_postgres, restic},
 };
 
 /// The daemon, killed when dropped so a failing test leaves nothing behind.
@@ -44,40 +43,12 @@ fn poll<T>(what: &str, log: &std::path::Path, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
-/// Kills the server and its backends at once, as a crash would.
-fn crash(pg: &PostgresSandbox) {
-    let data = pg.dir().join("data");
-    let pid = fs::read_to_string(data.join("postmaster.pid")).unwrap();
-    let pid = pid.lines().next().unwrap().trim().to_owned();
-    let _ = std::process::Command::new("pkill")
-        .args(["-KILL", "-P", &pid])
-        .status();
-    std::process::Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap();
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_streamed_cluster_loses_nothing_committed_before_the_last_store_when_it_crashes() {
     let site = Site::new();
     let pg = PostgresSandbox::start(None).unwrap();
     let major = pg.major();
-    let password = site.write("repo.pw", PASSWORD);
-    fs::set_permissions(&password, fs::Permissions::from_mode(0o600)).unwrap();
-    site.write(
-        "lifeboat.toml",
-        &format!(
-            "version = 1\n\n[plan]\nname = \"stream\"\n\n[repositories.main]\nurl = {}\npassword-file = {}\n\n\
-             [assets.main]\ntype = \"postgres-cluster\"\nurl = \"{}\"\nwal = \"stream\"\nstream-interval = \"1s\"\n",
-            toml_path(&site.repo()),
-            toml_path(&password),
-            pg.url("postgres"),
-        ),
-    );
+    site.write_plan(&pg, "wal = \"stream\"\nstream-interval = \"1s\"\n");
     site.run_ok(&["init"]);
     // The server does not archive: whatever reaches the repository came through the stream.
     assert_eq!(pg.psql("postgres", "SHOW archive_mode").unwrap(), "off");
@@ -162,7 +133,7 @@ fn a_streamed_cluster_loses_nothing_committed_before_the_last_store_when_it_cras
     });
 
     // The crash takes the server and its data directory.
-    crash(&pg);
+    crash_postgres(&pg.dir().join("data"));
     fs::remove_dir_all(pg.dir().join("data")).unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap()),

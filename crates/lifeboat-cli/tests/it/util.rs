@@ -270,3 +270,25 @@ pub fn tags(snapshot: &Value) -> Vec<&str> {
         .map(|t| t.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default()
 }
+
+/// Kills the PostgreSQL server of data directory `data` and its backends at once, as a crash
+/// would (its `postmaster.pid` stays behind), and waits until they are gone.
+pub fn crash_postgres(data: &Path) {
+    let pid = std::fs::read_to_string(data.join("postmaster.pid")).unwrap();
+    let pid = pid.lines().next().unwrap().trim().to_owned();
+    let _ = std::process::Command::new("pkill")
+        .args(["-KILL", "-P", &pid])
+        .status();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    while Path::new(&format!("/proc/{pid}")).exists()
+        || std::process::Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

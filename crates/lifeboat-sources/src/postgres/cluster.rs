@@ -108,6 +108,19 @@ impl ClusterSource {
     }
 }
 
+/// The refusal of a role without `REPLICATION`, with the two lines that allow it.
+pub(crate) fn may_not_replicate(asset: &str, conn: &Conn) -> SourceError {
+    let user = conn.url.username();
+    SourceError::Server {
+        asset: asset.to_owned(),
+        server: conn.label(),
+        reason: format!("role {user:?} may not replicate"),
+        hint: Some(format!(
+            "ALTER ROLE {user} REPLICATION; and allow it in pg_hba.conf: host replication {user} <lifeboat's address> scram-sha-256"
+        )),
+    }
+}
+
 /// The start and stop positions `pg_basebackup -v` printed.
 fn positions(stderr: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -145,15 +158,7 @@ impl Source for ClusterSource {
     fn backup(&self) -> Result<(Payload, SourceFacts), SourceError> {
         let server = self.facts()?;
         if !server.may_replicate {
-            let user = self.conn.url.username();
-            return Err(SourceError::Server {
-                asset: self.asset.clone(),
-                server: self.conn.label(),
-                reason: format!("role {user:?} may not replicate"),
-                hint: Some(format!(
-                    "ALTER ROLE {user} REPLICATION; and allow it in pg_hba.conf: host replication {user} <lifeboat's address> scram-sha-256"
-                )),
-            });
+            return Err(may_not_replicate(&self.asset, &self.conn));
         }
         let client = pick_client(server.major, &client_versions())
             .map_err(|e| self.server_err(&e.replace("pg_dump", "pg_basebackup")))?;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::{
     client::{client_versions, pick_client, server_error},
-    cluster::ClusterSource,
+    cluster::{ClusterSource, may_not_replicate},
     conn::Conn,
 };
 use crate::{SourceError, process};
@@ -55,15 +55,7 @@ impl Receiver {
         }
         .facts()?;
         if !facts.may_replicate {
-            let user = self.conn.url.username();
-            return Err(SourceError::Server {
-                asset: self.asset.clone(),
-                server: self.conn.label(),
-                reason: format!("role {user:?} may not replicate"),
-                hint: Some(format!(
-                    "ALTER ROLE {user} REPLICATION; and allow it in pg_hba.conf: host replication {user} <lifeboat's address> scram-sha-256"
-                )),
-            });
+            return Err(may_not_replicate(&self.asset, &self.conn));
         }
         let client = pick_client(facts.major, &client_versions())
             .map_err(|e| self.server_err(&e.replace("pg_dump", "pg_receivewal")))?;
