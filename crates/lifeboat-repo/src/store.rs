@@ -53,6 +53,9 @@ pub(crate) fn operator(
     timeout: Option<Duration>,
 ) -> Result<opendal::blocking::Operator, opendal::Error> {
     let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+    // The S3 service and the reqwest HTTP transport register themselves with OpenDAL only
+    // when asked (once per process).
+    opendal::install_default();
     let op = opendal::Operator::via_iter("s3", options)?
         // Innermost first: each try has its own time-out, and the retry layer sees a
         // time-out as a transient error.
