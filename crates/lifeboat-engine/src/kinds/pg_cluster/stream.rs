@@ -199,12 +199,12 @@ impl Engine {
         let found = read_spool(spool);
         let ledger = Ledger::read(&self.ledger_path(&asset.name)).recent(Timestamp::now());
         let mut batch: Vec<(String, PathBuf, String)> = Vec::new();
-        for name in &found.finished {
+        // A finished file never changes again: one the ledger names is stored, and is not
+        // read again (the newest stays in the spool and would be hashed at every tick).
+        for name in found.finished.iter().filter(|n| ledger.sha(n).is_none()) {
             let path = spool.join(name);
             let sha = sha256_file(&path)?;
-            if ledger.sha(name) != Some(sha.as_str()) {
-                batch.push((name.clone(), path, sha));
-            }
+            batch.push((name.clone(), path, sha));
         }
         if !batch.is_empty() {
             self.store_batch(asset, batch)?;
