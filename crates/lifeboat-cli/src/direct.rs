@@ -208,7 +208,7 @@ pub fn run(cli: &Cli, engine: &Engine, out: &render::Output, path: &Path) -> Res
         | Command::Key { .. }
         | Command::Kit { .. } => unreachable!("a job of the protocol"),
         // Answered before the plan is read (`main.rs`).
-        Command::Completions { .. } | Command::Man { .. } => {
+        Command::Completions { .. } | Command::Man { .. } | Command::HashPassword { .. } => {
             unreachable!("generated without a plan")
         }
     }

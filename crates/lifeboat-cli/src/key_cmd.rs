@@ -1,4 +1,4 @@
-//! `lifeboat key`: a new password comes from `--new-password-file` or is typed on a terminal
+//! `lifeboat key` and `lifeboat hash-password`: a new password comes from `--new-password-file` or is typed on a terminal
 //! (twice, not echoed), never from an argument; the key list as a table or JSON.
 
 use std::{
@@ -54,6 +54,16 @@ pub fn new_password(file: Option<&Path>) -> Result<Secret, Failure> {
         return Err(fail("the new password is empty".into(), None));
     }
     Ok(Secret::new(password))
+}
+
+/// `lifeboat hash-password`: the Argon2 hash of a password typed twice or read from a file,
+/// on stdout; the password itself goes nowhere.
+pub fn print_password_hash(file: Option<&Path>) -> Result<u8, Failure> {
+    let password = new_password(file)?;
+    let hash = lifeboat_server::hash_password(password.expose())
+        .map_err(|e| fail(format!("hash the password: {e}"), None))?;
+    println!("{hash}");
+    Ok(Exit::Ok as u8)
 }
 
 /// One line read from the terminal with echo off.

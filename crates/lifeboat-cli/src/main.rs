@@ -278,7 +278,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Run the plan's schedules, watch RPOs, notify, and serve /healthz, /metrics and a JSON API
+    /// Print the Argon2 hash of a dashboard user's password, for password-hash-file; no plan
+    /// needed. The password is typed twice on a terminal or read from --password-file
+    HashPassword {
+        /// File whose first line is the password
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Run the plan's schedules, watch RPOs, notify, and serve the dashboard, /healthz,
+    /// /metrics and a JSON API
     Daemon {
         /// Address to serve HTTP on; any but loopback needs an API token
         #[arg(long, default_value = "127.0.0.1:9184", value_name = "ADDR")]
@@ -447,6 +455,7 @@ impl Command {
             | Self::Wal { .. }
             | Self::Completions { .. }
             | Self::Man { .. }
+            | Self::HashPassword { .. }
             | Self::Daemon { .. } => return Ok(None),
         }))
     }
@@ -636,6 +645,9 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Completions { shell } => return docs_cmd::completions(*shell),
         Command::Man { out } => return docs_cmd::man(out.as_deref()),
+        Command::HashPassword { password_file } => {
+            return key_cmd::print_password_hash(password_file.as_deref());
+        }
         _ => {}
     }
     let path = plan_path(cli);

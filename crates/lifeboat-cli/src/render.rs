@@ -103,7 +103,7 @@ impl Output {
             Outcome::Restore(r) => self.restore(r),
             // The artifact itself went to stdout.
             Outcome::Dump(bytes) => tracing::info!("wrote {bytes} bytes"),
-            Outcome::ScenarioDrill { report, written } => {
+            Outcome::Scenario { report, written } => {
                 if self.json {
                     json(&serde_json::json!({ "report": report, "report-file": written }));
                 } else {

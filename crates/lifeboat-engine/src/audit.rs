@@ -114,6 +114,20 @@ pub fn append(
     outcome: &str,
     detail: Option<&str>,
 ) -> Result<AuditEntry, EngineError> {
+    append_as(path, &crate::host::user_name(), what, outcome, detail)
+}
+
+/// As [`append`], for an operation `user` asked for (a dashboard user, not the process's).
+///
+/// # Errors
+/// As [`append`].
+pub fn append_as(
+    path: &Path,
+    user: &str,
+    what: &str,
+    outcome: &str,
+    detail: Option<&str>,
+) -> Result<AuditEntry, EngineError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create", dir, e))?;
     }
@@ -133,7 +147,7 @@ pub fn append(
     let body = Body {
         seq,
         time: Timestamp::now().to_string(),
-        user: crate::host::user_name(),
+        user: user.to_owned(),
         host: crate::host::host_name(),
         what: what.to_owned(),
         outcome: outcome.to_owned(),
@@ -186,6 +200,29 @@ fn last_entry(file: &mut File) -> std::io::Result<Option<AuditEntry>> {
         }
         back *= 4;
     }
+}
+
+/// The newest `limit` entries of the log at `path`, newest first; none when there is no log.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn recent(path: &Path, limit: usize) -> Result<Vec<AuditEntry>, EngineError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(EngineError::io("open audit log", path, e)),
+    };
+    let mut out = std::collections::VecDeque::with_capacity(limit);
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| EngineError::io("read audit log", path, e))?;
+        if let Ok(entry) = serde_json::from_str::<AuditEntry>(&line) {
+            if out.len() == limit {
+                out.pop_front();
+            }
+            out.push_back(entry);
+        }
+    }
+    Ok(out.into_iter().rev().collect())
 }
 
 /// Checks the chain of the log at `path`, line by line.
@@ -252,6 +289,13 @@ impl Engine {
     /// written is reported as a warning.
     pub fn audit(&self, what: &str, outcome: &str, detail: Option<&str>) {
         if let Err(e) = append(&self.audit_path(), what, outcome, detail) {
+            tracing::warn!("audit log: {e}");
+        }
+    }
+
+    /// As [`Engine::audit`], for an operation `user` asked for through the dashboard.
+    pub fn audit_as(&self, user: &str, what: &str, outcome: &str, detail: Option<&str>) {
+        if let Err(e) = append_as(&self.audit_path(), user, what, outcome, detail) {
             tracing::warn!("audit log: {e}");
         }
     }

@@ -85,7 +85,9 @@ impl EngineError {
         }
     }
 
-    pub(crate) fn usage(message: impl Into<String>, hint: Option<&str>) -> Self {
+    /// An error the user can fix by asking differently, with what to change.
+    #[must_use]
+    pub fn usage(message: impl Into<String>, hint: Option<&str>) -> Self {
         Self::Usage {
             message: message.into(),
             hint: hint.map(str::to_owned),

@@ -388,9 +388,10 @@ impl Engine {
 }
 
 impl Engine {
-    /// Records a scenario rehearsed on sandboxes: one run, `drill-failed` when a step failed
-    /// or the RTO target was missed, else `success`; one audit line.
-    pub fn record_scenario_drill(
+    /// Records a scenario run unattended: one run; for a rehearsal on sandboxes
+    /// `drill-failed` when a step failed or the RTO target was missed, for a live run
+    /// `failure`; else `success`; one audit line.
+    pub fn record_scenario(
         &self,
         report: &crate::RecoverReport,
         started: Timestamp,
@@ -416,19 +417,25 @@ impl Engine {
             snapshot: None,
             trigger: trigger.to_owned(),
         });
-        let kind = if passed {
-            NotifyEvent::Success
+        let live = report.mode == crate::RecoverMode::Live;
+        let kind = match (passed, live) {
+            (true, _) => NotifyEvent::Success,
+            (false, false) => NotifyEvent::DrillFailed,
+            (false, true) => NotifyEvent::Failure,
+        };
+        let (done, flag) = if live {
+            ("run", "--yes")
         } else {
-            NotifyEvent::DrillFailed
+            ("rehearsed", "--drill")
         };
         self.raise(&self.event(
             kind,
             "recover",
             None,
-            format!("scenario {} rehearsed: {summary}", report.scenario),
+            format!("scenario {} {done}: {summary}", report.scenario),
         ));
         self.audit(
-            &format!("recover {} --drill", report.scenario),
+            &format!("recover {} {flag}", report.scenario),
             if passed { "ok" } else { "failed" },
             (!passed).then_some(summary.as_str()),
         );

@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod audit;
+mod browse;
 mod catalog;
 mod copy;
 mod drill;
@@ -27,11 +28,13 @@ mod report;
 mod restore;
 mod safety;
 mod secrets;
+pub use secrets::read_secret;
 mod verify;
 
 pub use actions::{
     DamagedTarget, DeltaSummary, RecoveryTarget, RestoreAction, RestoreReport, RestoreRequest,
 };
+pub use browse::{Download, SnapshotDetail};
 pub use catalog::{CATALOG_ENV, EventRecord, Rebuilt, Run, RunOutcome};
 pub use copy::{CopyOutcome, CopyStatus};
 pub use drill::SandboxRestore;
@@ -51,4 +54,6 @@ pub use recover::{
     RecoverMode, RecoverReport, RecoverRequest, RecoverUi, RestoredAsset, StepRecord, StepStatus,
 };
 pub use report::{DRILLS_ASSET, DrillReport, PastDrill, human_secs};
-pub use verify::{Finding, FindingKind, Level, ReadData, VerifyReport, human_bytes};
+pub use verify::{
+    Finding, FindingKind, Level, ReadData, VerifyReport, human_bytes, size_anomalies,
+};

@@ -68,9 +68,10 @@ pub enum Job {
         before: Option<String>,
         artifact: Option<String>,
     },
-    /// Rehearse a scenario on sandboxes, unattended (`recover NAME --drill --yes`), and
-    /// keep its incident report beside the plan.
-    ScenarioDrill { scenario: String },
+    /// Run a scenario unattended and keep its incident report beside the plan: rehearsed on
+    /// sandboxes (`recover NAME --drill --yes`), or with `live` against the live targets
+    /// (`recover NAME --yes`, asked for on the dashboard).
+    Scenario { scenario: String, live: bool },
     /// Add a key (a password) to the repository.
     KeyAdd { password: Secret },
     /// Remove the key whose id starts with `id`.
@@ -102,7 +103,7 @@ impl Job {
             Self::Copy { .. } => "copy",
             Self::Restore(_) => "restore",
             Self::Dump { .. } => "dump",
-            Self::ScenarioDrill { .. } => "recover",
+            Self::Scenario { .. } => "recover",
             Self::KeyAdd { .. } | Self::KeyRemove { .. } | Self::KeyPasswd { .. } => "key",
             Self::Kit { .. } => "kit",
             Self::CatalogRebuild => "catalog",
@@ -155,7 +156,14 @@ impl Job {
                 Some(a) => format!("dump {asset} {a}"),
                 None => format!("dump {asset}"),
             },
-            Self::ScenarioDrill { scenario } => format!("recover {scenario} --drill"),
+            Self::Scenario {
+                scenario,
+                live: false,
+            } => format!("recover {scenario} --drill"),
+            Self::Scenario {
+                scenario,
+                live: true,
+            } => format!("recover {scenario} --yes"),
             Self::KeyAdd { .. } => "key add".to_owned(),
             Self::KeyRemove { id } => format!("key remove {id}"),
             Self::KeyPasswd { .. } => "key passwd".to_owned(),
@@ -216,7 +224,7 @@ pub enum Outcome {
     /// Bytes written.
     Dump(u64),
     /// A scenario rehearsed on sandboxes, and where its incident report went.
-    ScenarioDrill {
+    Scenario {
         report: RecoverReport,
         written: Option<PathBuf>,
     },
@@ -247,9 +255,7 @@ impl Outcome {
             Self::SandboxRestores(r) if !r.iter().all(|r| r.ok) => Exit::Error as u8,
             Self::Drill { report, .. } if !report.passed => Exit::Error as u8,
             Self::Copies(o) if o.iter().any(|o| o.error.is_some()) => Exit::Error as u8,
-            Self::ScenarioDrill { report, .. } if !(report.ok && report.rto_met()) => {
-                Exit::Error as u8
-            }
+            Self::Scenario { report, .. } if !(report.ok && report.rto_met()) => Exit::Error as u8,
             _ => Exit::Ok as u8,
         }
     }
@@ -310,8 +316,8 @@ impl Engine {
                 self.record_copies(o, started, trigger);
                 return result;
             }
-            Ok(Outcome::ScenarioDrill { report, .. }) => {
-                self.record_scenario_drill(report, started, trigger);
+            Ok(Outcome::Scenario { report, .. }) => {
+                self.record_scenario(report, started, trigger);
                 return result;
             }
             Ok(_) => Ok(()),
@@ -375,16 +381,16 @@ impl Engine {
                 artifact.as_deref(),
                 out,
             )?),
-            Job::ScenarioDrill { scenario } => {
+            Job::Scenario { scenario, live } => {
                 let req = RecoverRequest {
                     scenario: scenario.clone(),
                     dry_run: false,
                     yes: true,
-                    drill: true,
+                    drill: !live,
                 };
                 let report = self.recover(&req, &mut Unattended)?;
                 let written = self.save_incident(&report, None)?;
-                Outcome::ScenarioDrill { report, written }
+                Outcome::Scenario { report, written }
             }
             Job::KeyAdd { password } => Outcome::KeyAdded(self.add_key(password)?),
             Job::KeyRemove { id } => Outcome::KeyRemoved(self.remove_key(id)?),

@@ -256,21 +256,27 @@ impl DrillReport {
     /// chart of achieved RTO against target per asset.
     #[must_use]
     pub fn to_html(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Recovery drill: {plan}</title>\
+             <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
+             td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}tr.fail td{{background:#fdecea}}.verdict{{font-size:1.3em}}</style></head>\
+             <body>{body}</body></html>\n",
+            plan = esc_html(&self.plan),
+            body = self.to_html_body(),
+        )
+    }
+
+    /// The chart and the table rows of the HTML report.
+    fn html_parts(&self) -> (String, String) {
         let mut rows = String::new();
         for a in &self.assets {
             let _ = write!(
                 rows,
                 "<tr class=\"{}\"><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td></tr>",
                 if a.passed() { "pass" } else { "fail" },
-                esc(&a.asset),
+                esc_html(&a.asset),
                 a.priority,
-                esc(a.snapshot.as_deref().unwrap_or("-")),
+                esc_html(a.snapshot.as_deref().unwrap_or("-")),
                 human_secs(a.rto_secs),
                 human_secs(a.rto_target_secs as f64),
                 a.rpo_secs
@@ -278,13 +284,14 @@ impl DrillReport {
                 human_secs(a.rpo_target_secs as f64),
                 a.checks.iter().filter(|c| c.ok).count(),
                 a.checks.len(),
-                esc(&a
-                    .problems
-                    .iter()
-                    .chain(&a.missed_targets())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; "))
+                esc_html(
+                    &a.problems
+                        .iter()
+                        .chain(&a.missed_targets())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
             );
         }
         // Bars: achieved RTO (filled) against the target (outline), on one scale.
@@ -311,7 +318,7 @@ impl DrillReport {
                  <rect x=\"{label_w}\" y=\"{}\" width=\"{achieved:.1}\" height=\"12\" fill=\"{colour}\"/>\
                  <text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text>",
                 y + 14.0,
-                esc(&a.asset),
+                esc_html(&a.asset),
                 y + 3.0,
                 label_w + bar_w + 6.0,
                 y + 14.0,
@@ -324,14 +331,19 @@ impl DrillReport {
             height - 4.0,
             human_secs(scale)
         );
+        (svg, rows)
+    }
+
+    /// The report's content without the page around it: the heading, the verdict, the SVG
+    /// chart, the table and the JSON (the dashboard shows it inside its own page).
+    #[must_use]
+    pub fn to_html_body(&self) -> String {
+        let (svg, rows) = self.html_parts();
         format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Recovery drill: {plan}</title>\
-             <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
-             td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}tr.fail td{{background:#fdecea}}.verdict{{font-size:1.3em}}</style></head>\
-             <body><h1>Recovery drill: {plan}</h1><p class=\"verdict\">{when} · <strong>{verdict}</strong> · whole plan RTO {rto} (target {rto_t}), RPO {rpo} (target {rpo_t})</p>\
+            "<h1>Recovery drill: {plan}</h1><p class=\"verdict\">{when} · <strong>{verdict}</strong> · whole plan RTO {rto} (target {rto_t}), RPO {rpo} (target {rpo_t})</p>\
              {svg}<table><tr><th>asset</th><th>priority</th><th>snapshot</th><th>RTO</th><th>target</th><th>RPO</th><th>target</th><th>checks</th><th>problems</th></tr>{rows}</table>\
-             <details><summary>JSON</summary><pre>{json}</pre></details></body></html>\n",
-            plan = esc(&self.plan),
+             <details><summary>JSON</summary><pre>{json}</pre></details>",
+            plan = esc_html(&self.plan),
             when = self.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
             verdict = if self.passed { "passed" } else { "FAILED" },
             rto = human_secs(self.rto_secs),
@@ -340,7 +352,7 @@ impl DrillReport {
                 .rpo_secs
                 .map_or_else(|| "-".to_owned(), |s| human_secs(s as f64)),
             rpo_t = human_secs(self.rpo_target_secs as f64),
-            json = esc(&serde_json::to_string_pretty(self).unwrap_or_default()),
+            json = esc_html(&serde_json::to_string_pretty(self).unwrap_or_default()),
         )
     }
 
@@ -359,6 +371,14 @@ impl DrillReport {
             )),
         }
     }
+}
+
+/// `s` safe inside HTML text and attribute values.
+fn esc_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

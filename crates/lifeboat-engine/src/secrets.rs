@@ -37,7 +37,7 @@ pub(crate) fn repository_password(repo: &ResolvedRepository) -> Result<Secret, E
 }
 
 /// Reads one secret. The error says which variable, file or command failed, never the value.
-pub(crate) fn read_secret(source: &SecretSource) -> Result<Secret, String> {
+pub fn read_secret(source: &SecretSource) -> Result<Secret, String> {
     let value = match source {
         SecretSource::Env(var) => match std::env::var(var) {
             Ok(v) => v,

@@ -431,6 +431,26 @@ fn judge_size(
     thresholds.judge(size, average).map(|d| (d, average))
 }
 
+/// For each of an asset's snapshot sizes, oldest first, whether `verify` would call it an
+/// anomaly had it been the newest: outside the asset's `size` bounds, or against the average
+/// of the up to seven sizes before it. The dashboard marks these on its size chart.
+#[must_use]
+pub fn size_anomalies(asset: &ResolvedAsset, sizes: &[u64]) -> Vec<bool> {
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| {
+            size_breach(asset, size).is_some()
+                || judge_size(
+                    asset.anomaly,
+                    size,
+                    &sizes[i.saturating_sub(SIZE_WINDOW)..i],
+                )
+                .is_some()
+        })
+        .collect()
+}
+
 /// Why a snapshot of `size` bytes lies outside the asset's `size` bounds, and what to change
 /// if that is expected; `None` within them.
 pub(crate) fn size_breach(asset: &ResolvedAsset, size: u64) -> Option<(String, String)> {

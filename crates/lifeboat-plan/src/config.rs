@@ -30,6 +30,7 @@ pub(crate) struct PlanFileConfig {
     #[serde(default)]
     pub scenarios: Vec<ScenarioConfig>,
     pub schedules: Option<SchedulesConfig>,
+    pub dashboard: Option<crate::dashboard::DashboardConfig>,
 }
 
 /// `[schedules]`: what the daemon runs besides each asset's own backup schedule.

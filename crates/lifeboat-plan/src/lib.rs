@@ -19,6 +19,7 @@
 
 mod asset;
 mod config;
+mod dashboard;
 mod document;
 mod error;
 mod expand;
@@ -44,6 +45,7 @@ pub use asset::{
     AssetSpec, CommandSpec, FilesSpec, MysqlSpec, PostgresClusterSpec, PostgresSpec, Redact,
     RedisSpec, ResolvedAsset, SqliteSpec, WalMode,
 };
+pub use dashboard::{DashboardUser, Login, ResolvedDashboard, Role};
 pub use error::PlanError;
 pub use expand::expand_now;
 pub use lifeboat_core::{AnomalyThresholds, Retention};

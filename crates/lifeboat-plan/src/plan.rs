@@ -8,6 +8,7 @@ use std::{
 use crate::{
     asset::{self, AssetDefaults, ResolvedAsset},
     config::PlanFileConfig,
+    dashboard::{self, ResolvedDashboard},
     document::{At, Document},
     error::PlanError,
     key_path::KeyPath,
@@ -54,6 +55,8 @@ pub struct ResolvedPlan {
     pub scenarios: Vec<ResolvedScenario>,
     /// `[schedules]`: plan-level jobs, time zone, jitter and pacing for the daemon.
     pub schedules: ResolvedSchedules,
+    /// `[dashboard]`: who may read and act on the daemon's web pages.
+    pub dashboard: ResolvedDashboard,
 }
 
 impl ResolvedPlan {
@@ -207,6 +210,7 @@ pub(crate) fn resolve(
 
     let scenario_names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
     let schedules = schedules::resolve(&r, config.schedules.as_ref(), &scenario_names)?;
+    let dashboard = dashboard::resolve(&r, config.dashboard.as_ref())?;
 
     Ok(ResolvedPlan {
         file: doc.file.to_path_buf(),
@@ -221,5 +225,6 @@ pub(crate) fn resolve(
         notify,
         scenarios,
         schedules,
+        dashboard,
     })
 }

@@ -16,6 +16,7 @@ use crate::{
         AnomalyConfig, AssetConfig, PlanConfig, PlanFileConfig, RepositoryConfig, RetentionConfig,
         ScenarioConfig, SchedulesConfig, SizeConfig, StepConfig,
     },
+    dashboard::{DashboardConfig, UserConfig},
     notify::NotifyConfig,
 };
 
@@ -103,6 +104,11 @@ fn every_key_of_the_plan_model_is_on_the_reference_page_and_nothing_else() {
         ("`[[scenarios]]`".into(), owned(fields::<ScenarioConfig>())),
         ("Scenario steps".into(), owned(fields::<StepConfig>())),
         ("`[schedules]`".into(), owned(fields::<SchedulesConfig>())),
+        ("`[dashboard]`".into(), owned(fields::<DashboardConfig>())),
+        (
+            "`[dashboard.users.NAME]`".into(),
+            owned(fields::<UserConfig>()),
+        ),
     ];
     for kind in AssetKind::ALL {
         expected.push((

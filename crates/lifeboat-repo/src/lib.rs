@@ -7,6 +7,7 @@
 //! files, and its manifest (see [`source`] for the layout and docs/repository-format.md).
 
 mod backup;
+mod browse;
 mod check;
 mod config;
 mod error;
@@ -31,6 +32,7 @@ mod store;
 mod write;
 
 pub use backup::BackupOutcome;
+pub use browse::{EntryKind, TreeEntry};
 pub use check::{CheckReport, DamagedPack, PackUsers};
 pub use config::RepoConfig;
 pub use error::{RepoError, RepoResult};

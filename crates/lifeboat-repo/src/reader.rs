@@ -59,7 +59,7 @@ impl Repo {
 /// without loading the index again for each. From [`Repo::reader`].
 pub struct Reader<'r> {
     repo: &'r Repo,
-    indexed: Repository<IndexedFullStatus>,
+    pub(crate) indexed: Repository<IndexedFullStatus>,
 }
 
 impl std::fmt::Debug for Reader<'_> {

@@ -5,6 +5,8 @@
 //! - `GET /metrics`: Prometheus text format.
 //! - `GET /api/status`, `GET /api/snapshots[?asset=A]`, `GET /api/runs[?asset=A&limit=N]`,
 //!   `GET /api/events[?limit=N]`: JSON.
+//! - The web dashboard (`dashboard`): `/`, `/assets/…`, `/drills`, `/runbooks`, `/activity`,
+//!   `/pitr`, `/login`, with its own sessions instead of the bearer token.
 //! - `POST /api/backup` with `{"assets": [...]}` (all when empty or absent): 202 when started,
 //!   409 while one of its assets is in another job.
 //!
@@ -22,7 +24,6 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::{
     jobs::{self, JobKind, Refused},
@@ -39,14 +40,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(events))
         .route("/api/backup", post(backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+    // The dashboard checks its own sessions: a browser carries a cookie, not a bearer token.
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
+        .merge(crate::dashboard::routes())
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
                 "no such route",
-                Some("see /healthz, /metrics and /api/status"),
+                Some("see / (the dashboard), /healthz, /metrics and /api/status"),
             )
         })
         .with_state(state)
@@ -69,12 +72,7 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
         return false;
     };
     // Equal digests in constant time: neither length nor prefix leaks.
-    let a = Sha256::digest(given.trim().as_bytes());
-    let b = Sha256::digest(token.expose().as_bytes());
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    crate::dashboard::same(given.trim(), token.expose())
 }
 
 async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {

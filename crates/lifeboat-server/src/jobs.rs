@@ -18,8 +18,9 @@ pub enum JobKind {
     Backup { assets: Vec<String> },
     /// Verify every asset; `read_data` like `--read-data=N%`.
     Verify { read_data: Option<String> },
-    /// A restore drill of every asset; the report is saved in the repository.
-    Drill,
+    /// A restore drill of these assets (every asset when empty); the report is saved in the
+    /// repository.
+    Drill { assets: Vec<String> },
     /// Apply every asset's retention in every repository.
     Forget,
     /// Remove data no snapshot uses, in every repository.
@@ -28,6 +29,8 @@ pub enum JobKind {
     Copy,
     /// Rehearse a scenario on sandboxes (`[schedules] scenarios`).
     Scenario { name: String },
+    /// Run a scenario against the live targets (an operator on the dashboard).
+    Runbook { name: String },
 }
 
 impl JobKind {
@@ -37,11 +40,12 @@ impl JobKind {
         match self {
             Self::Backup { .. } => "backup",
             Self::Verify { .. } => "verify",
-            Self::Drill => "drill",
+            Self::Drill { .. } => "drill",
             Self::Forget => "forget",
             Self::Prune => "prune",
             Self::Copy => "copy",
             Self::Scenario { .. } => "scenario",
+            Self::Runbook { .. } => "runbook",
         }
     }
 
@@ -50,7 +54,9 @@ impl JobKind {
     pub fn key(&self) -> String {
         match self {
             Self::Backup { assets } => format!("backup:{}", assets.join(",")),
+            Self::Drill { assets } if !assets.is_empty() => format!("drill:{}", assets.join(",")),
             Self::Scenario { name } => format!("scenario:{name}"),
+            Self::Runbook { name } => format!("runbook:{name}"),
             other => other.name().to_owned(),
         }
     }
@@ -59,6 +65,7 @@ impl JobKind {
     fn assets(&self, engine: &Engine) -> Vec<String> {
         match self {
             Self::Backup { assets } => assets.clone(),
+            Self::Drill { assets } if !assets.is_empty() => assets.clone(),
             // Sandboxes only: it reads the repository beside the other jobs.
             Self::Copy | Self::Scenario { .. } => Vec::new(),
             _ => engine
@@ -83,8 +90,8 @@ impl JobKind {
                     .as_deref()
                     .and_then(|r| r.parse::<ReadData>().ok()),
             },
-            Self::Drill => Job::Drill {
-                assets: Vec::new(),
+            Self::Drill { assets } => Job::Drill {
+                assets: assets.clone(),
                 parallel: 1,
                 report: None,
             },
@@ -102,8 +109,13 @@ impl JobKind {
                 from: None,
                 to: None,
             },
-            Self::Scenario { name } => Job::ScenarioDrill {
+            Self::Scenario { name } => Job::Scenario {
                 scenario: name.clone(),
+                live: false,
+            },
+            Self::Runbook { name } => Job::Scenario {
+                scenario: name.clone(),
+                live: true,
             },
         }
     }
@@ -143,6 +155,40 @@ fn release(state: &AppState, assets: &[String], key: &str) {
     state.0.released.notify_waiters();
 }
 
+/// What `job` took last time: the newest backups' durations, or the newest drills' restore
+/// times, summed over its assets; `None` when one of them was never done.
+fn expected_secs(state: &AppState, job: &JobKind) -> Option<f64> {
+    let cache = state.cache();
+    let all = || {
+        cache
+            .assets
+            .iter()
+            .map(|a| a.asset.clone())
+            .collect::<Vec<_>>()
+    };
+    match job {
+        JobKind::Backup { assets } => assets
+            .iter()
+            .map(|a| {
+                cache
+                    .assets
+                    .iter()
+                    .find(|s| &s.asset == a)
+                    .and_then(|s| s.last_duration_secs)
+            })
+            .sum(),
+        JobKind::Drill { assets } => {
+            let assets = if assets.is_empty() {
+                all()
+            } else {
+                assets.clone()
+            };
+            assets.iter().map(|a| cache.drill_rto.get(a).copied()).sum()
+        }
+        _ => None,
+    }
+}
+
 /// Registers `job` as active; `None` when the same job is already waiting or running.
 fn register(state: &AppState, job: &JobKind, trigger: &str) -> Option<String> {
     let key = job.key();
@@ -157,6 +203,7 @@ fn register(state: &AppState, job: &JobKind, trigger: &str) -> Option<String> {
             trigger: trigger.to_owned(),
             since: Timestamp::now(),
             running: false,
+            expected_secs: expected_secs(state, job),
         },
     );
     Some(key)

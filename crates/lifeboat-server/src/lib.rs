@@ -1,5 +1,5 @@
 //! Lifeboat's daemon: runs the plan's schedules, keeps the WAL streams of streamed
-//! PostgreSQL clusters, watches every asset's RPO, notifies, and serves `/healthz`, `/metrics` and a JSON API over HTTP. Also the export of the same
+//! PostgreSQL clusters, watches every asset's RPO, notifies, and serves `/healthz`, `/metrics`, a JSON API and the web dashboard over HTTP. Also the export of the same
 //! schedules for an external scheduler (`export`).
 //!
 //! The daemon is a function ([`run`]) plus thin HTTP handlers over [`AppState`]
@@ -17,6 +17,7 @@
 //!   stops their child processes: a backup cut short leaves no snapshot (see
 //!   `lifeboat_engine::on_interrupt`).
 
+mod dashboard;
 pub mod export;
 mod http;
 mod jobs;
@@ -31,6 +32,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use lifeboat_core::Secret;
 use lifeboat_plan::ResolvedPlan;
 
+pub use dashboard::hash_password;
 pub use http::router;
 pub use jobs::JobKind;
 pub use state::AppState;

@@ -49,7 +49,7 @@ pub(crate) fn entries(plan: &ResolvedPlan, now: DateTime<Utc>) -> Vec<Entry> {
             "verify" => JobKind::Verify {
                 read_data: plan.schedules.verify_read_data.clone(),
             },
-            "drill" => JobKind::Drill,
+            "drill" => JobKind::Drill { assets: Vec::new() },
             "forget" => JobKind::Forget,
             "prune" => JobKind::Prune,
             _ => JobKind::Copy,

@@ -37,6 +37,8 @@ pub struct ActiveJob {
     pub trigger: String,
     pub since: Timestamp,
     pub running: bool,
+    /// What the same work took last time, in seconds: the dashboard's progress estimate.
+    pub expected_secs: Option<f64>,
 }
 
 /// The daemon's shared state; cheap to clone.
@@ -60,6 +62,8 @@ pub(crate) struct Inner {
     pub cache: RwLock<Cache>,
     pub stopping: AtomicBool,
     pub started: Timestamp,
+    /// The dashboard's logged-in sessions.
+    pub sessions: crate::dashboard::Sessions,
 }
 
 impl std::fmt::Debug for AppState {
@@ -92,6 +96,7 @@ impl AppState {
             cache: RwLock::new(Cache::default()),
             stopping: AtomicBool::new(false),
             started: Timestamp::now(),
+            sessions: crate::dashboard::Sessions::default(),
         }))
     }
 

@@ -1,0 +1,17 @@
+// Lifeboat dashboard: refreshes the parts of a page marked data-live="URL" every two
+// seconds while the page is visible. Pages read fully without it.
+(function () {
+  "use strict";
+  var parts = document.querySelectorAll("[data-live]");
+  if (!parts.length) { return; }
+  function refresh() {
+    if (document.hidden) { return; }
+    parts.forEach(function (el) {
+      fetch(el.getAttribute("data-live"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { el.innerHTML = html; } })
+        .catch(function () {});
+    });
+  }
+  setInterval(refresh, 2000);
+})();
