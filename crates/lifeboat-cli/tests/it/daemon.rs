@@ -18,17 +18,17 @@ use serde_json::Value;
 
 use crate::util::{PASSWORD, PASSWORD_ENV, Sandbox, toml_path, toml_str};
 
-const TOKEN: &str = "daemon-api-T0KEN-value";
+pub(crate) const TOKEN: &str = "daemon-api-T0KEN-value";
 
 /// A running daemon, stopped (SIGKILL) when dropped so a failing test leaves nothing behind.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(sb: &Sandbox, extra: &[&str]) -> Self {
+    pub(crate) fn start(sb: &Sandbox, extra: &[&str]) -> Self {
         let port = free_port();
         let log = sb.join("daemon.log");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
@@ -74,7 +74,12 @@ impl Daemon {
     }
 
     /// Polls `f` every 200 ms until it gives something, or panics with the daemon's log.
-    fn poll<T>(&self, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    pub(crate) fn poll<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(v) = f() {

@@ -7,6 +7,7 @@ mod conformance;
 mod copies;
 mod daemon;
 mod damaged;
+mod dashboard;
 mod drill;
 mod errors;
 mod faults;

@@ -80,6 +80,17 @@ pub fn sizes(points: &[(Timestamp, u64, bool)]) -> Markup {
         svg,
         "<polyline points=\"{line}\" fill=\"none\" stroke=\"#0f5fa8\" stroke-width=\"1.5\"/>"
     );
+    // Few points: each one visible (a single snapshot draws no line).
+    if points.len() <= 100 {
+        for (t, v, _) in points {
+            let _ = write!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"#0f5fa8\"/>",
+                x_of(*t, from, to),
+                y_of(*v as f64, max)
+            );
+        }
+    }
     for (t, v, _) in points.iter().filter(|p| p.2) {
         let _ = write!(
             svg,
