@@ -88,15 +88,9 @@ pub(crate) fn resolve(
     let mut users = Vec::with_capacity(c.users.len());
     for (name, u) in &c.users {
         let path = base.key(name);
+        // No user can be called `token` (the API token's login): the secrets pass refuses a
+        // key of that name anywhere in the plan before this runs.
         r.name(&path, At::Key, name)?;
-        if name == "token" {
-            return Err(r
-                .doc
-                .key_error(&path, "the user name token is taken")
-                .with_hint(
-                    "whoever logs in with the API token is shown as token; pick another name",
-                ));
-        }
         let Some(role) = u.role else {
             return Err(r
                 .error(&path.key("role"), "missing key")

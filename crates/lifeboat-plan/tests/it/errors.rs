@@ -1,6 +1,6 @@
 //! Every kind of error, with its exact message, position and key path.
 
-use crate::{HEAD, MINIMAL, err, error};
+use crate::{HEAD, MINIMAL, err, error, ok};
 
 #[test]
 fn error_fields_carry_position_path_and_hint() {
@@ -80,7 +80,7 @@ fn did_you_mean_at_every_depth() {
 fn unknown_key_without_a_close_match_lists_the_keys() {
     assert_eq!(
         err("frobnicate = 1\nversion = 1\n"),
-        "/plans/lifeboat.toml:1:1: frobnicate: unknown key\n  hint: expected one of: version, plan, repositories, assets, notify, scenarios, schedules"
+        "/plans/lifeboat.toml:1:1: frobnicate: unknown key\n  hint: expected one of: version, plan, repositories, assets, notify, scenarios, schedules, dashboard"
     );
     assert_eq!(
         err(&format!("{MINIMAL}retention = {{ forever = true }}\n")),
@@ -602,5 +602,63 @@ fn a_cluster_streams_its_wal_only_when_asked_and_at_a_valid_interval() {
     assert_eq!(
         err(&format!("{HEAD}{cluster}wal = \"rsync\"\n")),
         "/plans/lifeboat.toml:7:7: assets.pg.wal: unknown value \"rsync\"\n  hint: expected one of: archive, stream"
+    );
+}
+
+#[test]
+fn dashboard_users_need_a_role_and_a_hash_never_a_password() {
+    let user = "[dashboard.users.alice]\n";
+    let e = err(&format!(
+        "{MINIMAL}{user}password-hash-file = \"/etc/a.hash\"\n"
+    ));
+    assert!(
+        e.contains("dashboard.users.alice.role: missing key") && e.contains("\"operator\""),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}{user}role = \"operator\"\n"));
+    assert!(
+        e.contains("dashboard.users.alice.password-hash-file: missing key")
+            && e.contains("lifeboat hash-password"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{MINIMAL}{user}role = \"admin\"\npassword-hash-env = \"H\"\n"
+    ));
+    assert!(e.contains("expected one of: viewer, operator"), "{e}");
+    // A password in clear is refused by name, and its value is never echoed.
+    let e = err(&format!(
+        "{MINIMAL}{user}role = \"viewer\"\npassword = \"hunter2\"\n"
+    ));
+    assert!(
+        e.contains("dashboard.users.alice.password") && !e.contains("hunter2"),
+        "{e}"
+    );
+    // `token` is the API token's login: no user may take the name.
+    let e = err(&format!(
+        "{MINIMAL}[dashboard.users.token]\nrole = \"viewer\"\npassword-hash-env = \"H\"\n"
+    ));
+    assert!(
+        e.contains("dashboard.users.token: a token may not be written"),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}[dashboard]\nlogin = \"never\"\n"));
+    assert!(e.contains("expected one of: off-loopback, always"), "{e}");
+}
+
+#[test]
+fn a_dashboard_user_resolves_with_the_hash_source() {
+    let plan = ok(&format!(
+        "{MINIMAL}[dashboard]\nlogin = \"always\"\n[dashboard.users.bob]\nrole = \"viewer\"\npassword-hash-env = \"BOB_HASH\"\n"
+    ));
+    assert_eq!(plan.dashboard.login, lifeboat_plan::Login::Always);
+    assert_eq!(plan.dashboard.users.len(), 1);
+    assert_eq!(plan.dashboard.users[0].role, lifeboat_plan::Role::Viewer);
+    assert_eq!(
+        plan.dashboard.users[0].password_hash,
+        lifeboat_plan::SecretSource::Env("BOB_HASH".into())
+    );
+    assert_eq!(
+        ok(MINIMAL).dashboard.login,
+        lifeboat_plan::Login::OffLoopback
     );
 }

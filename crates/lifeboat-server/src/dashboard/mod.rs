@@ -271,6 +271,16 @@ async fn download(
         Ok(w) => w,
         Err(r) => return *r,
     };
+    // A backup's content leaves the repository here: never to an anonymous reader.
+    if who.csrf.is_none() {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            Some(&who),
+            &plan_name(&state),
+            "downloads need a login",
+            Some("log in, as a viewer or an operator"),
+        );
+    }
     let rel = q.path.unwrap_or_default();
     let engine = state.engine();
     let (n, i, r) = (name.clone(), id.clone(), rel.clone());

@@ -8,7 +8,11 @@
     if (document.hidden) { return; }
     parts.forEach(function (el) {
       fetch(el.getAttribute("data-live"), { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.text() : null; })
+        // A session that ended is sent to the login page: show it whole, not inside a part.
+        .then(function (r) {
+          if (r.redirected) { location.reload(); return null; }
+          return r.ok ? r.text() : null;
+        })
         .then(function (html) { if (html !== null) { el.innerHTML = html; } })
         .catch(function () {});
     });
