@@ -1,6 +1,17 @@
 //! Listing the snapshots of a repository, and finding one by asset and id.
+//!
+//! A snapshot file never changes once written (restic names it by the hash of its content),
+//! so the process keeps what it has read, per repository, and a listing reads only the
+//! files it has not seen: the daemon looks at the repository every minute and on every
+//! dashboard page, and a long history would otherwise be read whole each time.
 
-use std::time::Duration;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{LazyLock, Mutex},
+    time::Duration,
+};
+
+use rustic_core::repofile::SnapshotId;
 
 use crate::{
     error::{RepoError, RepoResult},
@@ -8,17 +19,22 @@ use crate::{
     snapshot::SnapshotInfo,
 };
 
+/// Snapshots read so far, by repository (location and repository id) and snapshot id.
+static SEEN: LazyLock<Mutex<HashMap<String, HashMap<String, SnapshotInfo>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 impl Repo {
     /// Every snapshot, oldest first, Lifeboat's and others' (e.g. written by restic).
     ///
     /// Needs no lock: a snapshot file that a concurrent forget removes between listing and
     /// reading makes rustic fail, so the listing is tried again (three times in all).
     pub fn snapshots(&self) -> RepoResult<Vec<SnapshotInfo>> {
+        let key = format!("{}#{}", self.config.location_text(), self.inner.config().id);
         let mut attempt = 0;
-        let files = loop {
+        let (listed, files) = loop {
             attempt += 1;
-            match self.inner.get_all_snapshots() {
-                Ok(files) => break files,
+            match self.read_new(&key) {
+                Ok(v) => break v,
                 Err(e) if attempt < 3 => {
                     tracing::debug!("list snapshots, try {attempt}: {}", crate::error::short(&e));
                     std::thread::sleep(Duration::from_millis(200));
@@ -26,9 +42,49 @@ impl Repo {
                 Err(e) => return Err(self.err("list snapshots", &e)),
             }
         };
-        let mut snaps: Vec<SnapshotInfo> = files.into_iter().map(SnapshotInfo::from_file).collect();
+        let mut seen = SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = seen.entry(key).or_default();
+        for file in files {
+            let info = SnapshotInfo::from_file(file);
+            known.insert(info.id.clone(), info);
+        }
+        // Forgotten since the last listing.
+        known.retain(|id, _| listed.contains(id));
+        let mut snaps: Vec<SnapshotInfo> = known.values().cloned().collect();
+        drop(seen);
         snaps.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(snaps)
+    }
+
+    /// The ids of every snapshot file, and the files among them not read before.
+    fn read_new(
+        &self,
+        key: &str,
+    ) -> rustic_core::RusticResult<(HashSet<String>, Vec<rustic_core::repofile::SnapshotFile>)>
+    {
+        let listed: HashSet<String> = self
+            .inner
+            .list::<SnapshotId>()?
+            .map(|id| id.to_hex().to_string())
+            .collect();
+        let new: Vec<&String> = {
+            let seen = SEEN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let known = seen.get(key);
+            listed
+                .iter()
+                .filter(|id| known.is_none_or(|k| !k.contains_key(*id)))
+                .collect()
+        };
+        let files = if new.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.get_snapshots(&new)?
+        };
+        Ok((listed, files))
     }
 
     /// The snapshot of `asset` whose id starts with `id`, or the newest regular (non-safety)

@@ -8,12 +8,18 @@
 //! (manifests and artifacts), `restore_tree.rs` (files back to disk) and `maintenance.rs`
 //! (forget, prune, copy).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex},
+    time::Duration,
+};
 
 use rustic_core::{
     ConfigOptions, Credentials, IndexedFullStatus, KeyOptions, OpenStatus, Repository,
-    RepositoryOptions, repofile::MasterKey,
+    RepositoryOptions,
+    repofile::{KeyId, MasterKey},
 };
+use sha2::{Digest, Sha256};
 
 use crate::{
     config::RepoConfig,
@@ -22,6 +28,25 @@ use crate::{
     progress::Progress,
     snapshot::SnapshotInfo,
 };
+
+/// Master keys this process derived, by repository location and password (hashed), with
+/// the key file that opened them.
+type KeyCache = HashMap<[u8; 32], (KeyId, MasterKey)>;
+
+static KEYS: LazyLock<Mutex<KeyCache>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn lock_keys() -> std::sync::MutexGuard<'static, KeyCache> {
+    KEYS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn key_cache_id(config: &RepoConfig) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(config.location_text().as_bytes());
+    h.update([0]);
+    h.update(config.password.expose().as_bytes());
+    h.finalize().into()
+}
 
 /// An opened repository.
 pub struct Repo {
@@ -108,6 +133,9 @@ impl Repo {
                 location: config.location_text(),
             });
         }
+        if let Some(inner) = Self::open_known(config, progress)? {
+            return Self::from_open(config, progress, inner);
+        }
         let inner = repo
             .open(&Credentials::password(config.password.expose()))
             .map_err(|err| {
@@ -120,7 +148,36 @@ impl Repo {
                     RepoError::backend("open", &config.name, &err)
                 }
             })?;
+        if let Some(key_id) = *inner.key_id() {
+            lock_keys().insert(key_cache_id(config), (key_id, inner.key()));
+        }
         Self::from_open(config, progress, inner)
+    }
+
+    /// Opens with the master key this process already derived from the same password, when
+    /// the key file that password opened is still in the repository: deriving it again
+    /// (scrypt, as restic's key files ask) takes most of a second, and the daemon opens the
+    /// repository for every page. A removed key is never honoured from here.
+    fn open_known(
+        config: &RepoConfig,
+        progress: &Progress,
+    ) -> RepoResult<Option<Repository<OpenStatus>>> {
+        let Some((key_id, key)) = lock_keys().get(&key_cache_id(config)).cloned() else {
+            return Ok(None);
+        };
+        let inner = new_repository(config, progress)?
+            .open(&Credentials::Masterkey(key))
+            .map_err(|e| RepoError::backend("open", &config.name, &e))?;
+        let still_there = inner
+            .list::<KeyId>()
+            .map_err(|e| RepoError::backend("list keys", &config.name, &e))?
+            .any(|id| id == key_id);
+        if still_there {
+            Ok(Some(inner))
+        } else {
+            lock_keys().remove(&key_cache_id(config));
+            Ok(None)
+        }
     }
 
     fn from_open(

@@ -63,8 +63,10 @@ impl Driver {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--disable-quic", "--window-size=1280,1000",
-                    // Any host name resolves to nothing: only 127.0.0.1 by address is reachable.
+                    // No host name resolves, and anything not on loopback goes to a proxy
+                    // that is not there: only 127.0.0.1 is reachable.
                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                    "--proxy-server=127.0.0.1:9",
                     format!("--user-data-dir={}", profile.display()),
                 ],
             }),
