@@ -206,7 +206,8 @@ pub fn run(cli: &Cli, engine: &Engine, out: &render::Output, path: &Path) -> Res
         | Command::Drill { .. }
         | Command::Catalog { .. }
         | Command::Key { .. }
-        | Command::Kit { .. } => unreachable!("a job of the protocol"),
+        | Command::Kit { .. }
+        | Command::Undelete { .. } => unreachable!("a job of the protocol"),
         // Answered before the plan is read (`main.rs`).
         Command::Completions { .. } | Command::Man { .. } | Command::HashPassword { .. } => {
             unreachable!("generated without a plan")

@@ -254,6 +254,14 @@ enum Command {
         #[command(subcommand)]
         action: PlanAction,
     },
+    /// Make what was deleted from an S3 repository (with --repo) visible again: removes the
+    /// delete markers placed since --since. Needs a versioned bucket, as every bucket with
+    /// Object Lock is. Lock files stay deleted
+    Undelete {
+        /// When the deletes began: 2026-12-05 10:00 (the plan's time zone) or RFC 3339
+        #[arg(long, value_name = "TIME")]
+        since: String,
+    },
     /// The audit log of every operation (.lifeboat/audit.jsonl, $LIFEBOAT_AUDIT_LOG)
     Audit {
         #[command(subcommand)]
@@ -415,6 +423,9 @@ impl Command {
             Self::Audit {
                 action: AuditAction::Push,
             } => Job::AuditPush,
+            Self::Undelete { since } => Job::Undelete {
+                since: since.clone(),
+            },
             Self::Key {
                 action: KeyAction::Add { new_password_file },
             } => Job::KeyAdd {

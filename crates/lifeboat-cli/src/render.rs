@@ -171,6 +171,29 @@ impl Output {
                     );
                 }
             }
+            Outcome::Undeleted {
+                repository,
+                undeleted,
+            } => {
+                if self.json {
+                    json(&serde_json::json!({ "repository": repository, "undeleted": undeleted }));
+                } else if undeleted.restored.is_empty() {
+                    println!("{repository}: no object deleted since then");
+                } else {
+                    let parts: Vec<String> = undeleted
+                        .restored
+                        .iter()
+                        .map(|(dir, n)| format!("{n} in {dir}"))
+                        .collect();
+                    println!("{repository}: visible again: {}", parts.join(", "));
+                    if undeleted.locks_left > 0 {
+                        println!("{} lock file(s) left deleted", undeleted.locks_left);
+                    }
+                    println!(
+                        "check it with `lifeboat verify --repo {repository}` or `restic check`"
+                    );
+                }
+            }
             Outcome::AuditPushed(id) => match (id, self.json) {
                 (_, true) => println!("{}", serde_json::json!({ "snapshot": id })),
                 (Some(id), false) => println!(
@@ -520,15 +543,20 @@ impl Output {
                 format!("{forecast} / {}", age(s.rto_secs)),
             );
         }
-        let mut repos: Vec<(&str, &str)> = Vec::new();
+        let mut repos: Vec<(&str, &str, Option<u64>)> = Vec::new();
         for c in rows.iter().flat_map(|s| &s.copies) {
-            if !repos.contains(&(c.repository.as_str(), c.from.as_str())) {
-                repos.push((c.repository.as_str(), c.from.as_str()));
+            if !repos.iter().any(|(r, _, _)| *r == c.repository) {
+                repos.push((c.repository.as_str(), c.from.as_str(), c.object_lock_days));
             }
         }
-        for (repo, from) in repos {
+        for (repo, from, lock) in repos {
             println!();
-            println!("repository {repo} (copy of {from})");
+            match lock {
+                Some(days) => println!(
+                    "repository {repo} (copy of {from}; immutable: Object Lock, {days} days)"
+                ),
+                None => println!("repository {repo} (copy of {from})"),
+            }
             println!(
                 "{:<16} {:<10} {:<20} {:>10}  {:<24} state",
                 "asset", "snapshot", "last backup", "lag", "retention"

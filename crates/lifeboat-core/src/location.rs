@@ -29,6 +29,10 @@ pub struct S3Location {
     /// `timeout=`: how long a request may take (a read or write may stall for half of it)
     /// before it is retried; 60 s unless given.
     pub timeout: Option<std::time::Duration>,
+    /// The repository's `object-lock`: the bucket keeps every object version this long (S3
+    /// Object Lock with a default retention), so writes carry the checksum such buckets
+    /// require, and nothing younger is forgotten or pruned.
+    pub object_lock: Option<std::time::Duration>,
 }
 
 impl fmt::Display for RepoLocation {

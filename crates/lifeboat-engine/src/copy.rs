@@ -55,6 +55,8 @@ pub struct CopyStatus {
     pub error: Option<String>,
     /// The copy's own retention, when it has one; else the asset's rules apply there too.
     pub retention: Option<String>,
+    /// Days its bucket keeps every object version (`object-lock`): an immutable copy.
+    pub object_lock_days: Option<u64>,
 }
 
 impl Engine {
@@ -191,10 +193,12 @@ impl Engine {
                             },
                             error: None,
                             retention: r.retention.as_ref().map(ToString::to_string),
+                            object_lock_days: lock_days(r),
                         }
                     }
                     unreadable => CopyStatus {
                         retention: r.retention.as_ref().map(ToString::to_string),
+                        object_lock_days: lock_days(r),
                         repository: r.name.clone(),
                         from: from.to_owned(),
                         last_snapshot: None,
@@ -231,8 +235,24 @@ impl Engine {
     }
 }
 
-/// Copies the snapshots of `from` that `to` lacks, under shared locks of both.
+fn lock_days(r: &lifeboat_plan::ResolvedRepository) -> Option<u64> {
+    r.object_lock().map(|d| d.as_secs() / 86_400)
+}
+
+/// Copies the snapshots of `from` that `to` lacks, under shared locks of both. Into a copy
+/// with `object-lock`, only once this process has seen its bucket refuse to delete a version
+/// of what it just wrote: a copy believed immutable that is not is worse than none.
 fn copy_between(from: &Repo, to: &Repo) -> Result<usize, EngineError> {
+    static PROVEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if to.object_lock().is_some() {
+        let mut proven = PROVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !proven.contains(&to.location()) {
+            to.prove_locked()?;
+            proven.push(to.location());
+        }
+    }
     let from_lock = from.lock(LockKind::Shared, &format!("copy to {}", to.name()))?;
     let to_lock = to.lock(LockKind::Shared, &format!("copy from {}", from.name()))?;
     if !from.same_chunker(to) {

@@ -51,6 +51,10 @@ impl EngineError {
                 "check the password source named in the plan (password-env, password-file or password-command)"
                     .into(),
             ),
+            Self::Repo(RepoError::NotImmutable { .. }) => Some(
+                "turn Object Lock on for the bucket with a default retention at least as long as object-lock (docs/immutable-copies.md), or remove object-lock from the repository"
+                    .to_owned(),
+            ),
             Self::Repo(RepoError::AlreadyExists { .. }) => {
                 Some("use it as it is, or point the plan at an empty location".into())
             }

@@ -477,7 +477,10 @@ impl Engine {
                 .cloned()
                 .collect();
             let rules = config.retention.as_ref().unwrap_or(&asset.retention);
-            let decisions = decide(&own, rules, now);
+            let mut decisions = decide(&own, rules, now);
+            if let Some(lock) = config.object_lock() {
+                keep_locked(&mut decisions, lock, now);
+            }
             if apply {
                 forget_removed(repo, &lock, &decisions)?;
             }
@@ -686,4 +689,49 @@ fn forget_removed(
         repo.forget(lock, &remove)?;
     }
     Ok(())
+}
+
+/// In a bucket with Object Lock a snapshot younger than the lock cannot be removed: it is
+/// kept, and the decision says until when.
+fn keep_locked(
+    decisions: &mut [lifeboat_repo::Decision],
+    lock: std::time::Duration,
+    now: Timestamp,
+) {
+    let lock = jiff::SignedDuration::from_secs(i64::try_from(lock.as_secs()).unwrap_or(i64::MAX));
+    for d in decisions.iter_mut().filter(|d| !d.keep) {
+        let until = d.time.saturating_add(lock).unwrap_or(d.time);
+        if until > now {
+            d.keep = true;
+            d.reasons = vec![format!(
+                "object lock until {}",
+                until.strftime("%Y-%m-%d %H:%M UTC")
+            )];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_locked;
+
+    #[test]
+    fn a_snapshot_younger_than_the_lock_is_kept_with_the_date_it_may_go() {
+        let now: jiff::Timestamp = "2026-12-06T12:00:00Z".parse().unwrap();
+        let decision = |age_days: i64, keep: bool| lifeboat_repo::Decision {
+            id: format!("id{age_days}"),
+            short_id: format!("id{age_days}"),
+            time: now - jiff::SignedDuration::from_hours(24 * age_days),
+            keep,
+            reasons: vec!["not kept by any rule".into()],
+        };
+        let mut d = vec![decision(1, true), decision(3, false), decision(40, false)];
+        keep_locked(&mut d, std::time::Duration::from_secs(30 * 86_400), now);
+        assert!(d[0].keep);
+        assert!(d[1].keep);
+        assert_eq!(d[1].reasons, ["object lock until 2027-01-02 12:00 UTC"]);
+        // Its lock has run out: retention decides alone.
+        assert!(!d[2].keep);
+        assert_eq!(d[2].reasons, ["not kept by any rule"]);
+    }
 }

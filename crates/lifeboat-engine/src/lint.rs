@@ -213,6 +213,17 @@ fn offsite(plan: &ResolvedPlan, f: &mut Findings) {
             ),
             Some("prefer an s3:// repository for the copy"),
         );
+    } else if copies.iter().all(|r| r.object_lock().is_none()) {
+        let names: Vec<&str> = copies.iter().map(|r| r.name.as_str()).collect();
+        f.add(
+            Level::Warning,
+            format!("repositories.{}", names[0]),
+            format!(
+                "no copy of the P0 asset(s) {} is immutable: whoever holds this host's keys can delete every copy",
+                p0.join(", ")
+            ),
+            Some("put the copy in a bucket with S3 Object Lock and add object-lock = \"30d\" (docs/immutable-copies.md)"),
+        );
     }
 }
 

@@ -87,6 +87,9 @@ pub enum Job {
     CatalogRebuild,
     /// Copy the audit log into the repository.
     AuditPush,
+    /// Remove the delete markers placed since `since` (a time as `--before` takes it) in the
+    /// repository's S3 bucket, so that deleted objects are visible again.
+    Undelete { since: String },
 }
 
 impl Job {
@@ -108,6 +111,7 @@ impl Job {
             Self::Kit { .. } => "kit",
             Self::CatalogRebuild => "catalog",
             Self::AuditPush => "audit",
+            Self::Undelete { .. } => "undelete",
         }
     }
 
@@ -177,6 +181,7 @@ impl Job {
             .to_owned(),
             Self::CatalogRebuild => "catalog rebuild".to_owned(),
             Self::AuditPush => "audit push".to_owned(),
+            Self::Undelete { since } => format!("undelete --since {since}"),
         }
     }
 
@@ -223,7 +228,7 @@ pub enum Outcome {
     Restore(RestoreReport),
     /// Bytes written.
     Dump(u64),
-    /// A scenario rehearsed on sandboxes, and where its incident report went.
+    /// A scenario run unattended, and where its incident report went.
     Scenario {
         report: RecoverReport,
         written: Option<PathBuf>,
@@ -242,6 +247,11 @@ pub enum Outcome {
     CatalogRebuilt(Rebuilt),
     /// The snapshot holding the audit log; `None` when there is no log yet.
     AuditPushed(Option<String>),
+    /// What `undelete` put back in which repository.
+    Undeleted {
+        repository: String,
+        undeleted: lifeboat_repo::Undeleted,
+    },
 }
 
 impl Outcome {
@@ -404,6 +414,15 @@ impl Engine {
             } => Outcome::Kit(self.write_kit(out.as_deref(), *include_password)?),
             Job::CatalogRebuild => Outcome::CatalogRebuilt(self.rebuild_catalog()?),
             Job::AuditPush => Outcome::AuditPushed(self.save_audit()?),
+            Job::Undelete { since } => {
+                let since = self.parse_time(since)?;
+                // Not opened: its config file may be among what was deleted.
+                let config = self.repo_config(self.primary())?;
+                Outcome::Undeleted {
+                    repository: config.name.clone(),
+                    undeleted: config.undelete(since)?,
+                }
+            }
         })
     }
 }

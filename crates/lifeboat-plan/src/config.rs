@@ -72,6 +72,7 @@ pub(crate) struct RepositoryConfig {
     pub retention: Option<RetentionConfig>,
     pub access_key_id_env: Option<String>,
     pub secret_access_key_env: Option<String>,
+    pub object_lock: Option<String>,
 }
 
 /// `[assets.NAME]`: the union of every asset type's keys.

@@ -37,6 +37,17 @@ pub struct ResolvedRepository {
     pub s3_credentials: Option<S3CredentialVars>,
 }
 
+impl ResolvedRepository {
+    /// `object-lock`: how long the bucket keeps every object version, when it locks them.
+    #[must_use]
+    pub fn object_lock(&self) -> Option<std::time::Duration> {
+        match &self.location {
+            RepoLocation::S3(s3) => s3.object_lock,
+            RepoLocation::Local { .. } => None,
+        }
+    }
+}
+
 /// Environment variable names (not values) for an S3 repository's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3CredentialVars {
@@ -160,6 +171,32 @@ fn resolve_one(
                 .with_hint("access-key-id-env and secret-access-key-env go together"));
         }
     };
+    let mut location = location;
+    if let Some(period) = &config.object_lock {
+        let path = base.key("object-lock");
+        let RepoLocation::S3(s3) = &mut location else {
+            return Err(r
+                .doc
+                .key_error(&path, "Object Lock is a feature of S3 buckets")
+                .with_hint("remove object-lock, or make this an s3:// repository whose bucket has Object Lock on"));
+        };
+        if config.copy_from.is_none() {
+            return Err(r
+                .doc
+                .key_error(
+                    &path,
+                    "only a copy can be locked: the primary forgets and prunes what backups write",
+                )
+                .with_hint("lock an off-site copy: add copy-from = \"NAME\" naming the primary"));
+        }
+        let days = r.opt_duration(&path, Some(period))?.unwrap_or_default();
+        if days.as_secs() == 0 || days.as_secs() % 86_400 != 0 {
+            return Err(r
+                .error(&path, "Object Lock keeps objects for whole days")
+                .with_hint("give the bucket's default retention, e.g. object-lock = \"30d\""));
+        }
+        s3.object_lock = Some(days);
+    }
     Ok(ResolvedRepository {
         name: name.to_owned(),
         location,
@@ -237,6 +274,7 @@ fn parse_s3(raw: &str) -> Result<S3Location, (String, Option<String>)> {
         path_style: false,
         storage_class: None,
         timeout: None,
+        object_lock: None,
     };
     let mut path_style = None;
     let mut seen = Vec::new();
@@ -367,6 +405,7 @@ mod tests {
                 path_style: true,
                 storage_class: None,
                 timeout: None,
+                object_lock: None,
             }
         );
         let l = parse_s3("s3://b/a/b/?region=eu-west-1&storage-class=STANDARD_IA").unwrap();

@@ -42,6 +42,10 @@ impl RepoConfig {
             "enable_virtual_host_style".to_owned(),
             (!s3.path_style).to_string(),
         );
+        // A bucket with Object Lock takes no write without a checksum of the body.
+        if s3.object_lock.is_some() {
+            o.insert("checksum_algorithm".to_owned(), "md5".to_owned());
+        }
         if packs && let Some(class) = &s3.storage_class {
             o.insert("default_storage_class".to_owned(), class.clone());
         }
@@ -53,7 +57,7 @@ impl RepoConfig {
     }
 
     /// An S3 operator with time-outs, retries and bounded concurrency (`store.rs`).
-    fn s3_operator(
+    pub(crate) fn s3_operator(
         &self,
         s3: &lifeboat_core::S3Location,
         packs: bool,

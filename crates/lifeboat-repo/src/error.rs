@@ -73,6 +73,11 @@ pub enum RepoError {
         "repository {name} was called from inside an async runtime; run it through lifeboat_repo::blocking"
     )]
     InsideAsyncRuntime { name: String },
+
+    #[error(
+        "repository {name} has object-lock, but its bucket does not lock what it keeps: {detail}"
+    )]
+    NotImmutable { name: String, detail: String },
 }
 
 impl RepoError {

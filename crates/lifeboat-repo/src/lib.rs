@@ -12,6 +12,7 @@ mod check;
 mod config;
 mod error;
 mod fetch;
+mod immutable;
 mod keys;
 mod listing;
 mod lock;
@@ -36,6 +37,7 @@ pub use browse::{EntryKind, TreeEntry};
 pub use check::{CheckReport, DamagedPack, PackUsers};
 pub use config::RepoConfig;
 pub use error::{RepoError, RepoResult};
+pub use immutable::Undeleted;
 pub use keys::KeyInfo;
 pub use lock::{
     DEFAULT_LOCK_WAIT, LOCK_WAIT_ENV, LockInfo, LockKind, RepoLock, lock_wait_from_env,

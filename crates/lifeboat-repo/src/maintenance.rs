@@ -54,7 +54,14 @@ impl Repo {
             .reopen()?
             .to_indexed_ids()
             .map_err(|e| self.err("read index", &e))?;
-        let opts = PruneOptions::default();
+        // In a bucket with Object Lock nothing younger than the lock can go: such packs are
+        // neither repacked nor removed (rustic's keep-pack).
+        let opts = match self.object_lock() {
+            Some(lock) => PruneOptions::default().keep_pack(
+                jiff::Span::new().seconds(i64::try_from(lock.as_secs()).unwrap_or(i64::MAX)),
+            ),
+            None => PruneOptions::default(),
+        };
         let plan = repo
             .prune_plan(&opts)
             .map_err(|e| self.err("plan prune", &e))?;

@@ -147,6 +147,40 @@ impl MotoServer {
         expect_status(&resp, &[200]).with_context(action)
     }
 
+    /// Creates `bucket` with S3 Object Lock on and a default retention of `days` days in
+    /// governance mode: every object version written to it cannot be deleted before then.
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached or refuses either request.
+    pub fn create_locked_bucket(&self, bucket: &str, days: u32) -> Result<()> {
+        let action = || format!("create locked bucket {bucket:?} on {}", self.endpoint());
+        let target = format!("/{}", percent_encode(bucket, false));
+        let resp = http::request(
+            self.port,
+            "PUT",
+            &target,
+            &[
+                ("Authorization", FAKE_AUTHORIZATION),
+                ("x-amz-bucket-object-lock-enabled", "true"),
+            ],
+            b"",
+            http::IO_TIMEOUT,
+        )
+        .with_context(action)?;
+        expect_status(&resp, &[200]).with_context(action)?;
+        let config = format!(
+            "<ObjectLockConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>\
+             <Mode>GOVERNANCE</Mode><Days>{days}</Days></DefaultRetention></Rule>\
+             </ObjectLockConfiguration>"
+        );
+        let resp = self
+            .s3_request("PUT", &format!("{target}?object-lock"), config.as_bytes())
+            .with_context(action)?;
+        expect_status(&resp, &[200]).with_context(action)
+    }
+
     /// Stores `data` under `key`, replacing any previous object.
     ///
     /// # Errors

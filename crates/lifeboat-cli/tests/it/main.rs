@@ -13,6 +13,7 @@ mod errors;
 mod faults;
 mod generated;
 mod http_steps;
+mod immutable;
 mod interop;
 mod keys;
 mod killed;

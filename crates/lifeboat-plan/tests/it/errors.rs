@@ -662,3 +662,33 @@ fn a_dashboard_user_resolves_with_the_hash_source() {
         lifeboat_plan::Login::OffLoopback
     );
 }
+
+#[test]
+fn only_an_s3_copy_can_have_an_object_lock_of_whole_days() {
+    let repo = |url: &str, extra: &str| {
+        format!(
+            "{HEAD}[repositories.main]\nurl = \"/srv/b\"\npassword-env = \"P\"\n[repositories.off]\nurl = \"{url}\"\npassword-env = \"P\"\n{extra}[assets.web]\ntype = \"files\"\npaths = [\"/srv\"]\n"
+        )
+    };
+    let s3 = "s3://b/p?region=eu-west-1";
+    let e = err(&repo(
+        "/mnt/copy",
+        "copy-from = \"main\"\nobject-lock = \"30d\"\n",
+    ));
+    assert!(
+        e.contains("repositories.off.object-lock: Object Lock is a feature of S3 buckets"),
+        "{e}"
+    );
+    let e = err(&repo(s3, "object-lock = \"30d\"\n"));
+    assert!(
+        e.contains("only a copy can be locked") && e.contains("copy-from"),
+        "{e}"
+    );
+    let e = err(&repo(s3, "copy-from = \"main\"\nobject-lock = \"36h\"\n"));
+    assert!(e.contains("whole days"), "{e}");
+    let plan = ok(&repo(s3, "copy-from = \"main\"\nobject-lock = \"30d\"\n"));
+    assert_eq!(
+        plan.repositories[1].object_lock(),
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+}

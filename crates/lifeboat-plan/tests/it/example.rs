@@ -46,6 +46,7 @@ fn design_example_parses() {
             path_style: true,
             storage_class: None,
             timeout: None,
+            object_lock: None,
         })
     );
     assert_eq!(

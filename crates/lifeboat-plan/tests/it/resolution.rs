@@ -223,6 +223,7 @@ fn s3_repositories() {
             path_style: true,
             storage_class: None,
             timeout: None,
+            object_lock: None,
         })
     );
     let creds = minio.s3_credentials.as_ref().unwrap();

@@ -21,6 +21,7 @@ fn s3_config(moto: &MotoServer, bucket: &str) -> RepoConfig {
             path_style: true,
             storage_class: None,
             timeout: None,
+            object_lock: None,
         }),
         password: Secret::new("correct horse".into()),
         s3_credentials: Some((Secret::new("test".into()), Secret::new("test".into()))),

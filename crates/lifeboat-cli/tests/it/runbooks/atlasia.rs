@@ -68,7 +68,7 @@ fn atlasia_vault_and_database_corruption_are_recovered() {
     let api = Health::start("ready");
     let slack = Health::start("ok");
     ex.set("ATLASIA_REPO", ex.path("repo").display().to_string());
-    ex.set("ATLASIA_OFFSITE", ex.path("offsite").display().to_string());
+    ex.local_offsite("ATLASIA_OFFSITE");
     ex.set("ATLASIA_PG_HOST", "127.0.0.1");
     ex.set("ATLASIA_PG_PORT", pg.port().to_string());
     ex.set("ATLASIA_PG_PASSWORD", "unused-with-trust");

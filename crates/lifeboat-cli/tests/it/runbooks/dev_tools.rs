@@ -67,7 +67,7 @@ fn setup() -> (Example, Servers) {
     let registry = Health::start("{\"event_bus\": \"connected\"}");
     let slack = Health::start("ok");
     ex.set("DEVTOOLS_REPO", ex.path("repo").display().to_string());
-    ex.set("DEVTOOLS_OFFSITE", ex.path("offsite").display().to_string());
+    ex.local_offsite("DEVTOOLS_OFFSITE");
     ex.set("DEVTOOLS_PG_HOST", "127.0.0.1");
     ex.set("DEVTOOLS_PG_PORT", pg.port().to_string());
     ex.set("DEVTOOLS_PG_PASSWORD", "unused-with-trust");

@@ -55,10 +55,7 @@ fn setup() -> Hub {
     let api = Health::start("ok");
     let team = Health::start("ok");
     ex.set("DEVOPS_HUB_REPO", ex.path("repo").display().to_string());
-    ex.set(
-        "DEVOPS_HUB_OFFSITE",
-        ex.path("offsite").display().to_string(),
-    );
+    ex.local_offsite("DEVOPS_HUB_OFFSITE");
     ex.set("DEVOPS_HUB_HOME", home.display().to_string());
     ex.set("DEVOPS_HUB_API", api.addr.clone());
     ex.set(

@@ -34,6 +34,8 @@ pub struct Example {
     pub sb: Sandbox,
     env: Vec<(String, String)>,
     bin: PathBuf,
+    /// The plan as shipped, while `local_offsite` has its `object-lock` taken out.
+    shipped: Option<String>,
 }
 
 impl Example {
@@ -53,6 +55,7 @@ impl Example {
             sb,
             env: Vec::new(),
             bin,
+            shipped: None,
         };
         ex.set("LIFEBOAT_PASSWORD", PASSWORD);
         ex
@@ -61,6 +64,29 @@ impl Example {
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_owned(), value.into()));
+    }
+
+    /// Points the example's off-site copy (variable `var`) at a local directory, and drops its
+    /// `object-lock`: a directory keeps no object versions to lock.
+    pub fn local_offsite(&mut self, var: &str) {
+        let plan = fs::read_to_string(self.sb.plan_path()).unwrap();
+        let kept: Vec<&str> = plan
+            .lines()
+            .filter(|l| !l.starts_with("object-lock = "))
+            .collect();
+        fs::write(self.sb.plan_path(), kept.join("\n") + "\n").unwrap();
+        self.shipped = Some(plan);
+        let dir = self.path("offsite").display().to_string();
+        self.set(var, dir);
+    }
+
+    /// Points the off-site copy (variable `var`) at `url`, a bucket, with the example's
+    /// `object-lock` as shipped.
+    pub fn bucket_offsite(&mut self, var: &str, url: String) {
+        if let Some(plan) = self.shipped.take() {
+            fs::write(self.sb.plan_path(), plan).unwrap();
+        }
+        self.set(var, url);
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {

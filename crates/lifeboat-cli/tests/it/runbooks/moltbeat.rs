@@ -42,7 +42,7 @@ fn moltbeat_accidental_deletion_copies_the_missing_rows_back() {
     .unwrap();
     let slack = Health::start("ok");
     ex.set("MOLTBEAT_REPO", ex.path("repo").display().to_string());
-    ex.set("MOLTBEAT_OFFSITE", ex.path("offsite").display().to_string());
+    ex.local_offsite("MOLTBEAT_OFFSITE");
     ex.set("MOLTBEAT_PG_HOST", "127.0.0.1");
     ex.set("MOLTBEAT_PG_PORT", pg.port().to_string());
     ex.set("MOLTBEAT_PG_PASSWORD", "unused-with-trust");

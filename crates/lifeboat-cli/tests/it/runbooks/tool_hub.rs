@@ -53,7 +53,7 @@ fn setup() -> (Example, Health, PostgresSandbox) {
     .unwrap();
     let api = Health::start("ready");
     ex.set("TOOLHUB_REPO", ex.path("repo").display().to_string());
-    ex.set("TOOLHUB_OFFSITE", ex.path("offsite").display().to_string());
+    ex.local_offsite("TOOLHUB_OFFSITE");
     ex.set("TOOLHUB_DATA", data.display().to_string());
     ex.set("TOOLHUB_HOME", home.display().to_string());
     ex.set("TOOLHUB_UNIT_DIR", units.display().to_string());
@@ -107,9 +107,10 @@ fn tool_hub_data_corruption_is_recovered() {
 #[test]
 fn tool_hub_complete_loss_restores_everything_from_s3() {
     let s3 = MotoServer::start().expect("start moto_server (pip install 'moto[server]')");
-    s3.create_bucket("tool-hub").unwrap();
+    // The example's copy has object-lock: its bucket must lock, or the copy is refused.
+    s3.create_locked_bucket("tool-hub", 1).unwrap();
     let (mut ex, _api, _pg) = setup();
-    ex.set(
+    ex.bucket_offsite(
         "TOOLHUB_OFFSITE",
         format!(
             "s3://tool-hub/lifeboat?endpoint={}&region=us-east-1",
