@@ -22,6 +22,8 @@ pub mod export;
 mod http;
 mod jobs;
 mod metrics;
+#[cfg(test)]
+mod monitoring;
 mod scheduler;
 mod state;
 mod streams;

@@ -109,6 +109,23 @@ impl Page<'_> {
         self.c.current_url().await.unwrap().path().to_owned()
     }
 
+    /// The page's source once it holds `needle` (up to 20 s after a click or a submit: the
+    /// browser may still be on the page before), else a panic with what it shows.
+    async fn wait_text(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.source().await;
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page never showed {needle:?}:\n{s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (up to 10 s) for the browser to arrive at `want` after a click.
     async fn arrive(&self, want: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -285,11 +302,7 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
         p.arrive("/login").await;
         p.shot("login").await;
         p.login("bob", "not-his-password").await;
-        assert!(
-            p.source()
-                .await
-                .contains("That name and password do not match.")
-        );
+        p.wait_text("That name and password do not match.").await;
 
         // A viewer reads, sees no action, and is refused when he forges one with his token.
         p.login("bob", BOB_PASSWORD).await;
@@ -311,7 +324,7 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
                 .unwrap()
                 .unwrap();
         p.post_form("/actions/backup", &[("csrf", &bob_csrf)]).await;
-        assert!(p.source().await.contains("bob may read but not start jobs"));
+        p.wait_text("bob may read but not start jobs").await;
         p.goto("/").await;
         p.logout().await;
         p.arrive("/login").await;
@@ -357,7 +370,7 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
             .click()
             .await
             .unwrap();
-        let page = p.source().await;
+        let page = p.wait_text("Contents").await;
         assert!(
             page.contains("3 files, "),
             "the manifest's file count: {page}"
@@ -382,7 +395,8 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
             .await
             .unwrap();
         let href =
-            p.c.find(Locator::Css("a[aria-label='download q1.bin']"))
+            p.c.wait()
+                .for_element(Locator::Css("a[aria-label='download q1.bin']"))
                 .await
                 .unwrap()
                 .attr("href")
@@ -442,8 +456,7 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
             .click()
             .await
             .unwrap();
-        let page = p.source().await;
-        assert!(page.contains("Recovery drill: it"), "{page}");
+        let page = p.wait_text("Recovery drill: it").await;
         assert!(page.contains("<td>web</td>"), "{page}");
         p.shot("drill-report").await;
 
@@ -455,11 +468,8 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
             .click()
             .await
             .unwrap();
-        let page = p.source().await;
-        assert!(
-            page.contains("Dry run of web-lost") && page.contains("would run"),
-            "{page}"
-        );
+        let page = p.wait_text("Dry run of web-lost").await;
+        assert!(page.contains("would run"), "{page}");
         assert!(!restored.exists(), "a dry run restored something");
         p.shot("dry-run").await;
         p.goto("/runbooks").await;
@@ -475,16 +485,17 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
             .click()
             .await
             .unwrap();
-        assert!(p.source().await.contains("was not confirmed"));
+        p.wait_text("was not confirmed").await;
         assert!(!restored.exists());
 
         // The operator's own session, without its CSRF token: refused.
         p.goto("/").await;
         p.post_form("/actions/backup", &[("asset", "web")]).await;
-        assert!(p.source().await.contains("CSRF token is missing or wrong"));
+        p.wait_text("CSRF token is missing or wrong").await;
+        p.goto("/").await;
         p.post_form("/actions/backup", &[("asset", "web"), ("csrf", "forged")])
             .await;
-        assert!(p.source().await.contains("CSRF token is missing or wrong"));
+        p.wait_text("CSRF token is missing or wrong").await;
         assert_eq!(
             sb.snapshots_of("web").len(),
             1,
