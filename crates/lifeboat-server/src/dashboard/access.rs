@@ -140,6 +140,21 @@ pub fn who(state: &AppState, headers: &HeaderMap) -> Option<Who> {
     open.then(Who::anonymous)
 }
 
+/// Handlers take a [`Who`]: someone the dashboard may show pages to. Anyone else is sent to
+/// the login page.
+impl axum::extract::FromRequestParts<AppState> for Who {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        who(state, &parts.headers)
+            .ok_or_else(|| axum::response::Redirect::to("/login").into_response())
+    }
+}
+
 /// Whether `given` is the CSRF token of `who`'s session, compared in constant time.
 #[must_use]
 pub fn csrf_ok(who: &Who, given: Option<&str>) -> bool {

@@ -11,7 +11,7 @@ use axum::{
 use maud::html;
 use serde::Deserialize;
 
-use super::{Refusal, access, access::Who, gate, layout::error_page, layout::page, plan_name};
+use super::{access, access::Who, layout::error_page, layout::page, plan_name};
 use crate::{
     jobs::{self, JobKind, Refused},
     state::AppState,
@@ -91,43 +91,40 @@ pub(super) struct ActionForm {
     confirm: Option<String>,
 }
 
-/// The operator behind an action, or the page that refuses it (and the audit line).
-fn operator(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: &ActionForm,
-    what: &str,
-) -> Result<Who, Refusal> {
-    let who = gate(state, headers)?;
-    let plan = plan_name(state);
-    let refuse = |why: &str, hint: &str| {
-        state.engine().audit_as(
-            &who.user,
-            &format!("dashboard: {what}"),
-            "refused",
-            Some(why),
-        );
-        error_page(StatusCode::FORBIDDEN, Some(&who), &plan, why, Some(hint))
-    };
-    if who.csrf.is_none() {
-        return Err(Box::new(refuse(
-            "starting jobs needs a login",
+/// The page that refuses `who` the action `what` (written to the audit log), or `None`
+/// for an operator whose form carries the session's CSRF token.
+fn refused(state: &AppState, who: &Who, form: &ActionForm, what: &str) -> Option<Response> {
+    let why = if who.csrf.is_none() {
+        (
+            "starting jobs needs a login".to_owned(),
             "log in as an operator",
-        )));
-    }
-    if !who.operator() {
-        return Err(Box::new(refuse(
-            &format!("{} may read but not start jobs", who.user),
+        )
+    } else if !who.operator() {
+        (
+            format!("{} may read but not start jobs", who.user),
             "log in as an operator",
-        )));
-    }
-    if !access::csrf_ok(&who, form.csrf.as_deref()) {
-        return Err(Box::new(refuse(
-            "the form's CSRF token is missing or wrong",
+        )
+    } else if !access::csrf_ok(who, form.csrf.as_deref()) {
+        (
+            "the form's CSRF token is missing or wrong".to_owned(),
             "reload the page and try again",
-        )));
-    }
-    Ok(who)
+        )
+    } else {
+        return None;
+    };
+    state.engine().audit_as(
+        &who.user,
+        &format!("dashboard: {what}"),
+        "refused",
+        Some(&why.0),
+    );
+    Some(error_page(
+        StatusCode::FORBIDDEN,
+        Some(who),
+        &plan_name(state),
+        &why.0,
+        Some(why.1),
+    ))
 }
 
 fn start(state: &AppState, who: &Who, job: JobKind, what: &str, back: &str) -> Response {
@@ -162,6 +159,9 @@ fn start(state: &AppState, who: &Who, job: JobKind, what: &str, back: &str) -> R
     }
 }
 
+/// The page a request gets instead of what it asked for (boxed: a response is large).
+type Refusal = Box<Response>;
+
 /// The asset a form names, which the plan must have; `None` for all of them.
 fn form_asset(state: &AppState, who: &Who, form: &ActionForm) -> Result<Option<String>, Refusal> {
     match form.asset.as_deref().filter(|a| !a.is_empty()) {
@@ -179,13 +179,12 @@ fn form_asset(state: &AppState, who: &Who, form: &ActionForm) -> Result<Option<S
 
 pub(super) async fn action_backup(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let who = match operator(&state, &headers, &form, "backup") {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    if let Some(r) = refused(&state, &who, &form, "backup") {
+        return r;
+    }
     let asset = match form_asset(&state, &who, &form) {
         Ok(a) => a,
         Err(r) => return *r,
@@ -209,13 +208,12 @@ pub(super) async fn action_backup(
 
 pub(super) async fn action_drill(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let who = match operator(&state, &headers, &form, "drill") {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    if let Some(r) = refused(&state, &who, &form, "drill") {
+        return r;
+    }
     let asset = match form_asset(&state, &who, &form) {
         Ok(a) => a,
         Err(r) => return *r,
@@ -231,15 +229,14 @@ pub(super) async fn action_drill(
 
 pub(super) async fn run_runbook(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
     let what = format!("recover {name} --yes");
-    let who = match operator(&state, &headers, &form, &what) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    if let Some(r) = refused(&state, &who, &form, &what) {
+        return r;
+    }
     if state.engine().plan().scenario(&name).is_none() {
         return error_page(
             StatusCode::NOT_FOUND,

@@ -24,8 +24,8 @@ use axum::{
     Router,
     body::{Body, Bytes},
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use lifeboat_engine::{EngineError, RecoverRequest, RecoverUi, StepRecord};
@@ -83,14 +83,6 @@ fn plan_name(state: &AppState) -> String {
     state.engine().plan().name.clone()
 }
 
-/// The page a request gets instead of what it asked for (boxed: a response is large).
-type Refusal = Box<Response>;
-
-/// Who is asking, or the redirect to the login page.
-fn gate(state: &AppState, headers: &HeaderMap) -> Result<Who, Refusal> {
-    access::who(state, headers).ok_or_else(|| Box::new(Redirect::to("/login").into_response()))
-}
-
 /// Runs a blocking engine call off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
@@ -101,6 +93,21 @@ async fn blocking<T: Send + 'static>(
             None,
         ))
     })
+}
+
+/// The page `view` makes of what the engine gave, or the page that says why it could not.
+fn shown<T>(
+    state: &AppState,
+    who: &Who,
+    title: &str,
+    section: &str,
+    got: Result<T, EngineError>,
+    view: impl FnOnce(T) -> maud::Markup,
+) -> Response {
+    match got {
+        Ok(v) => page(title, section, Some(who), &plan_name(state), &view(v)),
+        Err(e) => engine_error(state, who, &e),
+    }
 }
 
 fn engine_error(state: &AppState, who: &Who, e: &EngineError) -> Response {
@@ -120,11 +127,7 @@ fn engine_error(state: &AppState, who: &Who, e: &EngineError) -> Response {
     )
 }
 
-async fn overview_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+async fn overview_page(State(state): State<AppState>, who: Who) -> Response {
     page(
         "Overview",
         "/",
@@ -134,29 +137,15 @@ async fn overview_page(State(state): State<AppState>, headers: HeaderMap) -> Res
     )
 }
 
-async fn live_overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match gate(&state, &headers) {
-        Ok(who) => layout::fragment(&overview::body(&state, &who)),
-        Err(r) => *r,
-    }
+async fn live_overview(State(state): State<AppState>, who: Who) -> Response {
+    layout::fragment(&overview::body(&state, &who))
 }
 
-async fn live_jobs(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match gate(&state, &headers) {
-        Ok(_) => layout::fragment(&overview::jobs(&state)),
-        Err(r) => *r,
-    }
+async fn live_jobs(State(state): State<AppState>, _who: Who) -> Response {
+    layout::fragment(&overview::jobs(&state))
 }
 
-async fn asset_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+async fn asset_page(State(state): State<AppState>, who: Who, Path(name): Path<String>) -> Response {
     let engine = state.engine();
     let Some(asset) = engine.plan().asset(&name).cloned() else {
         return error_page(
@@ -176,16 +165,9 @@ async fn asset_page(
         Ok(asset::AssetData { snapshots, drills })
     })
     .await;
-    match data {
-        Ok(d) => page(
-            &name,
-            "",
-            Some(&who),
-            &plan_name(&state),
-            &asset::page(&state, &who, &asset, &d),
-        ),
-        Err(e) => engine_error(&state, &who, &e),
-    }
+    shown(&state, &who, &name, "", data, |d| {
+        asset::page(&state, &who, &asset, &d)
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,14 +177,10 @@ struct PathQuery {
 
 async fn snapshot_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<PathQuery>,
 ) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
     let rel = q.path.unwrap_or_default();
     let engine = state.engine();
     let (n, i, r) = (name.clone(), id.clone(), rel.clone());
@@ -212,16 +190,14 @@ async fn snapshot_page(
         Ok((detail, entries))
     })
     .await;
-    match data {
-        Ok((d, entries)) => page(
-            &format!("{name} {id}"),
-            "",
-            Some(&who),
-            &plan_name(&state),
-            &asset::snapshot_page(&name, &rel, &d, &entries),
-        ),
-        Err(e) => engine_error(&state, &who, &e),
-    }
+    shown(
+        &state,
+        &who,
+        &format!("{name} {id}"),
+        "",
+        data,
+        |(d, entries)| asset::snapshot_page(&name, &rel, &d, &entries),
+    )
 }
 
 /// Bytes written on the blocking thread, sent on to the response body.
@@ -263,14 +239,10 @@ fn download_name(name: &str) -> String {
 
 async fn download(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<PathQuery>,
 ) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
     // A backup's content leaves the repository here: never to an anonymous reader.
     if who.csrf.is_none() {
         return error_page(
@@ -330,44 +302,28 @@ async fn download(
     resp
 }
 
-async fn drills_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+async fn drills_page(State(state): State<AppState>, who: Who) -> Response {
     let engine = state.engine();
-    match blocking(move || engine.past_drills()).await {
-        Ok(past) => page(
-            "Drills",
-            "/drills",
-            Some(&who),
-            &plan_name(&state),
-            &ops::drills(&who, &past),
-        ),
-        Err(e) => engine_error(&state, &who, &e),
-    }
+    shown(
+        &state,
+        &who,
+        "Drills",
+        "/drills",
+        blocking(move || engine.past_drills()).await,
+        |past| ops::drills(&who, &past),
+    )
 }
 
-async fn drill_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+async fn drill_page(State(state): State<AppState>, who: Who, Path(id): Path<String>) -> Response {
     let engine = state.engine();
-    match blocking(move || engine.drill_report(&id)).await {
-        Ok(report) => page(
-            "Drill report",
-            "/drills",
-            Some(&who),
-            &plan_name(&state),
-            &ops::drill(&report),
-        ),
-        Err(e) => engine_error(&state, &who, &e),
-    }
+    shown(
+        &state,
+        &who,
+        "Drill report",
+        "/drills",
+        blocking(move || engine.drill_report(&id)).await,
+        |report| ops::drill(&report),
+    )
 }
 
 /// Incident reports beside the plan, newest first.
@@ -392,11 +348,7 @@ fn incidents(state: &AppState) -> Vec<String> {
     names.into_iter().rev().map(|(_, n)| n).collect()
 }
 
-async fn runbooks_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+async fn runbooks_page(State(state): State<AppState>, who: Who) -> Response {
     let engine = state.engine();
     let scenarios: Vec<_> = engine
         .plan()
@@ -427,13 +379,9 @@ impl RecoverUi for DryRunUi {
 
 async fn dry_run_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     Path(name): Path<String>,
 ) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
     let engine = state.engine();
     let req = RecoverRequest {
         scenario: name,
@@ -441,27 +389,21 @@ async fn dry_run_page(
         yes: false,
         drill: false,
     };
-    match blocking(move || engine.recover(&req, &mut DryRunUi)).await {
-        Ok(report) => page(
-            "Dry run",
-            "/runbooks",
-            Some(&who),
-            &plan_name(&state),
-            &ops::dry_run(&report),
-        ),
-        Err(e) => engine_error(&state, &who, &e),
-    }
+    shown(
+        &state,
+        &who,
+        "Dry run",
+        "/runbooks",
+        blocking(move || engine.recover(&req, &mut DryRunUi)).await,
+        |report| ops::dry_run(&report),
+    )
 }
 
 async fn incident_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    who: Who,
     Path(file): Path<String>,
 ) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
     // Only a name the listing shows: no path can be named.
     if !incidents(&state).contains(&file) {
         return error_page(
@@ -497,11 +439,7 @@ async fn incident_page(
     }
 }
 
-async fn activity_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+async fn activity_page(State(state): State<AppState>, who: Who) -> Response {
     let engine = state.engine();
     let data = blocking(move || {
         let runs = engine.runs(None, 100)?;
@@ -515,23 +453,17 @@ async fn activity_page(State(state): State<AppState>, headers: HeaderMap) -> Res
         Ok((runs, events, audit, check))
     })
     .await;
-    match data {
-        Ok((runs, events, audit, check)) => page(
-            "Activity",
-            "/activity",
-            Some(&who),
-            &plan_name(&state),
-            &ops::activity(&runs, &events, &audit, check.as_ref()),
-        ),
-        Err(e) => engine_error(&state, &who, &e),
-    }
+    shown(
+        &state,
+        &who,
+        "Activity",
+        "/activity",
+        data,
+        |(runs, events, audit, check)| ops::activity(&runs, &events, &audit, check.as_ref()),
+    )
 }
 
-async fn pitr_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match gate(&state, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+async fn pitr_page(State(state): State<AppState>, who: Who) -> Response {
     let cache = state.cache();
     let engine = state.engine();
     let assets: Vec<String> = cache.wal.iter().map(|w| w.asset.clone()).collect();
