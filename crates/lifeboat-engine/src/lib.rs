@@ -20,6 +20,7 @@ mod keys;
 mod kinds;
 mod kit;
 mod lint;
+mod mail;
 pub mod notify;
 mod proof;
 mod protocol;

@@ -156,6 +156,29 @@ struct Request {
     secrets: Vec<String>,
 }
 
+/// What one delivery sends: an HTTP request, or an e-mail.
+enum Outgoing {
+    Http(Request),
+    Mail { subject: String, body: String },
+}
+
+impl From<Request> for Outgoing {
+    fn from(r: Request) -> Self {
+        Self::Http(r)
+    }
+}
+
+/// An e-mail's subject and text for `text`, one line naming what happened.
+fn mail(subject: String, text: &str) -> Outgoing {
+    Outgoing::Mail {
+        subject,
+        body: format!(
+            "{text}\n\nSent by Lifeboat from {}.\n",
+            crate::host::host_name()
+        ),
+    }
+}
+
 impl Notifiers {
     /// The notifiers of `plan`. Nothing is read or sent yet.
     #[must_use]
@@ -191,7 +214,12 @@ impl Notifiers {
         self.list
             .iter()
             .filter(|n| n.on.contains(&event.kind))
-            .map(|n| self.deliver(n, || request_for(n, event)))
+            .map(|n| {
+                self.deliver(n, || match n.kind {
+                    NotifyKind::Email => Ok(mail(event.text(), &event_mail_body(event))),
+                    _ => request_for(n, event).map(Outgoing::from),
+                })
+            })
             .collect()
     }
 
@@ -209,11 +237,11 @@ impl Notifiers {
             .map(|n| {
                 self.deliver(n, || {
                     let url = secret_url(n)?;
-                    Ok(Request {
+                    Ok(Outgoing::Http(Request {
                         url: ping_url(&url, "start"),
                         body: None,
                         secrets: vec![url],
-                    })
+                    }))
                 })
             })
             .collect()
@@ -231,8 +259,18 @@ impl Notifiers {
                 known: self.list.iter().map(|n| n.name.clone()).collect(),
             });
         };
-        let delivery = self.deliver(n, || {
-            message_request(n, &self.plan, text, &crate::host::host_name())
+        let delivery = self.deliver(n, || match n.kind {
+            NotifyKind::Email => Ok(mail(
+                format!(
+                    "lifeboat {}: {}",
+                    self.plan,
+                    text.lines().next().unwrap_or("")
+                ),
+                text,
+            )),
+            _ => {
+                message_request(n, &self.plan, text, &crate::host::host_name()).map(Outgoing::from)
+            }
         });
         if delivery.ok {
             Ok(delivery)
@@ -247,17 +285,24 @@ impl Notifiers {
     fn deliver(
         &self,
         n: &ResolvedNotify,
-        build: impl FnOnce() -> Result<Request, String>,
+        build: impl FnOnce() -> Result<Outgoing, String>,
     ) -> Delivery {
         let mut attempts = 0;
-        let result = build().and_then(|req| {
-            let Some(client) = &self.client else {
-                return Err("no HTTP client".to_owned());
-            };
+        let result = build().and_then(|out| {
             let mut pause = self.backoff;
             loop {
                 attempts += 1;
-                match post(client, &req) {
+                let sent = match &out {
+                    Outgoing::Http(req) => match &self.client {
+                        Some(client) => post(client, req),
+                        None => return Err("no HTTP client".to_owned()),
+                    },
+                    Outgoing::Mail { subject, body } => match &n.email {
+                        Some(settings) => crate::mail::send(settings, subject, body),
+                        None => return Err("no SMTP settings".to_owned()),
+                    },
+                };
+                match sent {
                     Ok(()) => return Ok(()),
                     Err((reason, retry)) if retry && attempts < ATTEMPTS => {
                         tracing::debug!(notifier = %n.name, attempt = attempts, "{reason}; retrying");
@@ -351,6 +396,20 @@ fn ping_url(base: &str, suffix: &str) -> String {
     }
 }
 
+/// The text of an event's e-mail: the line chat services get, then each field.
+fn event_mail_body(event: &Event) -> String {
+    format!(
+        "{}\n\nevent: {}\nplan: {}\njob: {}\nasset: {}\nhost: {}\ntime: {}",
+        event.summary,
+        event.kind.as_str(),
+        event.plan,
+        event.job,
+        event.asset.as_deref().unwrap_or("-"),
+        event.host,
+        event.time
+    )
+}
+
 fn request_for(n: &ResolvedNotify, event: &Event) -> Result<Request, String> {
     let url = secret_url(n)?;
     let mut secrets = vec![url.clone()];
@@ -373,6 +432,8 @@ fn request_for(n: &ResolvedNotify, event: &Event) -> Result<Request, String> {
             secrets.push(key.clone());
             (url, Some(pagerduty_body(&key, event)))
         }
+        // Sent as mail (`Notifiers::send`), never as a request.
+        NotifyKind::Email => return Err("an e-mail notifier has no URL".to_owned()),
     };
     // Healthchecks takes a text body as the ping's log; JSON it is not, so send none there.
     Ok(Request { url, body, secrets })
@@ -461,6 +522,8 @@ fn message_request(
                 },
             }))
         }
+        // Sent as mail (`Notifiers::send_message`), never as a request.
+        NotifyKind::Email => return Err("an e-mail notifier has no URL".to_owned()),
     };
     Ok(Request { url, body, secrets })
 }

@@ -50,7 +50,7 @@ pub use error::PlanError;
 pub use expand::expand_now;
 pub use lifeboat_core::{AnomalyThresholds, Retention};
 pub use name::{NameError, validate_name};
-pub use notify::{NotifyEvent, NotifyKind, ResolvedNotify};
+pub use notify::{EmailSettings, NotifyEvent, NotifyKind, ResolvedNotify};
 pub use plan::ResolvedPlan;
 pub use repository::{PasswordSource, ResolvedRepository, S3CredentialVars};
 pub use scenario::{ResolvedScenario, Step};

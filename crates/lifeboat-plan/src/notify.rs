@@ -20,6 +20,14 @@ pub(crate) struct NotifyConfig {
     pub routing_key_env: Option<String>,
     pub routing_key_file: Option<String>,
     pub routing_key_command: Option<String>,
+    pub smtp: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<String>,
+    pub password_command: Option<String>,
+    pub ca_file: Option<String>,
     pub on: Option<Vec<NotifyEvent>>,
 }
 
@@ -39,6 +47,18 @@ impl NotifyConfig {
                 "url-env",
                 "url-file",
                 "url-command",
+                "on",
+            ],
+            NotifyKind::Email => &[
+                "type",
+                "smtp",
+                "from",
+                "to",
+                "username",
+                "password-env",
+                "password-file",
+                "password-command",
+                "ca-file",
                 "on",
             ],
         }
@@ -62,6 +82,24 @@ pub struct ResolvedNotify {
     pub routing_key: Option<SecretSource>,
     /// The events sent; `[failure, rpo-breach]` unless given. Deduplicated, in file order.
     pub on: Vec<NotifyEvent>,
+    /// An `email` notifier's server, sender and recipients.
+    pub email: Option<EmailSettings>,
+}
+
+/// Where an `email` notifier sends, and how it logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    /// `smtp = "host:port"`. Port 465 speaks TLS from the start; any other must offer
+    /// STARTTLS, or nothing is sent.
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    /// At least one.
+    pub to: Vec<String>,
+    /// The login, with the password from `password-env`, `-file` or `-command`.
+    pub login: Option<(String, SecretSource)>,
+    /// A certificate authority (PEM) trusted besides the system's, for a private server.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The service a notifier posts to.
@@ -78,16 +116,19 @@ pub enum NotifyKind {
     Webhook,
     /// A Healthchecks.io (or compatible) ping URL.
     Healthchecks,
+    /// E-mail over SMTP with TLS.
+    Email,
 }
 
 impl NotifyKind {
     /// Every kind, in documentation order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Slack,
         Self::Discord,
         Self::Pagerduty,
         Self::Webhook,
         Self::Healthchecks,
+        Self::Email,
     ];
 
     /// The name used in `type = "..."`.
@@ -99,6 +140,7 @@ impl NotifyKind {
             Self::Pagerduty => "pagerduty",
             Self::Webhook => "webhook",
             Self::Healthchecks => "healthchecks",
+            Self::Email => "email",
         }
     }
 }
@@ -204,6 +246,10 @@ pub(crate) fn resolve(
         }
         _ => {}
     }
+    let email = match c.kind {
+        NotifyKind::Email => Some(email(r, base, c)?),
+        _ => None,
+    };
     let on = match &c.on {
         None => vec![NotifyEvent::Failure, NotifyEvent::RpoBreach],
         Some(events) if events.is_empty() => {
@@ -228,5 +274,85 @@ pub(crate) fn resolve(
         plain_url,
         routing_key,
         on,
+        email,
+    })
+}
+
+fn email(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    c: &NotifyConfig,
+) -> Result<EmailSettings, PlanError> {
+    let Some(smtp) = &c.smtp else {
+        return Err(r
+            .error(&base.key("smtp"), "missing key")
+            .with_hint("smtp = \"smtp.example.com:587\" (STARTTLS) or \"...:465\" (TLS)"));
+    };
+    let bad_smtp = || {
+        r.error(&base.key("smtp"), "not a host:port")
+            .with_hint("e.g. smtp = \"smtp.example.com:587\"")
+    };
+    let (host, port) = smtp.rsplit_once(':').ok_or_else(bad_smtp)?;
+    let port: u16 = port.parse().map_err(|_| bad_smtp())?;
+    if host.is_empty() {
+        return Err(bad_smtp());
+    }
+    let address = |path: KeyPath, value: &str| -> Result<String, PlanError> {
+        let v = r.non_empty(&path, value)?;
+        // The mailbox itself is checked when the message is built; catch the obvious here.
+        if v.contains('@') {
+            Ok(v.to_owned())
+        } else {
+            Err(r
+                .error(&path, format!("{v:?} is not an e-mail address"))
+                .with_hint("write ops@example.com, or \"Ops <ops@example.com>\""))
+        }
+    };
+    let Some(from) = &c.from else {
+        return Err(r
+            .error(&base.key("from"), "missing key")
+            .with_hint("from = \"lifeboat@example.com\""));
+    };
+    let from = address(base.key("from"), from)?;
+    let to = match &c.to {
+        Some(list) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(i, a)| address(base.key("to").index(i), a))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => {
+            return Err(r
+                .error(&base.key("to"), "no recipient")
+                .with_hint("to = [\"ops@example.com\"]"));
+        }
+    };
+    let password = r.secret_source(
+        base,
+        "password",
+        c.password_env.as_ref(),
+        c.password_file.as_ref(),
+        c.password_command.as_ref(),
+    )?;
+    let login = match (&c.username, password) {
+        (Some(u), Some(p)) => Some((r.non_empty(&base.key("username"), u)?.to_owned(), p)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(r
+                .error(&base.key("password-env"), "missing key")
+                .with_hint("a username needs password-env, password-file or password-command"));
+        }
+        (None, Some(_)) => {
+            return Err(r
+                .error(&base.key("username"), "missing key")
+                .with_hint("the password needs the username it belongs to"));
+        }
+    };
+    Ok(EmailSettings {
+        host: host.to_owned(),
+        port,
+        from,
+        to,
+        login,
+        ca_file: c.ca_file.as_ref().map(|f| r.path(f)),
     })
 }

@@ -9,6 +9,7 @@ mod daemon;
 mod damaged;
 mod dashboard;
 mod drill;
+mod email;
 mod errors;
 mod faults;
 mod generated;

@@ -692,3 +692,37 @@ fn only_an_s3_copy_can_have_an_object_lock_of_whole_days() {
         Some(std::time::Duration::from_secs(30 * 86_400))
     );
 }
+
+#[test]
+fn an_email_notifier_needs_a_server_a_sender_recipients_and_a_whole_login() {
+    let mail = |extra: &str| {
+        format!(
+            "{MINIMAL}[notify.mail]\ntype = \"email\"\nsmtp = \"smtp.example.com:587\"\nfrom = \"lb@example.com\"\nto = [\"ops@example.com\"]\n{extra}"
+        )
+    };
+    assert!(ok(&mail("")).notify[0].email.is_some());
+    let e = err(&format!(
+        "{MINIMAL}[notify.mail]\ntype = \"email\"\nfrom = \"a@b\"\nto = [\"c@d\"]\n"
+    ));
+    assert!(e.contains("notify.mail.smtp: missing key"), "{e}");
+    let e = err(&mail("").replace("smtp.example.com:587", "smtp.example.com"));
+    assert!(e.contains("notify.mail.smtp: not a host:port"), "{e}");
+    let e = err(&mail("").replace("[\"ops@example.com\"]", "[\"ops\"]"));
+    assert!(
+        e.contains("notify.mail.to[0]") && e.contains("not an e-mail address"),
+        "{e}"
+    );
+    let e = err(&mail("username = \"lb\"\n"));
+    assert!(e.contains("a username needs password-env"), "{e}");
+    let e = err(&mail("password-env = \"P\"\n"));
+    assert!(e.contains("notify.mail.username: missing key"), "{e}");
+    // The password itself never goes in the plan, and is never echoed.
+    let e = err(&mail("username = \"lb\"\npassword = \"hunter2\"\n"));
+    assert!(
+        e.contains("notify.mail.password") && !e.contains("hunter2"),
+        "{e}"
+    );
+    // Keys of another kind are refused by name.
+    let e = err(&mail("url-env = \"X\"\n"));
+    assert!(e.contains("url-env"), "{e}");
+}
