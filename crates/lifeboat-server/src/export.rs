@@ -404,6 +404,14 @@ pub fn secret_env_vars(plan: &ResolvedPlan) -> Vec<String> {
     for n in &plan.notify {
         env(n.url.as_ref());
         env(n.routing_key.as_ref());
+        env(n
+            .email
+            .as_ref()
+            .and_then(|m| m.login.as_ref())
+            .map(|(_, p)| p));
+    }
+    for u in &plan.dashboard.users {
+        env(Some(&u.password_hash));
     }
     for a in &plan.assets {
         for secret in lifeboat_engine::describe(a).secrets {
