@@ -109,6 +109,32 @@ impl Page<'_> {
         self.c.current_url().await.unwrap().path().to_owned()
     }
 
+    /// Waits for the element `loc` names (up to WebDriver's default wait) and clicks it.
+    async fn click(&self, loc: Locator<'_>) {
+        self.c
+            .wait()
+            .for_element(loc)
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The attribute `attr` of the element `loc` names, once it is there.
+    async fn attr_of(&self, loc: Locator<'_>, attr: &str) -> String {
+        let what = format!("{loc:?}");
+        self.c
+            .wait()
+            .for_element(loc)
+            .await
+            .unwrap()
+            .attr(attr)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {attr} on {what}"))
+    }
+
     /// The page's source once it holds `needle` (up to 20 s after a click or a submit: the
     /// browser may still be on the page before), else a panic with what it shows.
     async fn wait_text(&mut self, needle: &str) -> String {
@@ -155,23 +181,13 @@ impl Page<'_> {
             .send_keys(password)
             .await
             .unwrap();
-        self.c
-            .find(Locator::Css("form[action='/login'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click(Locator::Css("form[action='/login'] button"))
+            .await;
     }
 
     async fn logout(&mut self) {
-        self.c
-            .find(Locator::Css("form[action='/logout'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click(Locator::Css("form[action='/logout'] button"))
+            .await;
     }
 
     /// Submits a form of the browser's own to `action`, with the fields given (a forged or
@@ -315,14 +331,12 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
                 .await
                 .is_err()
         );
-        let bob_csrf =
-            p.c.find(Locator::Css("form[action='/logout'] input[name='csrf']"))
-                .await
-                .unwrap()
-                .attr("value")
-                .await
-                .unwrap()
-                .unwrap();
+        let bob_csrf = p
+            .attr_of(
+                Locator::Css("form[action='/logout'] input[name='csrf']"),
+                "value",
+            )
+            .await;
         p.post_form("/actions/backup", &[("csrf", &bob_csrf)]).await;
         p.wait_text("bob may read but not start jobs").await;
         p.goto("/").await;
@@ -335,12 +349,8 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
         p.arrive("/").await;
         assert!(p.source().await.contains("no snapshot"));
         p.shot("overview-empty").await;
-        p.c.find(Locator::Css("form[action='/actions/backup'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        p.click(Locator::Css("form[action='/actions/backup'] button"))
+            .await;
         let deadline = Instant::now() + Duration::from_secs(120);
         while p.c.source().await.unwrap().contains("no snapshot") {
             assert!(
@@ -364,12 +374,7 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
                 .contains(&format!("/assets/web/snapshots/{short}"))
         );
         p.shot("asset").await;
-        p.c.find(Locator::LinkText(&short))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        p.click(Locator::LinkText(&short)).await;
         let page = p.wait_text("Contents").await;
         assert!(
             page.contains("3 files, "),
@@ -379,30 +384,14 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
         p.goto(&format!("/assets/web/snapshots/{short}?path={dir}/reports"))
             .await;
         p.shot("snapshot").await;
-        let href =
-            p.c.find(Locator::Css("a[aria-label='download notes.txt']"))
-                .await
-                .unwrap()
-                .attr("href")
-                .await
-                .unwrap()
-                .unwrap();
+        let href = p
+            .attr_of(Locator::Css("a[aria-label='download notes.txt']"), "href")
+            .await;
         assert_eq!(p.fetch(&href).await, b"quarterly\n");
-        p.c.find(Locator::LinkText("2026/"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let href =
-            p.c.wait()
-                .for_element(Locator::Css("a[aria-label='download q1.bin']"))
-                .await
-                .unwrap()
-                .attr("href")
-                .await
-                .unwrap()
-                .unwrap();
+        p.click(Locator::LinkText("2026/")).await;
+        let href = p
+            .attr_of(Locator::Css("a[aria-label='download q1.bin']"), "href")
+            .await;
         assert!(
             p.fetch(&href).await == blob,
             "the downloaded file differs from the original"
@@ -410,16 +399,12 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
         // The folder as a tar archive, unpacked by tar(1).
         p.goto(&format!("/assets/web/snapshots/{short}?path={dir}"))
             .await;
-        let href =
-            p.c.find(Locator::Css(
-                "a[aria-label='download reports as a tar archive']",
-            ))
-            .await
-            .unwrap()
-            .attr("href")
-            .await
-            .unwrap()
-            .unwrap();
+        let href = p
+            .attr_of(
+                Locator::Css("a[aria-label='download reports as a tar archive']"),
+                "href",
+            )
+            .await;
         fs::write(sb.join("reports.tar"), p.fetch(&href).await).unwrap();
         fs::create_dir(sb.join("untarred")).unwrap();
         let tar = std::process::Command::new("tar")
@@ -439,35 +424,21 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
 
         // A drill from the page, and its report.
         p.goto("/drills").await;
-        p.c.find(Locator::Css("form[action='/actions/drill'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        p.click(Locator::Css("form[action='/actions/drill'] button"))
+            .await;
         p.wait_for("/drills", "the drill to be listed", |s| {
             s.contains("badge green\">passed")
         })
         .await;
         p.shot("drills").await;
-        p.c.find(Locator::Css("td a[href^='/drills/']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        p.click(Locator::Css("td a[href^='/drills/']")).await;
         let page = p.wait_text("Recovery drill: it").await;
         assert!(page.contains("<td>web</td>"), "{page}");
         p.shot("drill-report").await;
 
         // A runbook's dry run changes nothing; a real run needs the scenario's name typed.
         p.goto("/runbooks").await;
-        p.c.find(Locator::LinkText("Dry run web-lost"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        p.click(Locator::LinkText("Dry run web-lost")).await;
         let page = p.wait_text("Dry run of web-lost").await;
         assert!(page.contains("would run"), "{page}");
         assert!(!restored.exists(), "a dry run restored something");
@@ -479,12 +450,8 @@ fn dashboard_in_chromium_logs_in_backs_up_browses_drills_and_refuses_forged_or_r
             .send_keys("web")
             .await
             .unwrap();
-        p.c.find(Locator::Css("form[action='/runbooks/web-lost/run'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        p.click(Locator::Css("form[action='/runbooks/web-lost/run'] button"))
+            .await;
         p.wait_text("was not confirmed").await;
         assert!(!restored.exists());
 

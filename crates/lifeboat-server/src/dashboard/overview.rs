@@ -55,18 +55,16 @@ fn verdict(cache: &Cache) -> (String, &'static str) {
         ));
     }
     if problems.is_empty() {
-        (
-            format!(
-                "All {} assets are within their RPO{}.",
-                cache.assets.len(),
-                if cache.assets.iter().any(|a| !a.copies.is_empty()) {
-                    " and their copies are current"
-                } else {
-                    ""
-                }
-            ),
-            "",
-        )
+        let copies = cache.assets.iter().any(|a| !a.copies.is_empty());
+        let line = match (cache.assets.len(), copies) {
+            (1, false) => "The asset is within its RPO.".to_owned(),
+            (1, true) => "The asset is within its RPO and its copies are current.".to_owned(),
+            (n, false) => format!("All {n} assets are within their RPO."),
+            (n, true) => {
+                format!("All {n} assets are within their RPO and their copies are current.")
+            }
+        };
+        (line, "")
     } else {
         (
             problems.join(" · "),
