@@ -53,27 +53,25 @@ impl Engine {
         Ok(repo.find_snapshot(asset, Some(id))?)
     }
 
-    /// Snapshot `id` of `asset` in the primary repository and its manifest.
-    ///
-    /// # Errors
-    /// An unknown asset or snapshot, or a repository that cannot be read.
-    pub fn snapshot_detail(&self, asset: &str, id: &str) -> Result<SnapshotDetail, EngineError> {
-        let repo = self.open_primary()?;
-        let snapshot = self.snapshot_of(&repo, asset, id)?;
-        let manifest = repo.read_manifest(&snapshot).ok();
-        Ok(SnapshotDetail { snapshot, manifest })
-    }
-
-    /// The entries of directory `rel` in snapshot `id` of `asset`.
+    /// Snapshot `id` of `asset` in the primary repository, its manifest, and the entries of
+    /// its directory `rel`: one opening, one read of the index for both.
     ///
     /// # Errors
     /// An unknown asset, snapshot or path, a path that is not a directory, or a repository
     /// that cannot be read.
-    pub fn browse(&self, asset: &str, id: &str, rel: &str) -> Result<Vec<TreeEntry>, EngineError> {
+    pub fn browse(
+        &self,
+        asset: &str,
+        id: &str,
+        rel: &str,
+    ) -> Result<(SnapshotDetail, Vec<TreeEntry>), EngineError> {
         let path = tree_path(asset, rel)?;
         let repo = self.open_primary()?;
-        let snap = self.snapshot_of(&repo, asset, id)?;
-        Ok(repo.reader()?.list_dir(&snap, &path)?)
+        let snapshot = self.snapshot_of(&repo, asset, id)?;
+        let reader = repo.reader()?;
+        let entries = reader.list_dir(&snapshot, &path)?;
+        let manifest = reader.read_manifest(&snapshot).ok();
+        Ok((SnapshotDetail { snapshot, manifest }, entries))
     }
 
     /// What `rel` is in snapshot `id` of `asset`, to name a download before its bytes flow.

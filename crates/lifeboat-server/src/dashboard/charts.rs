@@ -67,14 +67,14 @@ pub fn sizes(points: &[(Timestamp, u64, bool)]) -> Markup {
         first.0,
         last.0,
     );
+    // Each snapshot's place on the chart, computed once for the line, the dots and the marks.
+    let at: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(t, v, _)| (x_of(*t, from, to), y_of(*v as f64, max)))
+        .collect();
     let mut line = String::new();
-    for (t, v, _) in points {
-        let _ = write!(
-            line,
-            "{:.1},{:.1} ",
-            x_of(*t, from, to),
-            y_of(*v as f64, max)
-        );
+    for (x, y) in &at {
+        let _ = write!(line, "{x:.1},{y:.1} ");
     }
     let _ = write!(
         svg,
@@ -82,21 +82,19 @@ pub fn sizes(points: &[(Timestamp, u64, bool)]) -> Markup {
     );
     // Few points: each one visible (a single snapshot draws no line).
     if points.len() <= 100 {
-        for (t, v, _) in points {
+        for (x, y) in &at {
             let _ = write!(
                 svg,
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"#0f5fa8\"/>",
-                x_of(*t, from, to),
-                y_of(*v as f64, max)
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#0f5fa8\"/>"
             );
         }
     }
-    for (t, v, _) in points.iter().filter(|p| p.2) {
+    for ((t, v, _), (x, y)) in points.iter().zip(&at).filter(|(p, _)| p.2) {
         let _ = write!(
             svg,
             "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"#c62828\" class=\"anomaly\"><title>{} at {}: anomaly</title></circle>",
-            x_of(*t, from, to),
-            y_of(*v as f64, max),
+            x,
+            y,
             lifeboat_engine::human_bytes(*v),
             t.strftime("%Y-%m-%d %H:%M"),
         );

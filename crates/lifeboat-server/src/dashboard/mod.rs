@@ -184,12 +184,7 @@ async fn snapshot_page(
     let rel = q.path.unwrap_or_default();
     let engine = state.engine();
     let (n, i, r) = (name.clone(), id.clone(), rel.clone());
-    let data = blocking(move || {
-        let detail = engine.snapshot_detail(&n, &i)?;
-        let entries = engine.browse(&n, &detail.snapshot.id, &r)?;
-        Ok((detail, entries))
-    })
-    .await;
+    let data = blocking(move || engine.browse(&n, &i, &r)).await;
     shown(
         &state,
         &who,
