@@ -356,6 +356,16 @@ impl Output {
                     target,
                     kept,
                 } => format!("rename {target} to {kept}, then {restored} to {target}"),
+                RestoreAction::CreateVolume { volume } => format!("create Docker volume {volume}"),
+                RestoreAction::StopContainers { containers } => {
+                    format!("stop container(s) {}", containers.join(", "))
+                }
+                RestoreAction::ReplaceVolume { volume } => format!(
+                    "restore into a staging directory inside volume {volume}, then swap the content in"
+                ),
+                RestoreAction::StartContainers { containers } => {
+                    format!("start container(s) {} again", containers.join(", "))
+                }
                 RestoreAction::RecoverCluster {
                     base,
                     target,

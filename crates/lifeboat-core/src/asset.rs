@@ -14,17 +14,19 @@ pub enum AssetKind {
     Redis,
     Mysql,
     Files,
+    DockerVolume,
     Command,
 }
 
 impl AssetKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Postgres,
         Self::PostgresCluster,
         Self::Sqlite,
         Self::Redis,
         Self::Mysql,
         Self::Files,
+        Self::DockerVolume,
         Self::Command,
     ];
 
@@ -37,6 +39,7 @@ impl AssetKind {
             Self::Redis => "redis",
             Self::Mysql => "mysql",
             Self::Files => "files",
+            Self::DockerVolume => "docker-volume",
             Self::Command => "command",
         }
     }

@@ -89,6 +89,22 @@ pub enum RestoreAction {
         target: String,
         kept: String,
     },
+    /// Create a Docker volume to restore into.
+    CreateVolume {
+        volume: String,
+    },
+    /// Stop the containers that use a volume, for the time of its restore.
+    StopContainers {
+        containers: Vec<String>,
+    },
+    /// Fill a volume beside its content and swap the new content in.
+    ReplaceVolume {
+        volume: String,
+    },
+    /// Start again the containers stopped for the restore.
+    StartContainers {
+        containers: Vec<String>,
+    },
     /// Extract a base backup into `dest`, replay the archived WAL up to `target`, start the
     /// cluster once to check it got there, and stop it.
     RecoverCluster {

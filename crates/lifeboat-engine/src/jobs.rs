@@ -344,19 +344,39 @@ impl Engine {
         reason: Option<&str>,
         parent: Option<&SnapshotInfo>,
     ) -> Result<lifeboat_repo::BackupOutcome, EngineError> {
-        let source = kind_for(asset).source()?;
+        let kind = kind_for(asset);
+        let source = kind.source()?;
         source.preflight()?;
-        let (payload, facts) = source.backup()?;
-        let input = BackupInput {
-            plan: self.plan().name.clone(),
-            asset: asset.name.clone(),
-            kind: asset.kind(),
-            source: source.identity(),
-            reason: reason.map(str::to_owned),
-            payload,
-            facts,
-        };
-        Ok(repo.backup(lock, input, parent)?)
+        // Containers stopped or paused for the read: put back whatever happens next.
+        let held = kind.hold_for_backup()?;
+        let stored = (|| {
+            let (payload, mut facts) = source.backup()?;
+            if let Some(h) = &held {
+                facts.consistency.insert("held".into(), h.what.clone());
+            }
+            let input = BackupInput {
+                plan: self.plan().name.clone(),
+                asset: asset.name.clone(),
+                kind: asset.kind(),
+                source: source.identity(),
+                reason: reason.map(str::to_owned),
+                payload,
+                facts,
+            };
+            Ok::<_, EngineError>(repo.backup(lock, input, parent)?)
+        })();
+        let resumed = held.map_or(Ok(()), crate::kinds::Held::resume);
+        let outcome = stored?;
+        resumed.map_err(|e| {
+            EngineError::usage(
+                format!(
+                    "asset {}: snapshot {} is stored, but {e}",
+                    asset.name, outcome.snapshot.short_id
+                ),
+                e.hint().as_deref(),
+            )
+        })?;
+        Ok(outcome)
     }
 
     /// Snapshots of the primary repository, oldest first, optionally of one asset.

@@ -148,6 +148,20 @@ fn assets(plan: &ResolvedPlan, drills: &[crate::DrillReport], f: &mut Findings) 
                 );
             }
         }
+        if let lifeboat_plan::AssetSpec::DockerVolume(v) = &a.spec
+            && v.stop.is_empty()
+            && v.pause.is_empty()
+        {
+            f.add(
+                Level::Warning,
+                key.clone(),
+                format!(
+                    "volume {} is read while its containers may write to it: the copy can be inconsistent",
+                    v.volume
+                ),
+                Some("stop = [\"container\"] (or pause = […]) names the containers that write to it"),
+            );
+        }
         // The newest drill's restore time stands for today's: no snapshot is read here.
         let drilled = drills
             .iter()

@@ -60,9 +60,11 @@ impl Engine {
     ) -> Result<Safety, EngineError> {
         let err = match self.backup_one(repo, asset, Some(SAFETY_TAG), None) {
             Ok(outcome) => {
-                if asset.kind() != lifeboat_core::AssetKind::Files
-                    || outcome.manifest.warnings.is_empty()
-                {
+                let tree = matches!(
+                    asset.kind(),
+                    lifeboat_core::AssetKind::Files | lifeboat_core::AssetKind::DockerVolume
+                );
+                if !tree || outcome.manifest.warnings.is_empty() {
                     return Ok(Safety::Snapshot(outcome.snapshot.id));
                 }
                 // Files: whatever could be read is in the snapshot; say what could not.

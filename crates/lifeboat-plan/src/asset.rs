@@ -59,6 +59,7 @@ impl ResolvedAsset {
             AssetSpec::Redis(_) => AssetKind::Redis,
             AssetSpec::Mysql(_) => AssetKind::Mysql,
             AssetSpec::Files(_) => AssetKind::Files,
+            AssetSpec::DockerVolume(_) => AssetKind::DockerVolume,
             AssetSpec::Command(_) => AssetKind::Command,
         }
     }
@@ -79,6 +80,8 @@ pub enum AssetSpec {
     Mysql(MysqlSpec),
     /// `type = "files"`
     Files(FilesSpec),
+    /// `type = "docker-volume"`
+    DockerVolume(DockerVolumeSpec),
     /// `type = "command"`
     Command(CommandSpec),
 }
@@ -165,6 +168,23 @@ pub struct FilesSpec {
     pub one_file_system: bool,
     /// `redact = "values"` keeps only the structure of env files.
     pub redact: Redact,
+}
+
+/// A Docker volume, found by name through the Docker Engine API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerVolumeSpec {
+    /// The volume's name, as `docker volume ls` shows it.
+    pub volume: String,
+    /// Containers stopped for the backup (and a restore) and started again, in this order;
+    /// started again in the reverse order.
+    pub stop: Vec<String>,
+    /// Containers paused for the backup and unpaused again; stopped for a restore.
+    pub pause: Vec<String>,
+    /// Glob patterns (globset syntax) of entries to leave out, already checked to compile.
+    pub exclude: Vec<String>,
+    /// `unix:///path/docker.sock`, `tcp://host:port` or `http://host:port`; otherwise
+    /// `DOCKER_HOST`, then `unix:///var/run/docker.sock`.
+    pub docker_host: Option<String>,
 }
 
 /// How much of each file to keep.
@@ -335,6 +355,7 @@ fn spec(
             password: password()?,
         }),
         AssetKind::Files => AssetSpec::Files(files(r, base, c)?),
+        AssetKind::DockerVolume => AssetSpec::DockerVolume(docker_volume(r, base, c)?),
         AssetKind::Command => AssetSpec::Command(CommandSpec {
             backup: match &c.backup {
                 Some(b) => r.non_empty(&base.key("backup"), b)?.to_owned(),
@@ -450,6 +471,81 @@ fn files(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<FilesS
             Some(RedactConfig::Values) => Redact::Values,
             None => Redact::None,
         },
+    })
+}
+
+/// Docker's rule for volume and container names.
+fn docker_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn docker_volume(
+    r: &Resolver<'_, '_>,
+    base: &KeyPath,
+    c: &AssetConfig,
+) -> Result<DockerVolumeSpec, PlanError> {
+    let key = base.key("volume");
+    let Some(volume) = &c.volume else {
+        return Err(r
+            .error(&key, "missing key")
+            .with_hint("volume = \"myproject_data\" (as `docker volume ls` lists it)"));
+    };
+    if !docker_name(volume) {
+        return Err(r
+            .error(&key, format!("{volume:?} is not a Docker volume name"))
+            .with_hint("a name as `docker volume ls` lists it: letters, digits, '_', '.', '-'"));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (field, list) in [("stop", &c.stop), ("pause", &c.pause)] {
+        for (i, name) in list.iter().flatten().enumerate() {
+            let path = base.key(field).index(i);
+            if !docker_name(name) {
+                return Err(r
+                    .error(&path, format!("{name:?} is not a container name"))
+                    .with_hint("the name `docker ps` shows, e.g. \"myproject-app-1\""));
+            }
+            if seen.contains(&name.as_str()) {
+                return Err(r
+                    .error(&path, format!("container {name} is listed twice"))
+                    .with_hint("name each container once, in stop or in pause"));
+            }
+            seen.push(name);
+        }
+    }
+    for (i, pattern) in c.exclude.iter().enumerate() {
+        globset::Glob::new(pattern).map_err(|e| {
+            r.error(
+                &base.key("exclude").index(i),
+                format!("invalid glob {pattern:?}: {}", e.kind()),
+            )
+            .with_hint("e.g. \"*.tmp\", \"**/cache/**\"")
+        })?;
+    }
+    let docker_host = match &c.docker_host {
+        None => None,
+        Some(h) => {
+            let ok = ["unix:///", "tcp://", "http://"]
+                .iter()
+                .any(|p| h.starts_with(p) && h.len() > p.len());
+            if !ok {
+                return Err(r
+                    .error(
+                        &base.key("docker-host"),
+                        format!("{h:?} is not a Docker host Lifeboat can reach"),
+                    )
+                    .with_hint("unix:///var/run/docker.sock, or tcp://127.0.0.1:2375"));
+            }
+            Some(h.clone())
+        }
+    };
+    Ok(DockerVolumeSpec {
+        volume: volume.clone(),
+        stop: c.stop.clone().unwrap_or_default(),
+        pause: c.pause.clone().unwrap_or_default(),
+        exclude: c.exclude.clone(),
+        docker_host,
     })
 }
 

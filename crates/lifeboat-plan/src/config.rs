@@ -113,6 +113,11 @@ pub(crate) struct AssetConfig {
     pub exclude: Vec<String>,
     pub one_file_system: Option<bool>,
     pub redact: Option<RedactConfig>,
+    // docker-volume
+    pub volume: Option<String>,
+    pub stop: Option<Vec<String>>,
+    pub pause: Option<Vec<String>>,
+    pub docker_host: Option<String>,
     // command
     pub backup: Option<String>,
     pub restore: Option<String>,
@@ -164,6 +169,7 @@ impl AssetConfig {
             ],
             AssetKind::Mysql => &["url", "password-env", "password-file", "password-command"],
             AssetKind::Files => &["paths", "exclude", "one-file-system", "redact"],
+            AssetKind::DockerVolume => &["volume", "stop", "pause", "exclude", "docker-host"],
             AssetKind::Command => &["backup", "restore", "filename"],
         }
     }

@@ -42,8 +42,8 @@ mod suggest;
 use std::path::Path;
 
 pub use asset::{
-    AssetSpec, CommandSpec, FilesSpec, MysqlSpec, PostgresClusterSpec, PostgresSpec, Redact,
-    RedisSpec, ResolvedAsset, SqliteSpec, WalMode,
+    AssetSpec, CommandSpec, DockerVolumeSpec, FilesSpec, MysqlSpec, PostgresClusterSpec,
+    PostgresSpec, Redact, RedisSpec, ResolvedAsset, SqliteSpec, WalMode,
 };
 pub use dashboard::{DashboardUser, Login, ResolvedDashboard, Role};
 pub use error::PlanError;

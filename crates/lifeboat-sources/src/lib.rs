@@ -2,6 +2,7 @@
 //! check and a [`lifeboat_core::Payload`] for the repository to store.
 
 pub mod command;
+pub mod docker;
 mod error;
 pub mod files;
 pub mod mysql;

@@ -15,6 +15,8 @@
 //!   original byte for byte, with a readable list of differences when it does not.
 //! - [`FaultProxy`]: a TCP proxy in front of a real server that resets, cuts, delays and
 //!   answers 500 at set rates, for proving that a backup survives a flaky network.
+//! - [`DockerStandIn`]: the Docker Engine API's documented answers on a unix socket, with
+//!   containers that are real processes writing into their volumes (no Docker daemon runs here).
 //! - [`free_port`]: a loopback port nobody listens on (yet).
 //! - [`Receiver`]: a local HTTP server that keeps what notifiers send it; [`http_request`]
 //!   to talk to the daemon.
@@ -24,6 +26,7 @@
 //! Helpers that only arrange a test (fixtures, digests) panic with the path in
 //! the message instead of returning errors: a failing arrangement is a failing test.
 
+mod docker_api;
 mod fault;
 mod fixture;
 mod http;
@@ -32,6 +35,7 @@ mod receiver;
 mod signing_s3;
 mod tree;
 
+pub use docker_api::{DockerStandIn, StandInContainer};
 pub use fault::{FaultCounts, FaultProxy, Faults};
 pub use fixture::{FIXTURE_OLD_MTIME, write_fixture_tree, write_large_file};
 /// Lifeboat's sandboxes, re-exported so tests start servers exactly as drills do.

@@ -12,7 +12,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use lifeboat_testing::sandbox::{MariadbSandbox, PostgresSandbox, RedisSandbox};
+use lifeboat_testing::{
+    DockerStandIn, StandInContainer,
+    sandbox::{MariadbSandbox, PostgresSandbox, RedisSandbox},
+};
 use rusqlite::Connection;
 
 use crate::{
@@ -174,6 +177,11 @@ fn redis_keeps_the_kind_contract() {
 #[test]
 fn files_keep_the_kind_contract() {
     run_contract(&mut FilesFixture::new());
+}
+
+#[test]
+fn docker_volume_keeps_the_kind_contract() {
+    run_contract(&mut DockerVolumeFixture::new());
 }
 
 #[test]
@@ -575,6 +583,59 @@ impl Fixture for FilesFixture {
 
     fn compared(&self) -> String {
         format!("20 files, {} bytes as recorded", self.bytes())
+    }
+}
+
+/// A Docker volume holding the files fixture's tree, served by the Engine API stand-in (no
+/// Docker daemon runs here) with a container that mounts it, stopped for each backup and
+/// restore.
+struct DockerVolumeFixture {
+    files: FilesFixture,
+    docker: DockerStandIn,
+}
+
+impl DockerVolumeFixture {
+    fn new() -> Self {
+        let files = FilesFixture::new();
+        let docker = DockerStandIn::start(
+            files.dir.path(),
+            &[("uploads", &files.root())],
+            &[StandInContainer {
+                name: "web",
+                volumes: vec!["uploads"],
+                writes: None,
+                running: true,
+            }],
+        );
+        Self { files, docker }
+    }
+}
+
+impl Fixture for DockerVolumeFixture {
+    fn asset(&self) -> (&'static str, String) {
+        (
+            "docker-volume",
+            format!(
+                "volume = \"uploads\"\nstop = [\"web\"]\ndocker-host = {}",
+                toml_str(&self.docker.host())
+            ),
+        )
+    }
+
+    fn content(&mut self) -> String {
+        self.files.content()
+    }
+
+    fn change(&mut self) {
+        self.files.change();
+    }
+
+    fn damage(&mut self) -> OnDamage {
+        self.files.damage()
+    }
+
+    fn compared(&self) -> String {
+        self.files.compared()
     }
 }
 

@@ -8,6 +8,7 @@ mod copies;
 mod daemon;
 mod damaged;
 mod dashboard;
+mod docker_volume;
 mod drill;
 mod email;
 mod errors;

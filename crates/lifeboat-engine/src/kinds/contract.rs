@@ -48,6 +48,15 @@ pub(crate) trait Kind {
     /// The plan entry cannot be turned into a source (a bad URL, an unreadable password).
     fn source(&self) -> Result<Box<dyn Source>, SourceError>;
 
+    /// What the kind does to its target for the time of a backup (containers stopped or
+    /// paused), undone by [`Held::resume`], when dropped, or on an interrupt.
+    ///
+    /// # Errors
+    /// The target could not be put in that state; nothing is left changed.
+    fn hold_for_backup(&self) -> Result<Option<Held>, EngineError> {
+        Ok(None)
+    }
+
     /// Plans the restore into `job.report.actions`, then (unless a dry run) applies it.
     ///
     /// # Errors
@@ -114,6 +123,47 @@ pub(crate) trait Kind {
     /// The repository cannot be read.
     fn integrity(&self, _repo: &Repo) -> Result<Vec<(String, String)>, EngineError> {
         Ok(Vec::new())
+    }
+}
+
+/// A target held still for a backup: put back by [`Held::resume`], by dropping it, or by
+/// the interrupt handler should Lifeboat be stopped meanwhile.
+pub(crate) struct Held {
+    /// What was done, for the manifest (`stopped app; paused worker`).
+    pub what: String,
+    resume: Option<Box<dyn FnOnce() -> Result<(), EngineError> + Send>>,
+    _interrupt: crate::interrupt::UndoGuard,
+}
+
+impl Held {
+    /// `interrupt` is the interrupt handler's undo, registered before the target was
+    /// touched; it is forgotten once `resume` has run.
+    pub fn new(
+        what: String,
+        interrupt: crate::interrupt::UndoGuard,
+        resume: impl FnOnce() -> Result<(), EngineError> + Send + 'static,
+    ) -> Self {
+        Self {
+            what,
+            resume: Some(Box::new(resume)),
+            _interrupt: interrupt,
+        }
+    }
+
+    /// Puts the target back as it was.
+    ///
+    /// # Errors
+    /// What could not be put back.
+    pub fn resume(mut self) -> Result<(), EngineError> {
+        self.resume.take().map_or(Ok(()), |f| f())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(f) = self.resume.take() {
+            let _ = f();
+        }
     }
 }
 

@@ -42,30 +42,7 @@ impl Kind for Files<'_> {
     }
 
     fn sandbox(&self, job: &mut SandboxJob<'_>) -> Result<Found, String> {
-        let mut found = Found::default();
-        let dest = job.work.join("restored");
-        let summary = job
-            .repo
-            .restore_tree(job.snap, &dest, false)
-            .map_err(|e| e.to_string())?;
-        job.loaded();
-        found.bytes = summary.bytes;
-        if let Some(f) = &job.manifest.files {
-            if summary.files != f.files || summary.bytes != f.bytes {
-                return Err(format!(
-                    "restored {} files, {} bytes; the manifest says {} files, {} bytes",
-                    summary.files, summary.bytes, f.files, f.bytes
-                ));
-            }
-            found.compared = Some(format!("{} files, {} bytes as recorded", f.files, f.bytes));
-        }
-        found.checks = shell_checks(
-            &self.asset.checks,
-            &dest,
-            &[("LIFEBOAT_RESTORE_DIR", dest.display().to_string())],
-        );
-        job.verified();
-        Ok(found)
+        sandbox_tree(self.asset, job)
     }
 
     fn inspect_live(
@@ -126,6 +103,38 @@ impl Kind for Files<'_> {
             ),
         }
     }
+}
+
+/// Restores a tree snapshot into the sandbox, compares its files and bytes with the manifest
+/// and runs the asset's shell checks there.
+pub(super) fn sandbox_tree(
+    asset: &ResolvedAsset,
+    job: &mut SandboxJob<'_>,
+) -> Result<Found, String> {
+    let mut found = Found::default();
+    let dest = job.work.join("restored");
+    let summary = job
+        .repo
+        .restore_tree(job.snap, &dest, false)
+        .map_err(|e| e.to_string())?;
+    job.loaded();
+    found.bytes = summary.bytes;
+    if let Some(f) = &job.manifest.files {
+        if summary.files != f.files || summary.bytes != f.bytes {
+            return Err(format!(
+                "restored {} files, {} bytes; the manifest says {} files, {} bytes",
+                summary.files, summary.bytes, f.files, f.bytes
+            ));
+        }
+        found.compared = Some(format!("{} files, {} bytes as recorded", f.files, f.bytes));
+    }
+    found.checks = shell_checks(
+        &asset.checks,
+        &dest,
+        &[("LIFEBOAT_RESTORE_DIR", dest.display().to_string())],
+    );
+    job.verified();
+    Ok(found)
 }
 
 /// A snapshot laid out as a tree: a files asset's, or the raw copy of a damaged target.
@@ -202,7 +211,7 @@ pub(super) fn restore_tree(
     Ok(())
 }
 
-fn ensure_empty_dir(dest: &Path) -> Result<(), EngineError> {
+pub(super) fn ensure_empty_dir(dest: &Path) -> Result<(), EngineError> {
     match fs::read_dir(dest) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -315,7 +324,7 @@ fn remove_path(path: &Path) -> std::io::Result<()> {
 }
 
 /// Regular files and their bytes under `paths` (symlinks not followed).
-fn count_files(paths: &[std::path::PathBuf]) -> (u64, u64) {
+pub(super) fn count_files(paths: &[std::path::PathBuf]) -> (u64, u64) {
     fn walk(p: &Path, acc: &mut (u64, u64)) {
         let Ok(meta) = fs::symlink_metadata(p) else {
             return;

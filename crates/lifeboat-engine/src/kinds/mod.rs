@@ -12,6 +12,7 @@
 
 mod command;
 mod contract;
+mod docker_volume;
 mod files;
 mod job;
 mod mysql;
@@ -23,7 +24,7 @@ mod sqlite;
 use lifeboat_plan::{AssetSpec, ResolvedAsset};
 
 pub use contract::Description;
-pub(crate) use contract::Kind;
+pub(crate) use contract::{Held, Kind};
 pub(crate) use job::{Keeper, RestoreJob, SandboxJob};
 pub(crate) use pg_cluster::Recovery;
 pub use pg_cluster::{Compacted, PushOutcome, WalStatus};
@@ -39,6 +40,7 @@ pub(crate) fn kind_for(asset: &ResolvedAsset) -> Box<dyn Kind + '_> {
         AssetSpec::Sqlite(spec) => Box::new(sqlite::Sqlite { asset, spec }),
         AssetSpec::Redis(spec) => Box::new(redis::Redis { asset, spec }),
         AssetSpec::Files(spec) => Box::new(files::Files { asset, spec }),
+        AssetSpec::DockerVolume(spec) => Box::new(docker_volume::DockerVolume { asset, spec }),
         AssetSpec::Command(spec) => Box::new(command::Command { asset, spec }),
     }
 }

@@ -642,6 +642,14 @@ fn describe_action(a: &RestoreAction) -> String {
             target,
             kept,
         } => format!("swap {restored} in for {target}, keeping it as {kept}"),
+        RestoreAction::CreateVolume { volume } => format!("create volume {volume}"),
+        RestoreAction::StopContainers { containers } => format!("stop {}", containers.join(", ")),
+        RestoreAction::ReplaceVolume { volume } => {
+            format!("replace the content of volume {volume}")
+        }
+        RestoreAction::StartContainers { containers } => {
+            format!("start {} again", containers.join(", "))
+        }
         RestoreAction::RecoverCluster {
             base, target, dest, ..
         } => format!(

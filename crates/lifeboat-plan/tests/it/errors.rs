@@ -102,11 +102,11 @@ fn asset_keys_depend_on_the_asset_type() {
     );
     assert_eq!(
         err(&format!("{HEAD}[assets.db]\ntype = \"pg\"\n")),
-        "/plans/lifeboat.toml:5:8: assets.db.type: unknown asset type \"pg\"\n  hint: expected one of: postgres, postgres-cluster, sqlite, redis, mysql, files, command"
+        "/plans/lifeboat.toml:5:8: assets.db.type: unknown asset type \"pg\"\n  hint: expected one of: postgres, postgres-cluster, sqlite, redis, mysql, files, docker-volume, command"
     );
     assert_eq!(
         err(&format!("{HEAD}[assets.db]\nurl = \"postgres://u@h/db\"\n")),
-        "/plans/lifeboat.toml:4:9: assets.db.type: missing key\n  hint: add type = one of: postgres, postgres-cluster, sqlite, redis, mysql, files, command"
+        "/plans/lifeboat.toml:4:9: assets.db.type: missing key\n  hint: add type = one of: postgres, postgres-cluster, sqlite, redis, mysql, files, docker-volume, command"
     );
     assert_eq!(
         err(&format!(
@@ -725,4 +725,56 @@ fn an_email_notifier_needs_a_server_a_sender_recipients_and_a_whole_login() {
     // Keys of another kind are refused by name.
     let e = err(&mail("url-env = \"X\"\n"));
     assert!(e.contains("url-env"), "{e}");
+}
+
+#[test]
+fn docker_volume_errors_name_the_key() {
+    let head = format!("{HEAD}[assets.v]\ntype = \"docker-volume\"\n");
+    let cases = [
+        ("", "assets.v.volume: missing key"),
+        (
+            "volume = \"/var/lib/x\"\n",
+            "assets.v.volume: \"/var/lib/x\" is not a Docker volume name",
+        ),
+        (
+            "volume = \"data\"\nstop = [\"app\", \"\"]\n",
+            "assets.v.stop[1]: \"\" is not a container name",
+        ),
+        (
+            "volume = \"data\"\nstop = [\"app\"]\npause = [\"app\"]\n",
+            "assets.v.pause[0]: container app is listed twice",
+        ),
+        (
+            "volume = \"data\"\ndocker-host = \"ssh://h\"\n",
+            "assets.v.docker-host: \"ssh://h\" is not a Docker host Lifeboat can reach",
+        ),
+        (
+            "volume = \"data\"\npaths = [\"/x\"]\n",
+            "assets.v.paths: unknown key for an asset of type docker-volume",
+        ),
+    ];
+    for (tail, expected) in cases {
+        let e = err(&format!("{head}{tail}"));
+        assert!(e.contains(expected), "{tail}: {e}");
+    }
+    let plan = ok(&format!(
+        "{head}volume = \"shop_uploads\"\nstop = [\"shop-web-1\"]\npause = [\"shop-worker-1\"]\n"
+    ));
+    let lifeboat_plan::AssetSpec::DockerVolume(v) = &plan.asset("v").unwrap().spec else {
+        panic!("{:?}", plan.asset("v"))
+    };
+    assert_eq!(
+        (
+            v.volume.as_str(),
+            &v.stop[..],
+            &v.pause[..],
+            v.docker_host.as_deref()
+        ),
+        (
+            "shop_uploads",
+            &["shop-web-1".to_owned()][..],
+            &["shop-worker-1".to_owned()][..],
+            None
+        )
+    );
 }

@@ -5,7 +5,10 @@
 use std::fs;
 
 use lifeboat_sources::resp::Client;
-use lifeboat_testing::sandbox::{PostgresSandbox, RedisSandbox};
+use lifeboat_testing::{
+    DockerStandIn, StandInContainer,
+    sandbox::{PostgresSandbox, RedisSandbox},
+};
 
 use super::{Example, Health, assert_example_checks_clean, assert_report_complete};
 
@@ -18,6 +21,8 @@ struct Servers {
     _state: Health,
     _registry: Health,
     slack: Health,
+    /// The Docker Engine API the volumes are found through (no Docker daemon runs here).
+    docker: DockerStandIn,
 }
 
 fn rows(pg: &PostgresSandbox) -> String {
@@ -63,6 +68,32 @@ fn setup() -> (Example, Servers) {
         fs::write(dir.join(file), text).unwrap();
     }
     fs::write(home.join("config/env/.env"), "API_KEY=sk-test\n").unwrap();
+    let mount = |name: &str| volumes.join(name).join("_data");
+    let (orchestrator, prometheus, loki) = (
+        mount("orchestrator-data"),
+        mount("prometheus-data"),
+        mount("loki-data"),
+    );
+    let container = |name, volume| StandInContainer {
+        name,
+        volumes: vec![volume],
+        writes: None,
+        running: true,
+    };
+    let docker = DockerStandIn::start(
+        ex.sb.path(),
+        &[
+            ("orchestrator-data", &orchestrator),
+            ("prometheus-data", &prometheus),
+            ("loki-data", &loki),
+        ],
+        &[
+            container("deploy-orchestrator-1", "orchestrator-data"),
+            container("deploy-prometheus-1", "prometheus-data"),
+            container("deploy-loki-1", "loki-data"),
+        ],
+    );
+    ex.set("DOCKER_HOST", docker.host());
     let state = Health::start("ok");
     let registry = Health::start("{\"event_bus\": \"connected\"}");
     let slack = Health::start("ok");
@@ -74,7 +105,6 @@ fn setup() -> (Example, Servers) {
     ex.set("DEVTOOLS_REDIS_HOST", "127.0.0.1");
     ex.set("DEVTOOLS_REDIS_PORT", redis.port().to_string());
     ex.set("DEVTOOLS_HOME", home.display().to_string());
-    ex.set("DEVTOOLS_VOLUMES", volumes.display().to_string());
     ex.set("DEVTOOLS_STATE_API", state.addr.clone());
     ex.set("DEVTOOLS_REGISTRY_API", registry.addr.clone());
     ex.set(
@@ -89,6 +119,7 @@ fn setup() -> (Example, Servers) {
         _state: state,
         _registry: registry,
         slack,
+        docker,
     };
     (ex, servers)
 }
@@ -239,4 +270,51 @@ fn dev_tools_database_corruption_as_a_drill_touches_nothing_live() {
     assert!(ex.calls().is_empty(), "{}", ex.calls());
     let text = fs::read_to_string(report).unwrap();
     assert!(text.contains("drill: sandboxes"), "{text}");
+}
+
+#[test]
+fn dev_tools_volumes_are_backed_up_by_name_with_their_writers_held() {
+    let (ex, s) = setup();
+    // The seed's five volumes: three by name here, postgres-data and redis-data through the
+    // db and events assets.
+    let actions = s.docker.actions();
+    for (held, released) in [
+        (
+            "stopped deploy-orchestrator-1",
+            "started deploy-orchestrator-1",
+        ),
+        ("paused deploy-prometheus-1", "unpaused deploy-prometheus-1"),
+        ("paused deploy-loki-1", "unpaused deploy-loki-1"),
+    ] {
+        let at = |what: &str| {
+            actions
+                .iter()
+                .position(|a| a == what)
+                .unwrap_or_else(|| panic!("no {what:?} in {actions:?}"))
+        };
+        assert!(at(held) < at(released), "{actions:?}");
+    }
+    for (asset, file) in [
+        ("orchestrator-data", "state.json"),
+        ("prometheus-data", "wal"),
+        ("loki-data", "index"),
+    ] {
+        let all = ex.ok(&["snapshots", "--json"]).json();
+        let snaps: Vec<_> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|snap| snap["asset"] == asset)
+            .collect();
+        assert_eq!(snaps.len(), 1, "{asset}: {all:#}");
+        let listed = crate::util::restic(&ex.sb.repo(), &["ls", snaps[0]["id"].as_str().unwrap()])
+            .expect_code(0)
+            .stdout;
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.ends_with(&format!("{asset}/_data/{file}"))),
+            "{asset}: {listed}"
+        );
+    }
 }
