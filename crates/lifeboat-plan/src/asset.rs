@@ -454,15 +454,7 @@ fn files(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<FilesS
                 )));
         }
     }
-    for (i, pattern) in c.exclude.iter().enumerate() {
-        globset::Glob::new(pattern).map_err(|e| {
-            r.error(
-                &base.key("exclude").index(i),
-                format!("invalid glob {pattern:?}: {}", e.kind()),
-            )
-            .with_hint("e.g. \"*.tmp\", \"**/cache/**\"")
-        })?;
-    }
+    excludes(r, base, c)?;
     Ok(FilesSpec {
         paths: paths.into_iter().map(|(p, _)| p).collect(),
         exclude: c.exclude.clone(),
@@ -474,8 +466,23 @@ fn files(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<FilesS
     })
 }
 
+/// `exclude` patterns, each checked to compile.
+fn excludes(r: &Resolver<'_, '_>, base: &KeyPath, c: &AssetConfig) -> Result<(), PlanError> {
+    for (i, pattern) in c.exclude.iter().enumerate() {
+        globset::Glob::new(pattern).map_err(|e| {
+            r.error(
+                &base.key("exclude").index(i),
+                format!("invalid glob {pattern:?}: {}", e.kind()),
+            )
+            .with_hint("e.g. \"*.tmp\", \"**/cache/**\"")
+        })?;
+    }
+    Ok(())
+}
+
 /// Docker's rule for volume and container names.
-fn docker_name(name: &str) -> bool {
+#[must_use]
+pub fn is_docker_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -492,7 +499,7 @@ fn docker_volume(
             .error(&key, "missing key")
             .with_hint("volume = \"myproject_data\" (as `docker volume ls` lists it)"));
     };
-    if !docker_name(volume) {
+    if !is_docker_name(volume) {
         return Err(r
             .error(&key, format!("{volume:?} is not a Docker volume name"))
             .with_hint("a name as `docker volume ls` lists it: letters, digits, '_', '.', '-'"));
@@ -501,7 +508,7 @@ fn docker_volume(
     for (field, list) in [("stop", &c.stop), ("pause", &c.pause)] {
         for (i, name) in list.iter().flatten().enumerate() {
             let path = base.key(field).index(i);
-            if !docker_name(name) {
+            if !is_docker_name(name) {
                 return Err(r
                     .error(&path, format!("{name:?} is not a container name"))
                     .with_hint("the name `docker ps` shows, e.g. \"myproject-app-1\""));
@@ -514,15 +521,7 @@ fn docker_volume(
             seen.push(name);
         }
     }
-    for (i, pattern) in c.exclude.iter().enumerate() {
-        globset::Glob::new(pattern).map_err(|e| {
-            r.error(
-                &base.key("exclude").index(i),
-                format!("invalid glob {pattern:?}: {}", e.kind()),
-            )
-            .with_hint("e.g. \"*.tmp\", \"**/cache/**\"")
-        })?;
-    }
+    excludes(r, base, c)?;
     let docker_host = match &c.docker_host {
         None => None,
         Some(h) => {

@@ -43,7 +43,7 @@ use std::path::Path;
 
 pub use asset::{
     AssetSpec, CommandSpec, DockerVolumeSpec, FilesSpec, MysqlSpec, PostgresClusterSpec,
-    PostgresSpec, Redact, RedisSpec, ResolvedAsset, SqliteSpec, WalMode,
+    PostgresSpec, Redact, RedisSpec, ResolvedAsset, SqliteSpec, WalMode, is_docker_name,
 };
 pub use dashboard::{DashboardUser, Login, ResolvedDashboard, Role};
 pub use error::PlanError;

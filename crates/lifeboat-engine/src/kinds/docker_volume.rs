@@ -17,7 +17,7 @@ use lifeboat_sources::{
 
 use super::{
     contract::{Description, Held, Kind},
-    files::{count_files, ensure_empty_dir, sandbox_tree},
+    files::{ensure_empty_dir, live_tree, sandbox_tree},
     job::{RestoreJob, SandboxJob},
 };
 use crate::{
@@ -53,14 +53,7 @@ impl DockerVolume<'_> {
             return Ok(Target::Directory(to.to_owned()));
         }
         let name = to.to_string_lossy().into_owned();
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !valid {
+        if !lifeboat_plan::is_docker_name(&name) {
             return Err(EngineError::usage(
                 format!(
                     "restore asset {}: --to {name:?} is neither a volume name nor an absolute path",
@@ -245,18 +238,7 @@ impl Kind for DockerVolume<'_> {
         base: &Path,
     ) -> Result<LiveCheck, EngineError> {
         let mountpoint = self.client()?.mountpoint(&self.spec.volume)?;
-        let mut out = LiveCheck::default();
-        let (files, bytes) = count_files(std::slice::from_ref(&mountpoint));
-        if let Some(f) = manifest.and_then(|m| m.files.as_ref()) {
-            if files == f.files && bytes == f.bytes {
-                out.compared = Some(format!("{} files, {} bytes as recorded", f.files, f.bytes));
-            } else {
-                out.difference = Some(format!(
-                    "{files} files, {bytes} bytes live; the snapshot has {} files, {} bytes",
-                    f.files, f.bytes
-                ));
-            }
-        }
+        let mut out = live_tree(std::slice::from_ref(&mountpoint), manifest);
         out.checks = shell_checks(
             &self.asset.checks,
             base,

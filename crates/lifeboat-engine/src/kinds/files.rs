@@ -50,18 +50,7 @@ impl Kind for Files<'_> {
         manifest: Option<&Manifest>,
         base: &Path,
     ) -> Result<LiveCheck, EngineError> {
-        let mut out = LiveCheck::default();
-        let (files, bytes) = count_files(&self.spec.paths);
-        if let Some(f) = manifest.and_then(|m| m.files.as_ref()) {
-            if files == f.files && bytes == f.bytes {
-                out.compared = Some(format!("{} files, {} bytes as recorded", f.files, f.bytes));
-            } else {
-                out.difference = Some(format!(
-                    "{files} files, {bytes} bytes live; the snapshot has {} files, {} bytes",
-                    f.files, f.bytes
-                ));
-            }
-        }
+        let mut out = live_tree(&self.spec.paths, manifest);
         let paths: Vec<String> = self
             .spec
             .paths
@@ -323,8 +312,25 @@ fn remove_path(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The files and bytes under `paths` now, compared with what `manifest` recorded.
+pub(super) fn live_tree(paths: &[PathBuf], manifest: Option<&Manifest>) -> LiveCheck {
+    let mut out = LiveCheck::default();
+    let (files, bytes) = count_files(paths);
+    if let Some(f) = manifest.and_then(|m| m.files.as_ref()) {
+        if files == f.files && bytes == f.bytes {
+            out.compared = Some(format!("{} files, {} bytes as recorded", f.files, f.bytes));
+        } else {
+            out.difference = Some(format!(
+                "{files} files, {bytes} bytes live; the snapshot has {} files, {} bytes",
+                f.files, f.bytes
+            ));
+        }
+    }
+    out
+}
+
 /// Regular files and their bytes under `paths` (symlinks not followed).
-pub(super) fn count_files(paths: &[std::path::PathBuf]) -> (u64, u64) {
+fn count_files(paths: &[std::path::PathBuf]) -> (u64, u64) {
     fn walk(p: &Path, acc: &mut (u64, u64)) {
         let Ok(meta) = fs::symlink_metadata(p) else {
             return;
