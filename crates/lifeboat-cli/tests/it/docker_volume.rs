@@ -25,7 +25,8 @@ struct Setup {
     volume: PathBuf,
 }
 
-/// A volume `appdata` with two files and the counter of container `app`, which runs;
+/// A volume `appdata` with two files and the counter of container `app`, which runs, and an
+/// empty volume `spare`;
 /// `other`, when given, is a second running container mounting it. `hold` is the asset's
 /// `stop = […]` or `pause = […]` line.
 fn setup(hold: &str, other: bool) -> Setup {
@@ -48,7 +49,14 @@ fn setup(hold: &str, other: bool) -> Setup {
             running: true,
         });
     }
-    let docker = DockerStandIn::start(sb.path(), &[("appdata", &volume)], &containers);
+    // An empty volume no container uses, to restore into.
+    let spare = sb.join("docker/volumes/spare/_data");
+    fs::create_dir_all(&spare).unwrap();
+    let docker = DockerStandIn::start(
+        sb.path(),
+        &[("appdata", &volume), ("spare", &spare)],
+        &containers,
+    );
     wait_for_counter(&volume);
     sb.write_plan(&format!(
         "[assets.{ASSET}]\ntype = \"docker-volume\"\nvolume = \"appdata\"\n{hold}\ndocker-host = {}\n",
@@ -314,6 +322,27 @@ fn a_restore_to_a_new_volume_creates_it_and_leaves_the_old_one_alone() {
         s.volume.join("extra.txt").exists(),
         "the live volume is untouched"
     );
+    let stops = |d: &DockerStandIn| d.actions().iter().filter(|a| *a == "stopped app").count();
+    assert_eq!(stops(&s.docker), 1, "only the backup stopped app");
+
+    // An existing empty volume is filled without stopping the asset's own containers.
+    s.sb.run_ok(&["restore", ASSET, "--to", "spare"]);
+    assert_eq!(
+        fs::read(s.sb.join("docker/volumes/spare/_data/data.bin")).unwrap(),
+        b"original bytes\n"
+    );
+    assert_eq!(stops(&s.docker), 1, "{:?}", s.docker.actions());
+
+    // Now it holds files: a second restore into it is refused, and stops nothing.
+    let run =
+        s.sb.run(&["restore", ASSET, "--to", "spare"])
+            .expect_code(1);
+    assert!(
+        run.stderr.contains("the volume is not empty"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stops(&s.docker), 1);
 
     // Into a directory: the volume's content at its top.
     let dir = s.sb.join("out");

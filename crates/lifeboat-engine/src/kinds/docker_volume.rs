@@ -161,10 +161,30 @@ impl Kind for DockerVolume<'_> {
         };
         let docker = self.client()?;
         let existing = docker.volume(&volume)?;
-        let stop = if existing.is_some() {
-            self.to_stop(&docker, &volume)?
-        } else {
-            Vec::new()
+        // In place, the plan's containers are stopped for the swap; another volume is filled
+        // only when nothing runs on it (it must be empty anyway).
+        let stop = match &existing {
+            Some(_) if in_place => self.to_stop(&docker, &volume)?,
+            Some(_) => {
+                let running: Vec<String> = docker
+                    .containers_using(&volume)?
+                    .into_iter()
+                    .filter(|(_, run)| *run != ContainerRun::Stopped)
+                    .map(|(name, _)| name)
+                    .collect();
+                if !running.is_empty() {
+                    return Err(EngineError::usage(
+                        format!(
+                            "restore asset {} into volume {volume}: it is in use by running container(s) {}",
+                            self.asset.name,
+                            running.join(", ")
+                        ),
+                        Some("name a new volume (it is created), or stop them first"),
+                    ));
+                }
+                Vec::new()
+            }
+            None => Vec::new(),
         };
         if let Some(info) = &existing
             && !in_place
