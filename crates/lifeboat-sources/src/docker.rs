@@ -33,14 +33,6 @@ pub struct DockerClient {
     host: String,
 }
 
-/// A volume as the daemon describes it.
-#[derive(Debug, Clone)]
-pub struct VolumeInfo {
-    pub name: String,
-    pub driver: String,
-    pub mountpoint: PathBuf,
-}
-
 /// What a container is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerRun {
@@ -140,18 +132,13 @@ impl DockerClient {
         }
     }
 
-    /// The volume, or `None` when the daemon has none of that name.
+    /// The volume's mount point, or `None` when the daemon has no volume of that name.
     ///
     /// # Errors
     /// The daemon cannot be reached or refuses.
-    pub fn volume(&self, name: &str) -> Result<Option<VolumeInfo>, SourceError> {
-        let found = self.raw(self.docker.inspect_volume(name));
-        match found {
-            Ok(v) => Ok(Some(VolumeInfo {
-                name: v.name,
-                driver: v.driver,
-                mountpoint: PathBuf::from(v.mountpoint),
-            })),
+    pub fn volume(&self, name: &str) -> Result<Option<PathBuf>, SourceError> {
+        match self.raw(self.docker.inspect_volume(name)) {
+            Ok(v) => Ok(Some(PathBuf::from(v.mountpoint))),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
@@ -159,11 +146,11 @@ impl DockerClient {
         }
     }
 
-    /// Creates a volume with the local driver.
+    /// Creates a volume with the local driver; returns its mount point.
     ///
     /// # Errors
     /// The daemon refuses.
-    pub fn create_volume(&self, name: &str) -> Result<VolumeInfo, SourceError> {
+    pub fn create_volume(&self, name: &str) -> Result<PathBuf, SourceError> {
         let request = VolumeCreateRequest {
             name: Some(name.to_owned()),
             ..Default::default()
@@ -172,11 +159,7 @@ impl DockerClient {
             &format!("create volume {name}"),
             self.docker.create_volume(request),
         )?;
-        Ok(VolumeInfo {
-            name: v.name,
-            driver: v.driver,
-            mountpoint: PathBuf::from(v.mountpoint),
-        })
+        Ok(PathBuf::from(v.mountpoint))
     }
 
     /// Every container that mounts the volume, by name, with what it is doing.
@@ -286,7 +269,7 @@ impl DockerClient {
     /// # Errors
     /// No such volume, or its mount point is not on this host or not readable.
     pub fn mountpoint(&self, volume: &str) -> Result<PathBuf, SourceError> {
-        let Some(info) = self.volume(volume)? else {
+        let Some(mountpoint) = self.volume(volume)? else {
             return Err(SourceError::Server {
                 asset: self.asset.clone(),
                 server: format!("Docker {}", self.host),
@@ -297,8 +280,8 @@ impl DockerClient {
                 )),
             });
         };
-        readable(&self.asset, &info.mountpoint)?;
-        Ok(info.mountpoint)
+        readable(&self.asset, &mountpoint)?;
+        Ok(mountpoint)
     }
 }
 
@@ -390,13 +373,6 @@ impl Quiesce {
             }
         }
         Ok(())
-    }
-
-    /// Whether anything was stopped or paused.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        let l = self.lists();
-        l.stopped.is_empty() && l.paused.is_empty()
     }
 
     /// What was stopped and paused, for the manifest.

@@ -186,9 +186,9 @@ impl Kind for DockerVolume<'_> {
             }
             None => Vec::new(),
         };
-        if let Some(info) = &existing
+        if let Some(mountpoint) = &existing
             && !in_place
-            && has_content(&info.mountpoint)?
+            && has_content(mountpoint)?
         {
             return Err(EngineError::usage(
                 format!(
@@ -227,8 +227,8 @@ impl Kind for DockerVolume<'_> {
             return Ok(());
         }
         let mountpoint = match existing {
-            Some(info) => info.mountpoint,
-            None => docker.create_volume(&volume)?.mountpoint,
+            Some(mountpoint) => mountpoint,
+            None => docker.create_volume(&volume)?,
         };
         // Stopped until the end, whatever happens (an interrupt included).
         let held = Quiesce::new(&self.asset.name, self.spec.docker_host.as_deref());
